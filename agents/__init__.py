@@ -1,0 +1,15 @@
+"""One module per agent, in flow order: subscribers, match, stages, projection."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from agents import match, projection, stages, subscribers
+from streams.app import Streams
+
+
+def register_all(streams: Streams, engine: Engine) -> None:
+    subscribers.register(streams)
+    match.register(streams)
+    stages.register(streams)
+    projection.register(streams, engine)

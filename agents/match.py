@@ -1,0 +1,93 @@
+"""Agent: match each webhook on the events topic against the subscribers table and start runs.
+
+The "join" is a table lookup inside the agent (Faust's Join classes are not implemented). A delivery id
+already seen is a redelivery and starts nothing. For each enabled matching subscriber the agent records
+``RunRequested`` (deterministic run id from delivery id and subscriber) and hands the run to its first
+stage. The delivery is marked seen only after both writes were acknowledged: a crash in between means the
+webhook is processed again, and the deterministic run id makes the second try land on the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from agents.subscribers import current_states
+from hamster import ids
+from hamster.envelope import EventEnvelope, decode_envelope
+from hamster.github_events import event_info
+from hamster.matching import SubscriberIndex
+from hamster.run_events import RunFailed, RunRequested, RunStage, encode_run_event
+from hamster.subscribers import SubscriberSpec
+from streams.app import Streams, send_acked
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 600.0
+
+
+def register(streams: Streams) -> None:
+    app = streams.app
+    window_s = streams.settings.redelivery_window_days * 86400
+    last_prune: dict[int, float] = {}
+
+    def prune(partition: int) -> None:
+        # Deletes go to the changelog partition of the record being processed, so only keys that live in
+        # that partition may be deleted here; the first-seen record remembers its partition for this.
+        now = time.time()
+        if now - last_prune.get(partition, 0.0) < PRUNE_EVERY_S:
+            return
+        last_prune[partition] = now
+        for key, raw in list(streams.deliveries.items()):
+            seen = json.loads(raw)
+            if seen["partition"] == partition and now - seen["at"] > window_s:
+                del streams.deliveries[key]
+
+    async def start_run(envelope: EventEnvelope, spec: SubscriberSpec, info: Any,
+                        position: tuple[int, int]) -> None:
+        run_id = ids.run_id(envelope.delivery_id, spec.name)
+        requested = RunRequested(
+            event_id=ids.event_id(run_id, 1), run_id=run_id, seq=1, subscriber=spec.name,
+            subscriber_version=spec.version, pipeline=spec.pipeline, params=spec.params,
+            event=info.model_copy(update={"payload": {}}), events_offset=position,
+        )
+        await send_acked(streams.run_events, run_id, encode_run_event(requested))
+        first = spec.pipeline[0]
+        if first not in streams.stages:
+            failed = RunFailed(event_id=ids.event_id(run_id, 2), run_id=run_id, seq=2, stage=first,
+                               reason=f"task {first} is not registered on this worker (subscriber version skew?)")
+            await send_acked(streams.run_events, run_id, encode_run_event(failed))
+            log.error("run %s: %s", run_id, failed.reason)
+            return
+        request = RunStage(run_id=run_id, index=0, attempt=1, requested=requested, event=info)
+        await send_acked(streams.stages[first], run_id, request.model_dump_json().encode())
+        log.info("run %s: requested (subscriber %s, delivery %s)", run_id, spec.name, envelope.delivery_id)
+
+    @app.agent(streams.events, name="hamster.match", concurrency=1)
+    async def match(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                envelope = decode_envelope(event.value)
+            except (ValidationError, ValueError) as exc:
+                log.error("match: undecodable record %s/%s: %s", message.partition, message.offset, exc)
+                continue
+            key = envelope.delivery_id.encode()
+            if envelope.replay_of is None and streams.deliveries.get(key) is not None:
+                log.info("delivery %s: redelivery, ignored", envelope.delivery_id)
+                continue
+            info = event_info(envelope.event, envelope.delivery_id, envelope.payload)
+            enabled = [s.spec for s in current_states(streams).values() if s.enabled]
+            predicates = {s.name: s.when for s in streams.catalog.subscribers if s.when is not None}
+            matched = SubscriberIndex(enabled).match(info, predicates)
+            for spec in matched:
+                await start_run(envelope, spec, info, (message.partition, message.offset))
+            if not matched:
+                log.info("delivery %s (%s): no subscriber matched", envelope.delivery_id, envelope.event)
+            if envelope.replay_of is None:
+                streams.deliveries[key] = json.dumps({"at": time.time(), "partition": message.partition}).encode()
+            prune(message.partition)

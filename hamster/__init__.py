@@ -1,0 +1,9 @@
+"""Hamster CI: pipelines of plain Python tasks, run by Faust agents on Kafka, with every event kept.
+
+The public API for subscriber modules is ``Subscriber`` and ``task``.
+"""
+
+from hamster.subscribers import Subscriber
+from hamster.task import Task, task
+
+__all__ = ["Subscriber", "Task", "task"]

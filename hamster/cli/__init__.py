@@ -1,0 +1,43 @@
+"""The ``hamster`` command. Each subcommand lives in a module of its own in this package."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hamster.errors import HamsterError
+from hamster.settings import Settings, load_settings
+
+
+def settings_or_exit() -> Settings:
+    """Read the settings once; a bad setting ends the command with one line naming it."""
+    try:
+        return load_settings()
+    except HamsterError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Hamster CI: GitHub events in, pipelines of Python tasks out, every event kept in Kafka.
+
+    Settings come from HAMSTER_* environment variables (see the README).
+    """
+
+
+def _register() -> None:
+    from hamster.cli import broker, dev, runs, send, subscribers, web, worker
+
+    for command in (broker.broker, web.web, send.send, worker.worker, runs.runs,
+                    subscribers.subscribers, dev.dev):
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,3 @@
+from hamster.cli import main
+
+main()

@@ -1,0 +1,85 @@
+"""`hamster runs list|show`: runs from the SQL projection."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hamster.cli import fail, settings_or_exit
+
+STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+def _engine() -> Any:
+    from hamster.projection import make_engine
+
+    settings = settings_or_exit()
+    return make_engine(settings.db_url)
+
+
+@click.group()
+def runs() -> None:
+    """Show runs and their stages."""
+
+
+@runs.command("list")
+@click.option("--repo", help="Only runs for this repository (owner/name).")
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs in this status.")
+@click.option("--subscriber", help="Only runs of this subscriber.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many (newest first).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def list_(repo: str | None, status: str | None, subscriber: str | None, limit: int | None, as_json: bool) -> None:
+    """List runs, newest first."""
+    from hamster.run_queries import list_runs
+
+    found = list_runs(_engine(), repo=repo, status=status, subscriber=subscriber, limit=limit)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    table = Table("run", "subscriber", "repo", "event", "status", "stages", "requested")
+    for run in found:
+        stages = " → ".join(f"{s['name']}:{s['status']}" for s in run["stages"])
+        event = run["event"] + (f".{run['action']}" if run["action"] else "")
+        table.add_row(run["run_id"][:8], run["subscriber"], run["repo"] or "-", event, run["status"], stages,
+                      run["requested_at"][:19])
+    Console().print(table)
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(run_id: str, as_json: bool) -> None:
+    """Show one run and its stages (RUN_ID may be a unique prefix)."""
+    from hamster.run_queries import get_run, list_runs
+
+    engine = _engine()
+    run = get_run(engine, run_id)
+    if run is None and len(run_id) >= 4:
+        candidates = [r for r in list_runs(engine) if r["run_id"].startswith(run_id)]
+        if len(candidates) == 1:
+            run = candidates[0]
+    if run is None:
+        fail(f"no run {run_id}")
+    assert run is not None
+    if as_json:
+        click.echo(json.dumps(run, indent=2))
+        return
+    console = Console()
+    console.print(f"[bold]run {run['run_id']}[/bold]  {run['status']}")
+    console.print(f"subscriber {run['subscriber']} (version {run['subscriber_version']})")
+    console.print(f"event      {run['event']}{'.' + run['action'] if run['action'] else ''} on "
+                  f"{run['repo'] or '-'}, delivery {run['delivery_id']}")
+    console.print(f"requested  {run['requested_at']}   finished {run['finished_at'] or '-'}")
+    if run["reason"]:
+        console.print(f"reason     {run['reason']}")
+    table = Table("stage", "status", "attempt", "duration", "output / error")
+    for stage in run["stages"]:
+        detail = stage["error"]["type"] + ": " + stage["error"]["message"] if stage["error"] else json.dumps(
+            stage["output"])
+        duration = f"{stage['duration_ms']:.0f} ms" if stage["duration_ms"] is not None else "-"
+        table.add_row(stage["name"], stage["status"], str(stage["attempt"]), duration, detail[:200])
+    console.print(table)

@@ -1,0 +1,88 @@
+"""`hamster subscribers list|disable|enable`: the subscribers table, from its history topic."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hamster.cli import fail, settings_or_exit
+from hamster.errors import HamsterError
+from hamster.settings import Settings
+from hamster.subscriber_changes import (
+    SUBSCRIBER_CHANGE,
+    SubscriberDisabled,
+    SubscriberEnabled,
+    SubscriberState,
+    fold_changes,
+)
+
+
+def _states(settings: Settings) -> dict[str, SubscriberState]:
+    from streams.reader import read_topic
+    from streams.topics import subscribers_topic
+
+    records = read_topic(settings.kafka_bootstrap, subscribers_topic(settings))
+    return fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
+
+
+@click.group()
+def subscribers() -> None:
+    """List subscribers, and turn them off or on across every worker without a restart."""
+
+
+@subscribers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def list_(as_json: bool) -> None:
+    """The subscribers table as the workers published it."""
+    settings = settings_or_exit()
+    try:
+        states = _states(settings)
+    except HamsterError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps([s.model_dump(mode="json") for _, s in sorted(states.items())], indent=2))
+        return
+    table = Table("name", "enabled", "events", "pipeline", "version", "changed")
+    for name, state in sorted(states.items()):
+        table.add_row(name, "yes" if state.enabled else "no", ",".join(state.spec.events),
+                      " → ".join(state.spec.pipeline), state.spec.version, state.changed_at.isoformat()[:19])
+    Console().print(table)
+
+
+def _publish(name: str, enable: bool) -> None:
+    from kafka import KafkaProducer
+
+    from streams.topics import subscribers_topic
+
+    settings = settings_or_exit()
+    try:
+        states = _states(settings)
+    except HamsterError as exc:
+        fail(str(exc))
+    if name not in states:
+        fail(f"no subscriber named {name!r} (known: {', '.join(sorted(states)) or 'none'})")
+    change = SubscriberEnabled(name=name) if enable else SubscriberDisabled(name=name)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    try:
+        producer.send(subscribers_topic(settings), key=name.encode(),
+                      value=change.model_dump_json().encode()).get(timeout=30)
+    finally:
+        producer.close()
+    click.echo(f"subscriber {name} {'enabled' if enable else 'disabled'}; every worker applies it on its next event")
+
+
+@subscribers.command()
+@click.argument("name")
+def disable(name: str) -> None:
+    """Stop NAME from starting new runs, on every worker."""
+    _publish(name, enable=False)
+
+
+@subscribers.command()
+@click.argument("name")
+def enable(name: str) -> None:
+    """Let NAME start runs again."""
+    _publish(name, enable=True)

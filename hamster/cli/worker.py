@@ -1,0 +1,38 @@
+"""`hamster worker`: a Faust worker running every agent for the subscribers in HAMSTER_SUBSCRIBERS."""
+
+from __future__ import annotations
+
+import click
+
+from hamster.cli import fail, settings_or_exit
+from hamster.errors import HamsterError
+
+
+@click.command()
+@click.option("--web-port", default=6066, show_default=True, type=int, help="Faust web (stats) port.")
+@click.option("--web-host", default="127.0.0.1", show_default=True, help="Faust web bind address.")
+def worker(web_port: int, web_host: str) -> None:
+    """Run a worker: the match, stage, subscriber and projection agents.
+
+    Start as many as you like; Kafka shares the partitions between them.
+    """
+    from faust.worker import Worker
+
+    from agents import register_all
+    from hamster.projection import make_engine
+    from hamster.subscribers import load_catalog
+    from streams.admin import ensure_topics
+    from streams.app import create_streams
+    from streams.topics import topic_specs
+
+    settings = settings_or_exit()
+    try:
+        catalog = load_catalog(settings.subscribers)
+        ensure_topics(settings.kafka_bootstrap, topic_specs(settings, list(catalog.tasks)))
+        settings.home.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.db_url)
+    except HamsterError as exc:
+        fail(str(exc), 2)
+    streams = create_streams(settings, catalog, web_port=web_port, web_host=web_host)
+    register_all(streams, engine)
+    Worker(streams.app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()

@@ -1,0 +1,189 @@
+"""The run lifecycle: one state machine, written as data, and ``evolve(state, event)``.
+
+Theory of operation
+-------------------
+A run is a fold over its records in the run log. ``RunRequested`` creates it ``queued`` with every stage
+``pending``. Stages run strictly in pipeline order: ``StageStarted`` is allowed only for the first stage that
+has not succeeded, and only with a higher attempt number than that stage's last. A ``StageFailed`` with
+``retrying`` leaves the stage ``failed`` until its next ``StageStarted``; one without ends the run with
+``RunFailed``. A ``StageStarted`` on a stage that is still ``running`` means the worker running it died: the
+stage runs again as a new attempt. ``RunSucceeded`` needs every stage ``succeeded``. Anything else raises
+``InvalidTransition``: the state machine, not the agents, decides what is legal.
+
+    RUN:    (none) ─RunRequested→ queued ─StageStarted→ running ─RunSucceeded→ succeeded
+                                    │                      ├─RunFailed→ failed
+                                    └──RunFailed/RunCancelled──┴─RunCancelled→ cancelled
+    STAGE:  pending ─StageStarted→ running ─StageSucceeded→ succeeded
+                                      ├─StageFailed→ failed ─StageStarted (retry)→ running
+                                      └─StageStarted (worker died)→ running
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from hamster.errors import InvalidTransition
+from hamster.github_events import EventInfo
+from hamster.run_events import (
+    RunCancelled,
+    RunEvent,
+    RunFailed,
+    RunRequested,
+    RunSucceeded,
+    StageFailed,
+    StageStarted,
+    StageSucceeded,
+)
+
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+StageStatus = Literal["pending", "running", "succeeded", "failed"]
+FINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+# (run status, event type) → next run status. ``None`` is "no run yet".
+RUN_TRANSITIONS: dict[tuple[str | None, str], RunStatus] = {
+    (None, "RunRequested"): "queued",
+    ("queued", "StageStarted"): "running",
+    ("running", "StageStarted"): "running",
+    ("running", "StageSucceeded"): "running",
+    ("running", "StageFailed"): "running",
+    ("running", "RunSucceeded"): "succeeded",
+    ("running", "RunFailed"): "failed",
+    ("queued", "RunFailed"): "failed",
+    ("queued", "RunCancelled"): "cancelled",
+    ("running", "RunCancelled"): "cancelled",
+}
+
+# (stage status, event type) → next stage status.
+STAGE_TRANSITIONS: dict[tuple[str, str], StageStatus] = {
+    ("pending", "StageStarted"): "running",
+    ("running", "StageSucceeded"): "succeeded",
+    ("running", "StageFailed"): "failed",
+    ("failed", "StageStarted"): "running",
+    ("running", "StageStarted"): "running",
+}
+
+
+class StageState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    status: StageStatus = "pending"
+    attempt: int = 0
+    output: Any = None
+    error: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+
+
+class RunState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    status: RunStatus
+    seq: int
+    subscriber: str
+    subscriber_version: str
+    pipeline: tuple[str, ...]
+    params: dict[str, Any]
+    event: EventInfo
+    stages: tuple[StageState, ...]
+    requested_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL
+
+    def outputs(self) -> dict[str, Any]:
+        """Outputs of the stages that succeeded, by stage name."""
+        return {s.name: s.output for s in self.stages if s.status == "succeeded"}
+
+    def next_index(self) -> int | None:
+        """The first stage that has not succeeded, or None when all have."""
+        return next((i for i, s in enumerate(self.stages) if s.status != "succeeded"), None)
+
+
+def _stage(state: RunState, event: StageStarted | StageSucceeded | StageFailed) -> StageState:
+    if not 0 <= event.index < len(state.stages) or state.stages[event.index].name != event.stage:
+        raise InvalidTransition(state.run_id, state.status, event.type, f"no stage {event.index}:{event.stage}")
+    return state.stages[event.index]
+
+
+def _evolve_stage(state: RunState, event: StageStarted | StageSucceeded | StageFailed) -> StageState:
+    stage = _stage(state, event)
+    new_status = STAGE_TRANSITIONS.get((stage.status, event.type))
+    if new_status is None:
+        raise InvalidTransition(state.run_id, f"{stage.name}={stage.status}", event.type)
+    if isinstance(event, StageStarted):
+        if state.next_index() != event.index:
+            raise InvalidTransition(state.run_id, state.status, event.type,
+                                    f"stage {event.stage} is not next in the pipeline")
+        if event.attempt <= stage.attempt:
+            raise InvalidTransition(state.run_id, state.status, event.type,
+                                    f"attempt {event.attempt} after attempt {stage.attempt}")
+        return stage.model_copy(update={
+            "status": new_status, "attempt": event.attempt, "started_at": event.occurred_at,
+            "finished_at": None, "output": None, "error": None, "duration_ms": None,
+        })
+    if event.attempt != stage.attempt:
+        raise InvalidTransition(state.run_id, state.status, event.type,
+                                f"attempt {event.attempt} is not the running attempt {stage.attempt}")
+    if isinstance(event, StageSucceeded):
+        return stage.model_copy(update={
+            "status": new_status, "output": event.output, "finished_at": event.occurred_at,
+            "duration_ms": event.duration_ms,
+        })
+    return stage.model_copy(update={
+        "status": new_status, "finished_at": event.occurred_at, "duration_ms": event.duration_ms,
+        "error": {"type": event.error_type, "message": event.message, "traceback": event.traceback,
+                  "retrying": event.retrying},
+    })
+
+
+def evolve(state: RunState | None, event: RunEvent) -> RunState:
+    """The run after ``event``. Raises ``InvalidTransition`` when the event does not fit the run."""
+    current = state.status if state else None
+    run_id = state.run_id if state else event.run_id
+    new_status = RUN_TRANSITIONS.get((current, event.type))
+    if new_status is None:
+        raise InvalidTransition(run_id, str(current), event.type)
+    if event.run_id != run_id:
+        raise InvalidTransition(run_id, str(current), event.type, f"record of run {event.run_id}")
+    if isinstance(event, RunRequested):
+        return RunState(
+            run_id=event.run_id, status=new_status, seq=event.seq, subscriber=event.subscriber,
+            subscriber_version=event.subscriber_version, pipeline=event.pipeline, params=event.params,
+            event=event.event, stages=tuple(StageState(name=n) for n in event.pipeline),
+            requested_at=event.occurred_at,
+        )
+    assert state is not None  # RUN_TRANSITIONS admits only RunRequested without a state
+    if event.seq != state.seq + 1:
+        raise InvalidTransition(run_id, state.status, event.type, f"seq {event.seq} after {state.seq}")
+    update: dict[str, Any] = {"status": new_status, "seq": event.seq}
+    if isinstance(event, StageStarted | StageSucceeded | StageFailed):
+        stages = list(state.stages)
+        stages[event.index] = _evolve_stage(state, event)
+        update["stages"] = tuple(stages)
+        if state.started_at is None:
+            update["started_at"] = event.occurred_at
+    elif isinstance(event, RunSucceeded):
+        if state.next_index() is not None:
+            raise InvalidTransition(run_id, state.status, event.type, "not every stage succeeded")
+        update["finished_at"] = event.occurred_at
+    elif isinstance(event, RunFailed | RunCancelled):
+        update["finished_at"] = event.occurred_at
+        update["reason"] = event.reason
+    return state.model_copy(update=update)
+
+
+def fold(events: list[RunEvent]) -> RunState | None:
+    state: RunState | None = None
+    for event in events:
+        state = evolve(state, event)
+    return state

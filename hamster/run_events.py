@@ -1,0 +1,126 @@
+"""What happens to a run, as past-tense events: the records of ``<namespace>.run-events``.
+
+Every record has one envelope (ids, per-run sequence number, time, schema version, the worker that wrote
+it) and a ``type`` discriminator. The log is append-only and keyed by run id, so a run's records stay in
+order on one partition.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from hamster.github_events import EventInfo
+
+SCHEMA_VERSION = 1
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _RunEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    event_id: str
+    run_id: str
+    seq: int
+    occurred_at: datetime = Field(default_factory=now)
+    worker: str = Field(default_factory=this_worker)
+
+
+class RunRequested(_RunEvent):
+    """A subscriber matched an event: a run is queued. Carries everything the run is configured with."""
+
+    type: Literal["RunRequested"] = "RunRequested"
+    subscriber: str
+    subscriber_version: str
+    pipeline: tuple[str, ...]
+    params: dict[str, Any] = {}
+    event: EventInfo  # the trigger, without its payload (that stays in the events topic)
+    events_offset: tuple[int, int] | None = None  # (partition, offset) of the webhook in the events topic
+
+
+class StageStarted(_RunEvent):
+    type: Literal["StageStarted"] = "StageStarted"
+    stage: str
+    index: int
+    attempt: int
+
+
+class StageSucceeded(_RunEvent):
+    type: Literal["StageSucceeded"] = "StageSucceeded"
+    stage: str
+    index: int
+    attempt: int
+    output: Any = None
+    duration_ms: float
+
+
+class StageFailed(_RunEvent):
+    type: Literal["StageFailed"] = "StageFailed"
+    stage: str
+    index: int
+    attempt: int
+    error_type: str
+    message: str
+    traceback: str = ""
+    duration_ms: float
+    retrying: bool = False
+
+
+class RunSucceeded(_RunEvent):
+    type: Literal["RunSucceeded"] = "RunSucceeded"
+
+
+class RunFailed(_RunEvent):
+    type: Literal["RunFailed"] = "RunFailed"
+    stage: str | None = None
+    reason: str
+
+
+class RunCancelled(_RunEvent):
+    type: Literal["RunCancelled"] = "RunCancelled"
+    reason: str
+
+
+RunEvent = Annotated[
+    RunRequested | StageStarted | StageSucceeded | StageFailed | RunSucceeded | RunFailed | RunCancelled,
+    Field(discriminator="type"),
+]
+RUN_EVENT = TypeAdapter(RunEvent)
+
+
+def encode_run_event(event: RunEvent) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def decode_run_event(raw: bytes) -> RunEvent:
+    return RUN_EVENT.validate_json(raw)
+
+
+class RunStage(BaseModel):
+    """A command on a stage topic: run stage ``index`` of this run, with what it needs to do so."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    index: int
+    attempt: int = 1
+    requested: RunRequested  # the run's configuration, so any worker can rebuild its state
+    event: EventInfo  # the trigger, with its payload
+    outputs: dict[str, Any] = {}  # earlier stages' outputs, by stage name
+    not_before: datetime | None = None  # a retry's backoff: do not start before this time
+
+    @property
+    def stage(self) -> str:
+        return self.requested.pipeline[self.index]

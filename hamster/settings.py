@@ -1,0 +1,95 @@
+"""Hamster's settings: one frozen object, read once from ``HAMSTER_*`` variables at start and passed on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from hamster.errors import ConfigurationError
+
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:(\d{1,5})$")
+_NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+class Settings(BaseSettings):
+    """Everything Hamster reads from its environment. See the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="HAMSTER_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    home: Path = Path(".hamster")
+    database_url: str | None = None
+    subscribers: str | None = None
+    webhook_secret: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    namespace: str = "hamster"
+    partitions: int = Field(default=4, ge=1, le=256)
+    retention_days: int = Field(default=30, ge=1)
+    redelivery_window_days: int = Field(default=3, ge=1)
+    github_api_token: SecretStr | None = None
+    github_api_user: str | None = None
+    github_host: str | None = None
+    log_level: str = "INFO"
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        for server in value.split(","):
+            match = _HOST_PORT.match(server.strip())
+            if not match or not 0 < int(match.group(1)) < 65536:
+                raise ValueError(f"expected host:port[,host:port…], got {value!r}")
+        return value
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        # Several secrets, comma-separated, so a secret can be rotated without dropping deliveries.
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not _NAMESPACE.match(value):
+            raise ValueError("expected lower-case letters, digits, '-' or '_', starting with a letter")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def db_url(self) -> str:
+        """The SQL projection's URL: ``HAMSTER_DATABASE_URL``, or a sqlite file under ``HAMSTER_HOME``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'hamster.db').resolve()}"
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def kafka_host(self) -> str:
+        return self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[0]
+
+    def secrets(self) -> list[bytes]:
+        return [secret.get_secret_value().encode() for secret in self.webhook_secret]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once; a missing or malformed variable becomes one ``ConfigurationError`` line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        raise ConfigurationError(f"HAMSTER_{field.upper()}: {first['msg']}") from None

@@ -1,0 +1,1 @@
+"""The streaming layer: the one Faust app, the topics, the codecs and the tables."""

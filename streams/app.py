@@ -1,0 +1,81 @@
+"""The one Faust app, with its topics and tables, built from the settings and the loaded subscribers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from hamster.settings import Settings
+from hamster.subscribers import Catalog
+from streams import topics
+from streams.topics import MAX_MESSAGE_BYTES
+
+
+@dataclass
+class Streams:
+    """Everything the agents share: the app, its topics and its tables."""
+
+    app: faust.App
+    settings: Settings
+    catalog: Catalog
+    events: Any
+    subscriber_changes: Any
+    stages: dict[str, Any]
+    run_events: Any
+    subscribers: Any  # GlobalTable: subscriber name → SubscriberState JSON
+    deliveries: Any  # Table: delivery id → first-seen record JSON (partitioned like the events topic)
+    runs: Any  # Table: run id → RunState JSON (partitioned like the stage topics and the run log)
+
+
+def _topic(app: faust.App, name: str, partitions: int) -> Any:
+    # Raw bytes keys: Kafka's partitioner hashes the key bytes, and JSON-encoded keys would hash
+    # differently from the same keys written by the intake or kafka-python.
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                     partitions=partitions, internal=False)
+
+
+def create_streams(settings: Settings, catalog: Catalog, *, web_port: int = 6066,
+                   web_host: str = "127.0.0.1") -> Streams:
+    brokers = ";".join(f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(","))
+    app = faust.App(
+        settings.namespace,
+        broker=brokers,
+        store="memory://",
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        web_enabled=True,
+        web_port=web_port,
+        web_host=web_host,
+        web_bind=web_host,
+        producer_acks=-1,
+        producer_max_request_size=MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=0,
+    )
+    p = settings.partitions
+    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    table_args: dict[str, Any] = {"schema": raw, "key_type": bytes, "value_type": bytes}
+    return Streams(
+        app=app,
+        settings=settings,
+        catalog=catalog,
+        events=_topic(app, topics.events_topic(settings), p),
+        subscriber_changes=_topic(app, topics.subscribers_topic(settings), 1),
+        stages={name: _topic(app, topics.stage_topic(settings, name), p) for name in sorted(catalog.tasks)},
+        run_events=_topic(app, topics.run_events_topic(settings), p),
+        # GlobalTable recovery can loop with several workers unless it has one partition and a recovery
+        # buffer of one (faust-streaming #176/#597).
+        subscribers=app.GlobalTable("subscribers", partitions=1, recovery_buffer_size=1, **table_args),
+        deliveries=app.Table("deliveries", partitions=p, **table_args),
+        runs=app.Table("runs", partitions=p, **table_args),
+    )
+
+
+async def send_acked(topic: Any, key: str, value: bytes) -> Any:
+    """Send and wait until the broker acknowledged the write (Faust's ``send`` only enqueues it)."""
+    pending = await topic.send(key=key.encode(), value=value)
+    return await pending

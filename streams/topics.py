@@ -1,0 +1,81 @@
+"""Every Kafka topic Hamster uses, declared once, in flow order, and created explicitly at start.
+
+Broker auto-creation is off (``auto.create.topics.enable=false``): a topic created by accident with another
+partition count breaks co-partitioning (Faust's ``PartitionsMismatch``). All per-run topics (stage requests,
+the run log and the run-state changelog) share one partition count and raw string keys, so one worker owns
+every record of a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hamster.settings import Settings
+
+DAY_MS = 24 * 60 * 60 * 1000
+# GitHub caps webhook payloads at 25 MiB; leave room for the envelope around it.
+MAX_MESSAGE_BYTES = 26 * 1024 * 1024 + 512 * 1024
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    value: str
+    partitions: int
+    retention_ms: int  # -1: keep forever
+    compacted: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def configs(self) -> dict[str, str]:
+        return {
+            "cleanup.policy": "compact" if self.compacted else "delete",
+            "retention.ms": str(self.retention_ms),
+            "max.message.bytes": str(MAX_MESSAGE_BYTES),
+            **self.extra,
+        }
+
+
+def events_topic(settings: Settings) -> str:
+    return f"{settings.namespace}.events"
+
+
+def subscribers_topic(settings: Settings) -> str:
+    return f"{settings.namespace}.subscribers"
+
+
+def stage_topic(settings: Settings, task_name: str) -> str:
+    return f"{settings.namespace}.stage.{task_name}"
+
+
+def run_events_topic(settings: Settings) -> str:
+    return f"{settings.namespace}.run-events"
+
+
+def changelog_topic(settings: Settings, table: str) -> str:
+    """The name Faust gives a table's changelog: ``<app id>-<table>-changelog``."""
+    return f"{settings.namespace}-{table}-changelog"
+
+
+def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()) -> list[TopicSpec]:
+    """All topics, in the order a webhook flows through them."""
+    retention = settings.retention_days * DAY_MS
+    p = settings.partitions
+    specs = [
+        TopicSpec(events_topic(settings), "repository full name", "EventEnvelope", p, retention),
+        # The subscriber changes and the table's changelog are the subscriber history: kept forever, not
+        # compacted (compacted changelogs can hang Faust's table recovery, faust-streaming #176/#597).
+        TopicSpec(subscribers_topic(settings), "subscriber name", "SubscriberChange", 1, -1),
+        TopicSpec(changelog_topic(settings, "subscribers"), "subscriber name", "SubscriberState", 1, -1),
+        TopicSpec(changelog_topic(settings, "deliveries"), "delivery id", "first-seen time", p,
+                  max(retention, 2 * settings.redelivery_window_days * DAY_MS)),
+    ]
+    specs += [
+        TopicSpec(stage_topic(settings, name), "run id", "StageRequest", p, retention)
+        for name in sorted(set(task_names))
+    ]
+    specs += [
+        TopicSpec(run_events_topic(settings), "run id", "RunEvent", p, retention),
+        TopicSpec(changelog_topic(settings, "runs"), "run id", "RunState", p, retention),
+    ]
+    return specs
