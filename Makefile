@@ -3,16 +3,31 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JDK_PACKAGES := openjdk-17-jre-headless maven
 
-.PHONY: install dev test lint typecheck clean
+.PHONY: install jdk dev test lint typecheck clean broker broker-stop
 
-install: $(STAMP)
+install: jdk $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# The local Kafka (`hamster broker`, and the test suite's broker) runs on Java 17+; Maven fetches its jars
+# once. As root with apt-get (CI) they are installed here; anywhere else a missing one stops with a hint.
+jdk:
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then \
+		exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(JDK_PACKAGES) for the local Kafka broker"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(JDK_PACKAGES); \
+	else \
+		echo "error: the local Kafka broker needs java (17+) and mvn; install them, e.g." \
+			"sudo apt-get install $(JDK_PACKAGES)" >&2; \
+		exit 1; \
+	fi
 
 dev: install
 	$(BIN)/hamster dev
@@ -26,6 +41,13 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+
+# A local Kafka on HAMSTER_KAFKA_BOOTSTRAP (default 127.0.0.1:9092), data under HAMSTER_HOME (.hamster).
+broker: install
+	$(BIN)/hamster broker start
+
+broker-stop: install
+	$(BIN)/hamster broker stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

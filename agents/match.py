@@ -47,19 +47,31 @@ def register(streams: Streams) -> None:
             if seen["partition"] == partition and now - seen["at"] > window_s:
                 del streams.deliveries[key]
 
-    async def start_run(envelope: EventEnvelope, spec: SubscriberSpec, info: Any,
-                        position: tuple[int, int]) -> None:
+    async def start_run(
+        envelope: EventEnvelope, spec: SubscriberSpec, info: Any, position: tuple[int, int]
+    ) -> None:
         run_id = ids.run_id(envelope.delivery_id, spec.name)
         requested = RunRequested(
-            event_id=ids.event_id(run_id, 1), run_id=run_id, seq=1, subscriber=spec.name,
-            subscriber_version=spec.version, pipeline=spec.pipeline, params=spec.params,
-            event=info.model_copy(update={"payload": {}}), events_offset=position,
+            event_id=ids.event_id(run_id, 1),
+            run_id=run_id,
+            seq=1,
+            subscriber=spec.name,
+            subscriber_version=spec.version,
+            pipeline=spec.pipeline,
+            params=spec.params,
+            event=info.model_copy(update={"payload": {}}),
+            events_offset=position,
         )
         await send_acked(streams.run_events, run_id, encode_run_event(requested))
         first = spec.pipeline[0]
         if first not in streams.stages:
-            failed = RunFailed(event_id=ids.event_id(run_id, 2), run_id=run_id, seq=2, stage=first,
-                               reason=f"task {first} is not registered on this worker (subscriber version skew?)")
+            failed = RunFailed(
+                event_id=ids.event_id(run_id, 2),
+                run_id=run_id,
+                seq=2,
+                stage=first,
+                reason=f"task {first} is not registered on this worker (subscriber version skew?)",
+            )
             await send_acked(streams.run_events, run_id, encode_run_event(failed))
             log.error("run %s: %s", run_id, failed.reason)
             return
@@ -89,5 +101,7 @@ def register(streams: Streams) -> None:
             if not matched:
                 log.info("delivery %s (%s): no subscriber matched", envelope.delivery_id, envelope.event)
             if envelope.replay_of is None:
-                streams.deliveries[key] = json.dumps({"at": time.time(), "partition": message.partition}).encode()
+                streams.deliveries[key] = json.dumps(
+                    {"at": time.time(), "partition": message.partition}
+                ).encode()
             prune(message.partition)

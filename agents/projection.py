@@ -25,9 +25,15 @@ def register(streams: Streams, engine: Engine) -> None:
             batch: list[tuple[int, int, RunEvent]] = []
             for event in events:
                 try:
-                    batch.append((event.message.partition, event.message.offset, decode_run_event(event.value)))
+                    batch.append(
+                        (event.message.partition, event.message.offset, decode_run_event(event.value))
+                    )
                 except (ValidationError, ValueError) as exc:
-                    log.error("projection: undecodable record %s/%s: %s", event.message.partition,
-                              event.message.offset, exc)
+                    log.error(
+                        "projection: undecodable record %s/%s: %s",
+                        event.message.partition,
+                        event.message.offset,
+                        exc,
+                    )
             if batch:
                 await asyncio.to_thread(apply_batch, engine, topic_name, batch)

@@ -66,33 +66,56 @@ class RunRecorder:
 
     async def record(self, state: RunState, make: Any, **fields: Any) -> RunState:
         seq = state.seq + 1
-        record: RunEvent = make(event_id=ids.event_id(state.run_id, seq), run_id=state.run_id, seq=seq, **fields)
+        record: RunEvent = make(
+            event_id=ids.event_id(state.run_id, seq), run_id=state.run_id, seq=seq, **fields
+        )
         new = evolve(state, record)  # raises InvalidTransition before anything is written
         await send_acked(self.streams.run_events, state.run_id, encode_run_event(record))
         self.streams.runs[state.run_id.encode()] = new.model_dump_json().encode()
         return new
 
 
-async def follow_up(streams: Streams, recorder: RunRecorder, state: RunState, index: int,
-                    request: RunStage) -> None:
+async def follow_up(
+    streams: Streams, recorder: RunRecorder, state: RunState, index: int, request: RunStage
+) -> None:
     decision = after_stage(state, index)
     if isinstance(decision, HandOff):
         following = state.pipeline[decision.index]
         topic = streams.stages.get(following)
         if topic is None:
-            await recorder.record(state, RunFailed, stage=following,
-                                  reason=f"task {following} is not registered on this worker")
+            await recorder.record(
+                state, RunFailed, stage=following, reason=f"task {following} is not registered on this worker"
+            )
             return
-        handoff = RunStage(run_id=state.run_id, index=decision.index, attempt=1, requested=request.requested,
-                           event=request.event, outputs=state.outputs())
+        handoff = RunStage(
+            run_id=state.run_id,
+            index=decision.index,
+            attempt=1,
+            requested=request.requested,
+            event=request.event,
+            outputs=state.outputs(),
+        )
         await send_acked(topic, state.run_id, handoff.model_dump_json().encode())
     elif isinstance(decision, Retry):
-        retry = RunStage(run_id=state.run_id, index=index, attempt=decision.attempt, requested=request.requested,
-                         event=request.event, outputs=state.outputs(),
-                         not_before=datetime.now(UTC) + timedelta(seconds=decision.delay_s))
-        await send_acked(streams.stages[state.pipeline[index]], state.run_id, retry.model_dump_json().encode())
-        log.info("run %s: stage %s retries as attempt %d in %.1f s", state.run_id, state.pipeline[index],
-                 decision.attempt, decision.delay_s)
+        retry = RunStage(
+            run_id=state.run_id,
+            index=index,
+            attempt=decision.attempt,
+            requested=request.requested,
+            event=request.event,
+            outputs=state.outputs(),
+            not_before=datetime.now(UTC) + timedelta(seconds=decision.delay_s),
+        )
+        await send_acked(
+            streams.stages[state.pipeline[index]], state.run_id, retry.model_dump_json().encode()
+        )
+        log.info(
+            "run %s: stage %s retries as attempt %d in %.1f s",
+            state.run_id,
+            state.pipeline[index],
+            decision.attempt,
+            decision.delay_s,
+        )
     elif isinstance(decision, FinishSucceeded):
         await recorder.record(state, RunSucceeded)
         log.info("run %s: succeeded", state.run_id)
@@ -114,22 +137,43 @@ async def run_stage(streams: Streams, recorder: RunRecorder, task: Task, request
             wait = (request.not_before - datetime.now(UTC)).total_seconds()
             if wait > 0:
                 await asyncio.sleep(wait)
-        state = await recorder.record(state, StageStarted, stage=task.name, index=request.index,
-                                      attempt=step.attempt)
-        ctx = TaskContext(event=request.event, params=state.params, outputs=request.outputs,
-                          run_id=state.run_id, attempt=step.attempt, subscriber=state.subscriber,
-                          stage=task.name)
+        state = await recorder.record(
+            state, StageStarted, stage=task.name, index=request.index, attempt=step.attempt
+        )
+        ctx = TaskContext(
+            event=request.event,
+            params=state.params,
+            outputs=request.outputs,
+            run_id=state.run_id,
+            attempt=step.attempt,
+            subscriber=state.subscriber,
+            stage=task.name,
+        )
         outcome = await execute(task, ctx)
         if isinstance(outcome, Failed):
             retrying = outcome.retryable and step.attempt <= task.retries
             state = await recorder.record(
-                state, StageFailed, stage=task.name, index=request.index, attempt=step.attempt,
-                error_type=outcome.error_type, message=outcome.message, traceback=outcome.traceback,
-                duration_ms=outcome.duration_ms, retrying=retrying)
+                state,
+                StageFailed,
+                stage=task.name,
+                index=request.index,
+                attempt=step.attempt,
+                error_type=outcome.error_type,
+                message=outcome.message,
+                traceback=outcome.traceback,
+                duration_ms=outcome.duration_ms,
+                retrying=retrying,
+            )
         else:
             state = await recorder.record(
-                state, StageSucceeded, stage=task.name, index=request.index, attempt=step.attempt,
-                output=outcome.output, duration_ms=outcome.duration_ms)
+                state,
+                StageSucceeded,
+                stage=task.name,
+                index=request.index,
+                attempt=step.attempt,
+                output=outcome.output,
+                duration_ms=outcome.duration_ms,
+            )
     else:
         assert isinstance(step, Continue)
     await follow_up(streams, recorder, state, request.index, request)
@@ -147,8 +191,13 @@ def _register_one(streams: Streams, recorder: RunRecorder, topic: Any, task: Tas
             try:
                 request = RunStage.model_validate_json(event.value)
             except ValidationError as exc:
-                log.error("stage %s: undecodable request %s/%s: %s", task.name, event.message.partition,
-                          event.message.offset, exc)
+                log.error(
+                    "stage %s: undecodable request %s/%s: %s",
+                    task.name,
+                    event.message.partition,
+                    event.message.offset,
+                    exc,
+                )
                 continue
             try:
                 await run_stage(streams, recorder, task, request)

@@ -39,10 +39,15 @@ def register(streams: Streams) -> None:
             new = apply_change(current, change)
             if new is not None:
                 streams.subscribers[key] = new.model_dump_json().encode()
-                log.info("subscriber %s: %s (version %s, enabled=%s)", change.name, change.type,
-                         new.spec.version, new.enabled)
+                log.info(
+                    "subscriber %s: %s (version %s, enabled=%s)",
+                    change.name,
+                    change.type,
+                    new.spec.version,
+                    new.enabled,
+                )
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def publish_subscribers() -> None:
         for spec in streams.catalog.specs:
             change = SubscriberPublished(name=spec.name, spec=spec)
@@ -52,4 +57,6 @@ def register(streams: Streams) -> None:
     @app.page("/hamster/subscribers/")
     async def subscribers_view(web: Any, request: Any) -> Any:
         """This worker's view of the subscribers table (tests use it to see a change has arrived)."""
-        return web.json({name: state.model_dump(mode="json") for name, state in current_states(streams).items()})
+        return web.json(
+            {name: state.model_dump(mode="json") for name, state in current_states(streams).items()}
+        )

@@ -13,8 +13,13 @@ from hamster import Subscriber, task
 @task
 def describe(ctx: Any) -> dict[str, Any]:
     """What triggered the run, as later stages will want it."""
-    return {"repo": ctx.event.repo, "sha": ctx.event.sha, "branch": ctx.event.branch,
-            "pr": ctx.event.pr_number, "sender": ctx.event.sender}
+    return {
+        "repo": ctx.event.repo,
+        "sha": ctx.event.sha,
+        "branch": ctx.event.branch,
+        "pr": ctx.event.pr_number,
+        "sender": ctx.event.sender,
+    }
 
 
 @task(timeout=60)
@@ -28,9 +33,11 @@ def lint_title(ctx: Any) -> dict[str, Any]:
 @task
 def summary(ctx: Any) -> dict[str, Any]:
     """Reads the earlier stages' outputs, as real pipelines do."""
-    return {"text": f"{ctx.outputs['describe']['repo']}@{(ctx.event.sha or '')[:7]}: "
-                    f"{ctx.outputs['lint_title']['warnings']} warning(s)",
-            "params": ctx.params}
+    return {
+        "text": f"{ctx.outputs['describe']['repo']}@{(ctx.event.sha or '')[:7]}: "
+        f"{ctx.outputs['lint_title']['warnings']} warning(s)",
+        "params": ctx.params,
+    }
 
 
 SUBSCRIBERS = [

@@ -73,7 +73,7 @@ def _ref_and_branch(event: str, payload: dict[str, Any]) -> tuple[str | None, st
     if event == "push":
         ref = _str(payload.get("ref"))
         # Tag pushes (refs/tags/...) have no branch, so they never match a ``branches`` filter.
-        branch = ref[len(BRANCH_PREFIX):] if ref and ref.startswith(BRANCH_PREFIX) else None
+        branch = ref[len(BRANCH_PREFIX) :] if ref and ref.startswith(BRANCH_PREFIX) else None
         return ref, branch
     if event in {"create", "delete"}:
         ref = _str(payload.get("ref"))

@@ -111,7 +111,9 @@ class RunState(BaseModel):
 
 def _stage(state: RunState, event: StageStarted | StageSucceeded | StageFailed) -> StageState:
     if not 0 <= event.index < len(state.stages) or state.stages[event.index].name != event.stage:
-        raise InvalidTransition(state.run_id, state.status, event.type, f"no stage {event.index}:{event.stage}")
+        raise InvalidTransition(
+            state.run_id, state.status, event.type, f"no stage {event.index}:{event.stage}"
+        )
     return state.stages[event.index]
 
 
@@ -122,28 +124,56 @@ def _evolve_stage(state: RunState, event: StageStarted | StageSucceeded | StageF
         raise InvalidTransition(state.run_id, f"{stage.name}={stage.status}", event.type)
     if isinstance(event, StageStarted):
         if state.next_index() != event.index:
-            raise InvalidTransition(state.run_id, state.status, event.type,
-                                    f"stage {event.stage} is not next in the pipeline")
+            raise InvalidTransition(
+                state.run_id, state.status, event.type, f"stage {event.stage} is not next in the pipeline"
+            )
         if event.attempt <= stage.attempt:
-            raise InvalidTransition(state.run_id, state.status, event.type,
-                                    f"attempt {event.attempt} after attempt {stage.attempt}")
-        return stage.model_copy(update={
-            "status": new_status, "attempt": event.attempt, "started_at": event.occurred_at,
-            "finished_at": None, "output": None, "error": None, "duration_ms": None,
-        })
+            raise InvalidTransition(
+                state.run_id,
+                state.status,
+                event.type,
+                f"attempt {event.attempt} after attempt {stage.attempt}",
+            )
+        return stage.model_copy(
+            update={
+                "status": new_status,
+                "attempt": event.attempt,
+                "started_at": event.occurred_at,
+                "finished_at": None,
+                "output": None,
+                "error": None,
+                "duration_ms": None,
+            }
+        )
     if event.attempt != stage.attempt:
-        raise InvalidTransition(state.run_id, state.status, event.type,
-                                f"attempt {event.attempt} is not the running attempt {stage.attempt}")
+        raise InvalidTransition(
+            state.run_id,
+            state.status,
+            event.type,
+            f"attempt {event.attempt} is not the running attempt {stage.attempt}",
+        )
     if isinstance(event, StageSucceeded):
-        return stage.model_copy(update={
-            "status": new_status, "output": event.output, "finished_at": event.occurred_at,
+        return stage.model_copy(
+            update={
+                "status": new_status,
+                "output": event.output,
+                "finished_at": event.occurred_at,
+                "duration_ms": event.duration_ms,
+            }
+        )
+    return stage.model_copy(
+        update={
+            "status": new_status,
+            "finished_at": event.occurred_at,
             "duration_ms": event.duration_ms,
-        })
-    return stage.model_copy(update={
-        "status": new_status, "finished_at": event.occurred_at, "duration_ms": event.duration_ms,
-        "error": {"type": event.error_type, "message": event.message, "traceback": event.traceback,
-                  "retrying": event.retrying},
-    })
+            "error": {
+                "type": event.error_type,
+                "message": event.message,
+                "traceback": event.traceback,
+                "retrying": event.retrying,
+            },
+        }
+    )
 
 
 def evolve(state: RunState | None, event: RunEvent) -> RunState:
@@ -157,9 +187,15 @@ def evolve(state: RunState | None, event: RunEvent) -> RunState:
         raise InvalidTransition(run_id, str(current), event.type, f"record of run {event.run_id}")
     if isinstance(event, RunRequested):
         return RunState(
-            run_id=event.run_id, status=new_status, seq=event.seq, subscriber=event.subscriber,
-            subscriber_version=event.subscriber_version, pipeline=event.pipeline, params=event.params,
-            event=event.event, stages=tuple(StageState(name=n) for n in event.pipeline),
+            run_id=event.run_id,
+            status=new_status,
+            seq=event.seq,
+            subscriber=event.subscriber,
+            subscriber_version=event.subscriber_version,
+            pipeline=event.pipeline,
+            params=event.params,
+            event=event.event,
+            stages=tuple(StageState(name=n) for n in event.pipeline),
             requested_at=event.occurred_at,
         )
     assert state is not None  # RUN_TRANSITIONS admits only RunRequested without a state

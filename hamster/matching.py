@@ -91,7 +91,9 @@ class SubscriberIndex:
                 if name != "*":
                     self._by_event.setdefault(name, []).append(spec)
 
-    def match(self, event: EventInfo, predicates: Mapping[str, Predicate] | None = None) -> list[SubscriberSpec]:
+    def match(
+        self, event: EventInfo, predicates: Mapping[str, Predicate] | None = None
+    ) -> list[SubscriberSpec]:
         """The subscribers the event starts, in name order. ``predicates``: subscriber name → ``when``."""
         predicates = predicates or {}
         candidates = self._by_event.get(event.name, []) + self._any

@@ -89,7 +89,9 @@ def plan(state: RunState, request: RunStage) -> Plan:
     return Continue()
 
 
-def backoff(attempt: int, base_s: float = 1.0, cap_s: float = 60.0, rng: random.Random | None = None) -> float:
+def backoff(
+    attempt: int, base_s: float = 1.0, cap_s: float = 60.0, rng: random.Random | None = None
+) -> float:
     """Exponential backoff with full jitter before retry ``attempt`` (2, 3, …)."""
     ceiling = min(cap_s, base_s * 2 ** max(0, attempt - 2))
     return (rng or random).uniform(ceiling / 2, ceiling)
@@ -111,5 +113,7 @@ def after_stage(state: RunState, index: int) -> Next:
         error = stage.error or {}
         if error.get("retrying"):
             return Retry(index, stage.attempt + 1, backoff(stage.attempt + 1))
-        return FinishFailed(stage.name, f"stage {stage.name} failed: {error.get('type')}: {error.get('message')}")
+        return FinishFailed(
+            stage.name, f"stage {stage.name} failed: {error.get('type')}: {error.get('message')}"
+        )
     return Skip(f"stage {stage.name} is {stage.status}")

@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 metadata = MetaData()
 
 runs = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("run_id", String(36), primary_key=True),
     Column("subscriber", String(100), nullable=False, index=True),
     Column("subscriber_version", String(32), nullable=False),
@@ -60,7 +61,8 @@ runs = Table(
 )
 
 stages = Table(
-    "stages", metadata,
+    "stages",
+    metadata,
     Column("run_id", String(36), primary_key=True),
     Column("position", Integer, primary_key=True),
     Column("name", String(100), nullable=False),
@@ -74,7 +76,8 @@ stages = Table(
 )
 
 applied_offsets = Table(
-    "applied_offsets", metadata,
+    "applied_offsets",
+    metadata,
     Column("topic", String(255), primary_key=True),
     Column("partition", Integer, primary_key=True),
     Column("offset", Integer, nullable=False),
@@ -90,24 +93,36 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30} if is_sqlite else {})
     if is_sqlite:
+
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
     metadata.create_all(engine)
     return engine
 
 
 def _run_row(state: RunState) -> dict[str, Any]:
     return {
-        "run_id": state.run_id, "subscriber": state.subscriber,
-        "subscriber_version": state.subscriber_version, "repo": state.event.repo,
-        "event": state.event.name, "action": state.event.action, "delivery_id": state.event.delivery_id,
-        "sha": state.event.sha, "branch": state.event.branch, "pr_number": state.event.pr_number,
-        "status": state.status, "reason": state.reason, "requested_at": state.requested_at,
-        "started_at": state.started_at, "finished_at": state.finished_at, "seq": state.seq,
+        "run_id": state.run_id,
+        "subscriber": state.subscriber,
+        "subscriber_version": state.subscriber_version,
+        "repo": state.event.repo,
+        "event": state.event.name,
+        "action": state.event.action,
+        "delivery_id": state.event.delivery_id,
+        "sha": state.event.sha,
+        "branch": state.event.branch,
+        "pr_number": state.event.pr_number,
+        "status": state.status,
+        "reason": state.reason,
+        "requested_at": state.requested_at,
+        "started_at": state.started_at,
+        "finished_at": state.finished_at,
+        "seq": state.seq,
         "state": json.loads(state.model_dump_json()),
     }
 
@@ -116,7 +131,8 @@ def apply(conn: Connection, topic: str, partition: int, offset: int, record: Run
     """Apply one run-log record inside the caller's transaction. False when it was already applied."""
     done = conn.execute(
         select(applied_offsets.c.offset).where(
-            applied_offsets.c.topic == topic, applied_offsets.c.partition == partition)
+            applied_offsets.c.topic == topic, applied_offsets.c.partition == partition
+        )
     ).scalar_one_or_none()
     if done is not None and offset <= done:
         return False
@@ -142,20 +158,31 @@ def apply(conn: Connection, topic: str, partition: int, offset: int, record: Run
             if current is not None and current.stages[position] == stage:
                 continue
             values = {
-                "name": stage.name, "status": stage.status, "attempt": stage.attempt, "output": stage.output,
-                "error": stage.error, "started_at": stage.started_at, "finished_at": stage.finished_at,
+                "name": stage.name,
+                "status": stage.status,
+                "attempt": stage.attempt,
+                "output": stage.output,
+                "error": stage.error,
+                "started_at": stage.started_at,
+                "finished_at": stage.finished_at,
                 "duration_ms": stage.duration_ms,
             }
             if current is None:
                 conn.execute(stages.insert().values(run_id=new.run_id, position=position, **values))
             else:
-                conn.execute(stages.update().where(
-                    stages.c.run_id == new.run_id, stages.c.position == position).values(**values))
+                conn.execute(
+                    stages.update()
+                    .where(stages.c.run_id == new.run_id, stages.c.position == position)
+                    .values(**values)
+                )
     if done is None:
         conn.execute(applied_offsets.insert().values(topic=topic, partition=partition, offset=offset))
     else:
-        conn.execute(applied_offsets.update().where(
-            applied_offsets.c.topic == topic, applied_offsets.c.partition == partition).values(offset=offset))
+        conn.execute(
+            applied_offsets.update()
+            .where(applied_offsets.c.topic == topic, applied_offsets.c.partition == partition)
+            .values(offset=offset)
+        )
     return changed
 
 

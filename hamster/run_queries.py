@@ -16,21 +16,45 @@ def _iso(value: datetime | None) -> str | None:
 
 def _run_dict(row: Any, stage_rows: list[Any]) -> dict[str, Any]:
     return {
-        "run_id": row.run_id, "subscriber": row.subscriber, "subscriber_version": row.subscriber_version,
-        "repo": row.repo, "event": row.event, "action": row.action, "delivery_id": row.delivery_id,
-        "sha": row.sha, "branch": row.branch, "pr_number": row.pr_number, "status": row.status,
-        "reason": row.reason, "requested_at": _iso(row.requested_at), "started_at": _iso(row.started_at),
+        "run_id": row.run_id,
+        "subscriber": row.subscriber,
+        "subscriber_version": row.subscriber_version,
+        "repo": row.repo,
+        "event": row.event,
+        "action": row.action,
+        "delivery_id": row.delivery_id,
+        "sha": row.sha,
+        "branch": row.branch,
+        "pr_number": row.pr_number,
+        "status": row.status,
+        "reason": row.reason,
+        "requested_at": _iso(row.requested_at),
+        "started_at": _iso(row.started_at),
         "finished_at": _iso(row.finished_at),
         "stages": [
-            {"name": s.name, "status": s.status, "attempt": s.attempt, "output": s.output, "error": s.error,
-             "started_at": _iso(s.started_at), "finished_at": _iso(s.finished_at), "duration_ms": s.duration_ms}
+            {
+                "name": s.name,
+                "status": s.status,
+                "attempt": s.attempt,
+                "output": s.output,
+                "error": s.error,
+                "started_at": _iso(s.started_at),
+                "finished_at": _iso(s.finished_at),
+                "duration_ms": s.duration_ms,
+            }
             for s in sorted(stage_rows, key=lambda s: s.position)
         ],
     }
 
 
-def list_runs(engine: Engine, *, repo: str | None = None, status: str | None = None,
-              subscriber: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def list_runs(
+    engine: Engine,
+    *,
+    repo: str | None = None,
+    status: str | None = None,
+    subscriber: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
     """Runs, newest first."""
     query = select(runs).order_by(runs.c.requested_at.desc(), runs.c.run_id)
     if repo:

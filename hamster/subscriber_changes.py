@@ -61,15 +61,17 @@ def apply_change(current: SubscriberState | None, change: SubscriberChange) -> S
         if current is not None and current.spec.version == change.spec.version:
             return None
         enabled = current.enabled if current is not None else True  # a disable outlives a redeploy
-        return SubscriberState(spec=change.spec, enabled=enabled, changed_at=change.at,
-                               changed_by=change.by, change=change.type)
+        return SubscriberState(
+            spec=change.spec, enabled=enabled, changed_at=change.at, changed_by=change.by, change=change.type
+        )
     if current is None:
         return None  # enabling or disabling a subscriber no worker has published
     enabled = isinstance(change, SubscriberEnabled)
     if current.enabled == enabled:
         return None
-    return current.model_copy(update={"enabled": enabled, "changed_at": change.at,
-                                      "changed_by": change.by, "change": change.type})
+    return current.model_copy(
+        update={"enabled": enabled, "changed_at": change.at, "changed_by": change.by, "change": change.type}
+    )
 
 
 def fold_changes(changes: list[SubscriberChange]) -> dict[str, SubscriberState]:

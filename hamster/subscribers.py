@@ -165,7 +165,9 @@ def build_catalog(module: str, subscribers: Iterable[Any]) -> Catalog:
         for stage in sub.pipeline:
             known = tasks.setdefault(stage.name, stage)
             if known.fn is not stage.fn:
-                raise ConfigurationError(f"{module}: two different functions are both named task {stage.name!r}")
+                raise ConfigurationError(
+                    f"{module}: two different functions are both named task {stage.name!r}"
+                )
     return Catalog(module=module, subscribers=tuple(items), tasks=tasks)
 
 

@@ -22,8 +22,9 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
     """
     specs = list(specs)
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
-                                 client_id="hamster-admin")
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), client_id="hamster-admin"
+        )
     except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     try:
@@ -41,7 +42,9 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
                 pass  # another process created it between list and create
         present = [s for s in specs if s.name in existing]
         if present:
-            described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in present])}
+            described = {
+                t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in present])
+            }
             for spec in present:
                 if described.get(spec.name, spec.partitions) != spec.partitions:
                     raise BrokerError(

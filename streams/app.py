@@ -32,12 +32,20 @@ class Streams:
 def _topic(app: faust.App, name: str, partitions: int) -> Any:
     # Raw bytes keys: Kafka's partitioner hashes the key bytes, and JSON-encoded keys would hash
     # differently from the same keys written by the intake or kafka-python.
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-                     partitions=partitions, internal=False)
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        internal=False,
+    )
 
 
-def create_streams(settings: Settings, catalog: Catalog, *, web_port: int = 6066,
-                   web_host: str = "127.0.0.1") -> Streams:
+def create_streams(
+    settings: Settings, catalog: Catalog, *, web_port: int = 6066, web_host: str = "127.0.0.1"
+) -> Streams:
     brokers = ";".join(f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(","))
     app = faust.App(
         settings.namespace,
@@ -57,7 +65,7 @@ def create_streams(settings: Settings, catalog: Catalog, *, web_port: int = 6066
         table_standby_replicas=0,
     )
     p = settings.partitions
-    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    raw: faust.Schema[bytes, bytes] = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     table_args: dict[str, Any] = {"schema": raw, "key_type": bytes, "value_type": bytes}
     return Streams(
         app=app,

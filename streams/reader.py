@@ -13,8 +13,13 @@ from hamster.errors import BrokerError
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[Any]:
     """Every record now in ``topic``, partition by partition, in offset order; stops at the current end."""
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                 request_timeout_ms=int(timeout_s * 1000), client_id="hamster-reader")
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            request_timeout_ms=int(timeout_s * 1000),
+            client_id="hamster-reader",
+        )
     except Exception as exc:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     try:

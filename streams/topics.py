@@ -67,8 +67,13 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
         # compacted (compacted changelogs can hang Faust's table recovery, faust-streaming #176/#597).
         TopicSpec(subscribers_topic(settings), "subscriber name", "SubscriberChange", 1, -1),
         TopicSpec(changelog_topic(settings, "subscribers"), "subscriber name", "SubscriberState", 1, -1),
-        TopicSpec(changelog_topic(settings, "deliveries"), "delivery id", "first-seen time", p,
-                  max(retention, 2 * settings.redelivery_window_days * DAY_MS)),
+        TopicSpec(
+            changelog_topic(settings, "deliveries"),
+            "delivery id",
+            "first-seen time",
+            p,
+            max(retention, 2 * settings.redelivery_window_days * DAY_MS),
+        ),
     ]
     specs += [
         TopicSpec(stage_topic(settings, name), "run id", "StageRequest", p, retention)

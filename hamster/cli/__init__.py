@@ -35,8 +35,15 @@ def main() -> None:
 def _register() -> None:
     from hamster.cli import broker, dev, runs, send, subscribers, web, worker
 
-    for command in (broker.broker, web.web, send.send, worker.worker, runs.runs,
-                    subscribers.subscribers, dev.dev):
+    for command in (
+        broker.broker,
+        web.web,
+        send.send,
+        worker.worker,
+        runs.runs,
+        subscribers.subscribers,
+        dev.dev,
+    ):
         main.add_command(command)
 
 

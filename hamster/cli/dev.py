@@ -41,8 +41,10 @@ def dev(port: int, web_port: int) -> None:
     ]
     click.echo(f"intake   http://127.0.0.1:{port}/webhooks/github   (secret: {secret})")
     click.echo(f"worker   subscribers {env['HAMSTER_SUBSCRIBERS']}, Faust web http://127.0.0.1:{web_port}/")
-    click.echo("try      hamster send tests/fixtures/github/webhooks/pull_request/opened.payload.json "
-               f"--event pull_request --secret {secret}")
+    click.echo(
+        "try      hamster send tests/fixtures/github/webhooks/pull_request/opened.payload.json "
+        f"--event pull_request --secret {secret}"
+    )
     click.echo("then     hamster runs list          (Ctrl-C stops everything)")
     try:
         while all(child.poll() is None for child in children):

@@ -32,7 +32,9 @@ def runs() -> None:
 @click.option("--subscriber", help="Only runs of this subscriber.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-def list_(repo: str | None, status: str | None, subscriber: str | None, limit: int | None, as_json: bool) -> None:
+def list_(
+    repo: str | None, status: str | None, subscriber: str | None, limit: int | None, as_json: bool
+) -> None:
     """List runs, newest first."""
     from hamster.run_queries import list_runs
 
@@ -44,8 +46,15 @@ def list_(repo: str | None, status: str | None, subscriber: str | None, limit: i
     for run in found:
         stages = " → ".join(f"{s['name']}:{s['status']}" for s in run["stages"])
         event = run["event"] + (f".{run['action']}" if run["action"] else "")
-        table.add_row(run["run_id"][:8], run["subscriber"], run["repo"] or "-", event, run["status"], stages,
-                      run["requested_at"][:19])
+        table.add_row(
+            run["run_id"][:8],
+            run["subscriber"],
+            run["repo"] or "-",
+            event,
+            run["status"],
+            stages,
+            run["requested_at"][:19],
+        )
     Console().print(table)
 
 
@@ -71,15 +80,20 @@ def show(run_id: str, as_json: bool) -> None:
     console = Console()
     console.print(f"[bold]run {run['run_id']}[/bold]  {run['status']}")
     console.print(f"subscriber {run['subscriber']} (version {run['subscriber_version']})")
-    console.print(f"event      {run['event']}{'.' + run['action'] if run['action'] else ''} on "
-                  f"{run['repo'] or '-'}, delivery {run['delivery_id']}")
+    console.print(
+        f"event      {run['event']}{'.' + run['action'] if run['action'] else ''} on "
+        f"{run['repo'] or '-'}, delivery {run['delivery_id']}"
+    )
     console.print(f"requested  {run['requested_at']}   finished {run['finished_at'] or '-'}")
     if run["reason"]:
         console.print(f"reason     {run['reason']}")
     table = Table("stage", "status", "attempt", "duration", "output / error")
     for stage in run["stages"]:
-        detail = stage["error"]["type"] + ": " + stage["error"]["message"] if stage["error"] else json.dumps(
-            stage["output"])
+        detail = (
+            stage["error"]["type"] + ": " + stage["error"]["message"]
+            if stage["error"]
+            else json.dumps(stage["output"])
+        )
         duration = f"{stage['duration_ms']:.0f} ms" if stage["duration_ms"] is not None else "-"
         table.add_row(stage["name"], stage["status"], str(stage["attempt"]), duration, detail[:200])
     console.print(table)

@@ -47,8 +47,14 @@ def list_(as_json: bool) -> None:
         return
     table = Table("name", "enabled", "events", "pipeline", "version", "changed")
     for name, state in sorted(states.items()):
-        table.add_row(name, "yes" if state.enabled else "no", ",".join(state.spec.events),
-                      " → ".join(state.spec.pipeline), state.spec.version, state.changed_at.isoformat()[:19])
+        table.add_row(
+            name,
+            "yes" if state.enabled else "no",
+            ",".join(state.spec.events),
+            " → ".join(state.spec.pipeline),
+            state.spec.version,
+            state.changed_at.isoformat()[:19],
+        )
     Console().print(table)
 
 
@@ -67,11 +73,14 @@ def _publish(name: str, enable: bool) -> None:
     change = SubscriberEnabled(name=name) if enable else SubscriberDisabled(name=name)
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     try:
-        producer.send(subscribers_topic(settings), key=name.encode(),
-                      value=change.model_dump_json().encode()).get(timeout=30)
+        producer.send(
+            subscribers_topic(settings), key=name.encode(), value=change.model_dump_json().encode()
+        ).get(timeout=30)
     finally:
         producer.close()
-    click.echo(f"subscriber {name} {'enabled' if enable else 'disabled'}; every worker applies it on its next event")
+    click.echo(
+        f"subscriber {name} {'enabled' if enable else 'disabled'}; every worker applies it on its next event"
+    )
 
 
 @subscribers.command()

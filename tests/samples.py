@@ -1,0 +1,44 @@
+"""Recorded GitHub webhook payloads (tests/fixtures/github/webhooks), and variants derived from them."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+WEBHOOKS = Path(__file__).parent / "fixtures" / "github" / "webhooks"
+
+
+def all_samples() -> list[tuple[str, Path]]:
+    """(event name, file) for every recorded payload; the folder is the X-GitHub-Event name."""
+    return sorted((p.parent.name, p) for p in WEBHOOKS.glob("*/*.json"))
+
+
+def load(event: str, name: str) -> dict[str, Any]:
+    return json.loads((WEBHOOKS / event / name).read_text())
+
+
+def with_repo(payload: dict[str, Any], full_name: str) -> dict[str, Any]:
+    """The same payload for another repository: only repository.full_name/name/owner.login change."""
+    out = copy.deepcopy(payload)
+    owner, name = full_name.split("/", 1)
+    out["repository"]["full_name"] = full_name
+    out["repository"]["name"] = name
+    out["repository"]["owner"]["login"] = owner
+    return out
+
+
+def branch_push(branch: str = "main", files: tuple[str, ...] = ("src/app.py", "README.md")) -> dict[str, Any]:
+    """The recorded push sample is a tag push with no commits; this derives a branch push from it.
+
+    Changed: ``ref`` (to refs/heads/<branch>), ``after`` (a made-up sha) and ``commits`` (one commit that
+    modifies ``files``). Everything else is the recorded payload.
+    """
+    out = copy.deepcopy(load("push", "1.payload.json"))
+    out["ref"] = f"refs/heads/{branch}"
+    out["after"] = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
+    out["commits"] = [
+        {"id": out["after"], "message": "change", "added": [], "removed": [], "modified": list(files)}
+    ]
+    return out
