@@ -1,0 +1,165 @@
+"""The local broker's configuration, as pure functions: ports, cluster id, server.properties, commands.
+
+Kafka runs in KRaft combined mode (one JVM is both broker and controller) on loopback only, with a static
+controller quorum of one voter: https://kafka.apache.org/documentation/#kraft_config
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from hamster.errors import ConfigurationError
+from streams.topics import MAX_MESSAGE_BYTES
+
+KAFKA_VERSION = "4.1.1"
+HEAP = "512m"
+NODE_ID = 1
+MAIN_CLASS = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+
+# Kafka's own default, stated so the relation to MAX_MESSAGE_BYTES is visible: a produce request carries at
+# least one whole record batch, so this must stay well above message.max.bytes.
+# https://kafka.apache.org/documentation/#brokerconfigs_socket.request.max.bytes
+SOCKET_REQUEST_MAX_BYTES = 100 * 1024 * 1024
+
+# What Kafka's bin/kafka-run-class.sh passes to the JVM besides heap, classpath and logging.
+JVM_FLAGS = (
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+)
+
+
+def listen_host(host: str) -> str:
+    """The loopback address to bind for the bootstrap ``host``; a host that is not loopback is refused.
+
+    ``localhost`` becomes 127.0.0.1 so the advertised address does not depend on how clients resolve it.
+    """
+    bare = host.strip("[]")
+    if bare == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        address = None
+    if address is None or not address.is_loopback:
+        raise ConfigurationError(
+            f"HAMSTER_KAFKA_BOOTSTRAP: the local broker listens on loopback only, not on {host!r} "
+            "(use 127.0.0.1:<port>, or point Hamster at your own Kafka and skip `hamster broker`)"
+        )
+    return f"[{bare}]" if address.version == 6 else bare
+
+
+def controller_port(port: int) -> int:
+    """The KRaft controller listens right above the client port."""
+    if port >= 65535:
+        raise ConfigurationError(f"HAMSTER_KAFKA_BOOTSTRAP: port {port} leaves no room for the controller")
+    return port + 1
+
+
+def new_cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    """A cluster id as Kafka's ``Uuid.randomUuid()`` makes one: 16 random bytes, URL-safe base64, no padding.
+
+    Kafka never hands out an id starting with "-" (it would read as a command-line flag):
+    https://github.com/apache/kafka/blob/4.1/clients/src/main/java/org/apache/kafka/common/Uuid.java
+    """
+    while True:
+        raw = bytearray(random_bytes(16))
+        raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+        raw[8] = (raw[8] & 0x3F) | 0x80  # IETF variant
+        encoded = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+        if not encoded.startswith("-"):
+            return encoded
+
+
+def server_config(host: str, port: int, log_dirs: Path) -> dict[str, str]:
+    """server.properties for a single-node combined broker and controller bound to ``host``."""
+    controller = f"{host}:{controller_port(port)}"
+    return {
+        "process.roles": "broker,controller",
+        "node.id": str(NODE_ID),
+        # A static quorum (controller.quorum.voters) needs no `format --standalone` and fits one node:
+        # https://kafka.apache.org/documentation/#static_versus_dynamic_kraft_quorums
+        "controller.quorum.voters": f"{NODE_ID}@{controller}",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{controller}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(log_dirs),
+        # Hamster creates every topic itself with the partition count co-partitioning needs (streams.topics).
+        "auto.create.topics.enable": "false",
+        # A GitHub payload can be 25 MiB; the default limit is about 1 MiB.
+        # https://kafka.apache.org/documentation/#brokerconfigs_message.max.bytes
+        "message.max.bytes": str(MAX_MESSAGE_BYTES),
+        "socket.request.max.bytes": str(SOCKET_REQUEST_MAX_BYTES),
+        # One broker: internal topics cannot have more than one replica.
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        # Tests and `hamster dev` start consumers right away; the default 3 s delay only slows them down.
+        "group.initial.rebalance.delay.ms": "0",
+        # A small machine: the defaults size these for production brokers.
+        "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+    }
+
+
+def render_properties(config: Mapping[str, str]) -> str:
+    """Java properties text. Values are paths and plain words; only backslashes need escaping."""
+    lines = [f"{key}={_escape(value)}" for key, value in config.items()]
+    return "\n".join(
+        ["# Written by `hamster broker start` on every start; edits are overwritten.", *lines, ""]
+    )
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\")
+
+
+def _jvm(java: str, lib_dir: Path, log4j_config: Path, logs_dir: Path) -> list[str]:
+    return [
+        java,
+        f"-Xmx{HEAP}",
+        f"-Xms{HEAP}",
+        *JVM_FLAGS,
+        f"-Dlog4j2.configurationFile={log4j_config}",
+        f"-Dkafka.logs.dir={logs_dir}",
+        # The JVM expands "dir/*" to every jar in dir, which keeps the command line short.
+        "-cp",
+        str(lib_dir / "*"),
+    ]
+
+
+def broker_command(
+    java: str, lib_dir: Path, properties: Path, log4j_config: Path, logs_dir: Path
+) -> list[str]:
+    """The command that runs the broker. Its properties path is what the pid check looks for (process.py)."""
+    return [*_jvm(java, lib_dir, log4j_config, logs_dir), MAIN_CLASS, str(properties)]
+
+
+def format_command(
+    java: str, lib_dir: Path, properties: Path, log4j_config: Path, logs_dir: Path, cluster_id: str
+) -> list[str]:
+    """``kafka-storage.sh format``: writes meta.properties into the data dir, once, before the first start."""
+    return [
+        *_jvm(java, lib_dir, log4j_config, logs_dir),
+        STORAGE_TOOL,
+        "format",
+        "--cluster-id",
+        cluster_id,
+        "--config",
+        str(properties),
+    ]

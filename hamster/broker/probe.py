@@ -1,0 +1,88 @@
+"""Is our Kafka broker answering? Ready means a metadata request succeeds, not merely an open port.
+
+Two steps. First a raw ApiVersions round trip on a plain socket: cheap, no threads, and it says "no" without
+side effects while the broker is still starting. Only then kafka-python's admin client lists the topics (the
+real metadata request) and asks for the cluster id, so that another broker already on the port is not taken
+for ours. kafka-python leaks its IO thread and sockets when its constructor fails to bootstrap, so it is kept
+away from brokers that do not answer at all.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any
+
+# https://kafka.apache.org/protocol#The_Messages_ApiVersions: api key 18. Version 0 has an empty body and
+# a plain request header (api key, version, correlation id, client id); a broker answers it (at worst with
+# UNSUPPORTED_VERSION), so any reply carrying our correlation id means Kafka is speaking.
+_API_VERSIONS = 18
+_CORRELATION_ID = 0x4A5E
+_CLIENT_ID = b"hamster-broker-probe"
+
+
+def answers(host: str, port: int, bootstrap: str, cluster_id: str, timeout_s: float) -> bool:
+    """True if the broker at ``host:port`` answers ApiVersions, lists its topics and is of ``cluster_id``."""
+    if not answers_api_versions(host, port, timeout_s):
+        return False
+    return metadata_cluster_id(bootstrap, timeout_s) == cluster_id
+
+
+def answers_api_versions(host: str, port: int, timeout_s: float) -> bool:
+    header = struct.pack(">hhih", _API_VERSIONS, 0, _CORRELATION_ID, len(_CLIENT_ID)) + _CLIENT_ID
+    request = struct.pack(">i", len(header)) + header
+    try:
+        with socket.create_connection((host.strip("[]"), port), timeout=timeout_s) as sock:
+            sock.sendall(request)
+            reply = _receive(sock, 8)  # size, then the response header's correlation id
+    except OSError:
+        return False
+    return reply is not None and struct.unpack(">ii", reply)[1] == _CORRELATION_ID
+
+
+def _receive(sock: socket.socket, count: int) -> bytes | None:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def metadata_cluster_id(bootstrap: str, timeout_s: float) -> str | None:
+    """The cluster id of the broker at ``bootstrap`` once it lists its topics; None if it does not."""
+    # Imported here: kafka-python takes a while to import and only the probe needs it.
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    timeout_ms = int(timeout_s * 1000)
+    made: list[Any] = []
+
+    def network_client(**configs: Any) -> Any:
+        # kafka-python's documented `kafka_client` hook: remember the client so a failed bootstrap can be
+        # cleaned up (the admin object does not exist then, so its close() cannot do it).
+        client = KafkaAdminClient.DEFAULT_CONFIG["kafka_client"](**configs)
+        made.append(client)
+        return client
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="hamster-broker-probe",
+            bootstrap_timeout_ms=timeout_ms,
+            request_timeout_ms=timeout_ms,
+            kafka_client=network_client,
+        )
+    except KafkaError:
+        for client in made:
+            client.close()
+            client._net.stop()  # what admin.close() would do; private, but there is no admin to close
+        return None
+    try:
+        admin.list_topics()
+        return str(admin.describe_cluster()["cluster_id"])
+    except KafkaError:
+        return None
+    finally:
+        admin.close()

@@ -1,0 +1,195 @@
+"""The local broker's pure parts: ports, cluster ids, server.properties, commands, the jar cache's place."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+
+from hamster.broker import KAFKA_VERSION, jars
+from hamster.broker.config import (
+    SOCKET_REQUEST_MAX_BYTES,
+    broker_command,
+    controller_port,
+    format_command,
+    listen_host,
+    new_cluster_id,
+    render_properties,
+    server_config,
+)
+from hamster.broker.log_excerpt import TAIL_LINES, excerpt
+from hamster.errors import ConfigurationError
+
+GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {key: value.replace("\\\\", "\\") for key, value in pairs}
+
+
+def test_controller_listens_one_port_above_the_clients():
+    """The controller port is the bootstrap port + 1."""
+    assert controller_port(9092) == 9093
+    assert controller_port(29292) == 29293
+
+
+def test_top_port_leaves_no_room_for_the_controller():
+    """Port 65535 is refused: there is no port above it for the controller."""
+    with pytest.raises(ConfigurationError, match="65535"):
+        controller_port(65535)
+
+
+@pytest.mark.parametrize(
+    ("host", "bound"),
+    [("127.0.0.1", "127.0.0.1"), ("localhost", "127.0.0.1"), ("127.0.0.2", "127.0.0.2"), ("[::1]", "[::1]")],
+)
+def test_loopback_hosts_are_bound_as_addresses(host, bound):
+    """Loopback hosts are accepted; localhost is pinned to 127.0.0.1."""
+    assert listen_host(host) == bound
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.5", "kafka.example.com", "::"])
+def test_non_loopback_hosts_are_refused(host):
+    """The local broker never listens beyond loopback."""
+    with pytest.raises(ConfigurationError, match="loopback"):
+        listen_host(host)
+
+
+def test_cluster_id_looks_like_kafkas():
+    """A cluster id is 22 URL-safe base64 characters encoding a version-4 UUID."""
+    cluster_id = new_cluster_id()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", cluster_id)
+    raw = base64.urlsafe_b64decode(cluster_id + "==")
+    assert raw[6] >> 4 == 4
+
+
+def test_cluster_id_never_starts_with_a_dash():
+    """Random bytes that would encode to a leading '-' are drawn again, as Kafka does."""
+    draws = iter([b"\xf8" + bytes(15), bytes(16)])  # 0xf8 -> "-" in URL-safe base64
+    cluster_id = new_cluster_id(lambda _n: next(draws))
+    assert not cluster_id.startswith("-")
+    assert cluster_id == base64.urlsafe_b64encode(bytes(6) + b"\x40\x00\x80" + bytes(7)).decode().rstrip("=")
+
+
+def test_server_config_is_single_node_kraft_on_loopback():
+    """One node is broker and controller, on the given port and the next; it advertises the first."""
+    config = server_config("127.0.0.1", 29092, Path("/data/kafka"))
+    assert config["process.roles"] == "broker,controller"
+    assert config["controller.quorum.voters"] == "1@127.0.0.1:29093"
+    assert config["listeners"] == "PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093"
+    assert config["advertised.listeners"] == "PLAINTEXT://127.0.0.1:29092"
+    assert config["log.dirs"] == "/data/kafka"
+    assert config["offsets.topic.replication.factor"] == "1"
+
+
+def test_server_config_never_creates_topics_by_accident():
+    """Topic auto-creation is off, so a typo cannot make a topic with the wrong partition count."""
+    assert server_config("127.0.0.1", 9092, Path("/d"))["auto.create.topics.enable"] == "false"
+
+
+def test_server_config_fits_a_full_github_payload():
+    """message.max.bytes holds a 25 MiB payload plus envelope, and a request can carry such a batch."""
+    config = server_config("127.0.0.1", 9092, Path("/d"))
+    message_max = int(config["message.max.bytes"])
+    assert message_max > GITHUB_MAX_PAYLOAD
+    assert int(config["socket.request.max.bytes"]) == SOCKET_REQUEST_MAX_BYTES >= 2 * message_max
+
+
+def test_rendered_properties_round_trip():
+    """Rendering writes every key once and escapes backslashes in values."""
+    config = {**server_config("127.0.0.1", 9092, Path("/d")), "log.dirs": r"C:\kafka\data"}
+    text = render_properties(config)
+    assert text.startswith("#")
+    assert parse_properties(text) == config
+
+
+def test_broker_command_runs_kafka_with_a_512_mib_heap():
+    """The JVM gets a fixed 512 MiB heap, the cached jars, the logging config, and the properties last."""
+    command = broker_command(
+        "java", Path("/lib"), Path("/k/server.properties"), Path("/k/log4j2.properties"), Path("/logs")
+    )
+    assert command[0] == "java"
+    assert {"-Xmx512m", "-Xms512m", "-XX:+UseG1GC"} <= set(command)
+    assert command[command.index("-cp") + 1] == "/lib/*"
+    assert "-Dlog4j2.configurationFile=/k/log4j2.properties" in command
+    assert "-Dkafka.logs.dir=/logs" in command
+    assert command[-2:] == ["kafka.Kafka", "/k/server.properties"]
+
+
+def test_format_command_formats_with_the_cluster_id():
+    """Storage is formatted by Kafka's StorageTool with our cluster id and config."""
+    command = format_command(
+        "java", Path("/lib"), Path("/k/server.properties"), Path("/k/log4j2.properties"), Path("/logs"), "abc"
+    )
+    tool = command.index("kafka.tools.StorageTool")
+    assert command[tool:] == [
+        "kafka.tools.StorageTool",
+        "format",
+        "--cluster-id",
+        "abc",
+        "--config",
+        "/k/server.properties",
+    ]
+
+
+def test_jar_cache_honours_xdg_cache_home():
+    """Jars are cached under $XDG_CACHE_HOME when it is an absolute path, else under ~/.cache."""
+    assert jars.cache_dir({"XDG_CACHE_HOME": "/xdg", "HOME": "/home/u"}) == Path(
+        f"/xdg/hamster/kafka-{KAFKA_VERSION}/lib"
+    )
+    for env in ({"HOME": "/home/u"}, {"XDG_CACHE_HOME": "relative", "HOME": "/home/u"}):
+        assert jars.cache_dir(env) == Path(f"/home/u/.cache/hamster/kafka-{KAFKA_VERSION}/lib")
+
+
+def test_jar_cache_is_complete_only_for_the_same_pom(tmp_path):
+    """A cache counts only if its manifest names this pom and every jar it listed is still there."""
+    pom = jars.package_file("pom.xml")
+    assert not jars.is_complete(tmp_path, pom)
+    (tmp_path / "a.jar").write_bytes(b"")
+    manifest = tmp_path / jars.MANIFEST
+    manifest.write_text(f"{jars.pom_fingerprint(pom)}\na.jar\n")
+    assert jars.is_complete(tmp_path, pom)
+    assert not jars.is_complete(tmp_path, pom + "<!-- changed -->")
+    (tmp_path / "a.jar").unlink()
+    assert not jars.is_complete(tmp_path, pom)
+
+
+def test_pom_fetches_the_kafka_version_hamster_runs():
+    """The pom in the package asks Maven for KAFKA_VERSION, with the SLF4J 1.x log4j binding."""
+    pom = jars.package_file("pom.xml")
+    assert re.search(
+        rf"<artifactId>kafka_2\.13</artifactId>\s*<version>{re.escape(KAFKA_VERSION)}</version>", pom
+    )
+    assert "<artifactId>log4j-slf4j-impl</artifactId>" in pom
+    assert "log4j-slf4j2-impl" not in pom.split("-->")[-1]
+
+
+def record(level: str, message: str) -> str:
+    return f"[2026-11-27 22:04:09,501] {level} {message} (kafka.Kafka$)"
+
+
+def test_log_excerpt_shows_the_first_error_and_the_last_lines():
+    """A failed start shows Kafka's first ERROR with its causes (no stack frames), then the last lines."""
+    lines = [
+        record("INFO", "starting"),
+        record("ERROR", "Unable to start acceptor for PLAINTEXT"),
+        "org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:29292",
+        "\tat kafka.network.Acceptor.openServerSocket(SocketServer.scala:634)",
+        "Caused by: java.net.BindException: Address already in use",
+        "\t... 6 more",
+        *(record("INFO", f"shutting down part {n}") for n in range(100)),
+    ]
+    shown = excerpt(lines)
+    assert shown[:4] == [lines[1], lines[2], lines[4], "…"]
+    assert shown[4:] == lines[-TAIL_LINES:]
+
+
+def test_log_excerpt_is_the_tail_when_it_holds_the_error():
+    """When the error is among the last lines, or there is none, the excerpt is just the last lines."""
+    quiet = [record("INFO", f"line {n}") for n in range(50)]
+    assert excerpt(quiet) == quiet[-TAIL_LINES:]
+    late = [*quiet, record("ERROR", "boom")]
+    assert excerpt(late) == late[-TAIL_LINES:]
