@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -11,7 +11,10 @@ from hamster.projection import runs, stages
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    if value is None:
+        return None
+    # sqlite hands back naive datetimes; everything Hamster stores is UTC.
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 def _run_dict(row: Any, stage_rows: list[Any]) -> dict[str, Any]:

@@ -23,6 +23,10 @@ def dev(port: int, web_port: int) -> None:
     from hamster.broker import LocalBroker
 
     settings = settings_or_exit()
+    # Ctrl-C, and SIGTERM from a supervisor, both stop everything cleanly (a shell that starts us in the
+    # background leaves SIGINT ignored, so install the handler explicitly).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     env = dict(os.environ)
     env.setdefault("HAMSTER_SUBSCRIBERS", "hamster.examples")
     secret = os.environ.get("HAMSTER_WEBHOOK_SECRET") or secrets.token_hex(16)
@@ -63,3 +67,7 @@ def dev(port: int, web_port: int) -> None:
                 child.kill()
         if not was_running:
             broker.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
