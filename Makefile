@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JDK_PACKAGES := openjdk-17-jre-headless maven
 
-.PHONY: install jdk dev test lint typecheck clean broker broker-stop
+.PHONY: install jdk test-deps dev test faults lint typecheck clean broker broker-stop
 
 install: jdk $(STAMP)
 
@@ -29,11 +29,28 @@ jdk:
 		exit 1; \
 	fi
 
+# The contract tests run on a real PostgreSQL and the browser tests on Chromium, both Debian's packages:
+# installed here when missing (as root with apt-get; anywhere else a missing one stops with a hint).
+test-deps:
+	bash scripts/postgres.sh
+	bash scripts/chromium.sh
+
 dev: install
 	$(BIN)/hamster dev
 
-test: install
+test: install test-deps
 	$(BIN)/pytest
+
+# The fault soak (docs/reliability.md): 1,000 webhooks, two workers, one killed, the broker restarted.
+faults: install
+	$(BIN)/python -m faults.soak
+
+# The benchmarks (docs/performance.md): Hamster against its limits and against Celery + Redis, same run.
+.PHONY: bench
+bench: install
+	bash bench/setup.sh
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m bench
 
 lint: install
 	$(BIN)/ruff check .

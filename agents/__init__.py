@@ -1,10 +1,10 @@
-"""One module per agent, in flow order: subscribers, match, stages, projection."""
+"""One module per agent, in flow order: subscribers, match, stages, projection, reporting."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from agents import match, projection, stages, subscribers
+from agents import match, projection, reporting, stages, subscribers
 from streams.app import Streams
 
 
@@ -13,3 +13,4 @@ def register_all(streams: Streams, engine: Engine) -> None:
     match.register(streams)
     stages.register(streams)
     projection.register(streams, engine)
+    reporting.register(streams)

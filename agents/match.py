@@ -16,11 +16,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agents.dead_letters import set_aside
 from agents.subscribers import current_states
-from hamster import ids
+from hamster import ids, logs
+from hamster.audit import seal
 from hamster.envelope import EventEnvelope, decode_envelope
 from hamster.github_events import event_info
 from hamster.matching import SubscriberIndex
+from hamster.replay import replay_reports
+from hamster.reporting import is_own_comment
 from hamster.run_events import RunFailed, RunRequested, RunStage, encode_run_event
 from hamster.subscribers import SubscriberSpec
 from streams.app import Streams, send_acked
@@ -34,6 +38,17 @@ def register(streams: Streams) -> None:
     app = streams.app
     window_s = streams.settings.redelivery_window_days * 86400
     last_prune: dict[int, float] = {}
+    index_of: dict[str, Any] = {}  # "items": the subscribers table's raw items the "index" was built from
+
+    def subscriber_index() -> SubscriberIndex:
+        # Parsing and filing every subscriber for each event would make matching cost grow with their
+        # number; the table changes rarely, so the index is rebuilt only when its raw contents changed.
+        items = list(streams.subscribers.items())
+        if index_of.get("items") != items:
+            enabled = [s.spec for s in current_states(streams).values() if s.enabled]
+            index_of.update(items=items, index=SubscriberIndex(enabled))
+        index: SubscriberIndex = index_of["index"]
+        return index
 
     def prune(partition: int) -> None:
         # Deletes go to the changelog partition of the record being processed, so only keys that live in
@@ -48,9 +63,10 @@ def register(streams: Streams) -> None:
                 del streams.deliveries[key]
 
     async def start_run(
-        envelope: EventEnvelope, spec: SubscriberSpec, info: Any, position: tuple[int, int]
+        envelope: EventEnvelope, spec: SubscriberSpec, info: Any, position: tuple[int, int], report: bool
     ) -> None:
         run_id = ids.run_id(envelope.delivery_id, spec.name)
+        replay_of = envelope.replay_of
         requested = RunRequested(
             event_id=ids.event_id(run_id, 1),
             run_id=run_id,
@@ -61,18 +77,29 @@ def register(streams: Streams) -> None:
             params=spec.params,
             event=info.model_copy(update={"payload": {}}),
             events_offset=position,
+            # A replayed webhook has a delivery id of its own; its runs link to the original delivery's.
+            replay=replay_of is not None,
+            replay_of=replay_of,
+            original_run_id=ids.run_id(replay_of, spec.name) if replay_of else None,
+            report=replay_of is None or report,
         )
+        requested = seal(requested, "")
         await send_acked(streams.run_events, run_id, encode_run_event(requested))
+        streams.metrics.observe(requested, spec.name)
         first = spec.pipeline[0]
         if first not in streams.stages:
-            failed = RunFailed(
-                event_id=ids.event_id(run_id, 2),
-                run_id=run_id,
-                seq=2,
-                stage=first,
-                reason=f"task {first} is not registered on this worker (subscriber version skew?)",
+            failed = seal(
+                RunFailed(
+                    event_id=ids.event_id(run_id, 2),
+                    run_id=run_id,
+                    seq=2,
+                    stage=first,
+                    reason=f"task {first} is not registered on this worker (subscriber version skew?)",
+                ),
+                requested.hash,
             )
             await send_acked(streams.run_events, run_id, encode_run_event(failed))
+            streams.metrics.observe(failed, spec.name)
             log.error("run %s: %s", run_id, failed.reason)
             return
         request = RunStage(run_id=run_id, index=0, attempt=1, requested=requested, event=info)
@@ -86,22 +113,24 @@ def register(streams: Streams) -> None:
             try:
                 envelope = decode_envelope(event.value)
             except (ValidationError, ValueError) as exc:
-                log.error("match: undecodable record %s/%s: %s", message.partition, message.offset, exc)
+                await set_aside(streams, "match", exc, event)
                 continue
+            logs.bind(delivery_id=envelope.delivery_id)
             key = envelope.delivery_id.encode()
-            if envelope.replay_of is None and streams.deliveries.get(key) is not None:
+            # A replay carries a new delivery id (its original is ``replay_of``), so it passes this filter
+            # once, and a redelivered replay is filtered like any other redelivery.
+            if streams.deliveries.get(key) is not None:
                 log.info("delivery %s: redelivery, ignored", envelope.delivery_id)
                 continue
             info = event_info(envelope.event, envelope.delivery_id, envelope.payload)
-            enabled = [s.spec for s in current_states(streams).values() if s.enabled]
             predicates = {s.name: s.when for s in streams.catalog.subscribers if s.when is not None}
-            matched = SubscriberIndex(enabled).match(info, predicates)
+            # A comment Hamster wrote never starts a run, or a comment task could trigger itself.
+            own = is_own_comment(info)
+            matched = [] if own else subscriber_index().match(info, predicates)
             for spec in matched:
-                await start_run(envelope, spec, info, (message.partition, message.offset))
+                report = replay_reports(message.headers)
+                await start_run(envelope, spec, info, (message.partition, message.offset), report)
             if not matched:
                 log.info("delivery %s (%s): no subscriber matched", envelope.delivery_id, envelope.event)
-            if envelope.replay_of is None:
-                streams.deliveries[key] = json.dumps(
-                    {"at": time.time(), "partition": message.partition}
-                ).encode()
+            streams.deliveries[key] = json.dumps({"at": time.time(), "partition": message.partition}).encode()
             prune(message.partition)

@@ -20,9 +20,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hamster import ids
+from agents.dead_letters import set_aside
+from hamster import ids, logs
+from hamster.audit import seal
 from hamster.context import TaskContext
 from hamster.execution import Failed, execute
+from hamster.github import EventObjects, client_for
 from hamster.lifecycle import RunState, evolve
 from hamster.next_step import (
     Continue,
@@ -66,11 +69,13 @@ class RunRecorder:
 
     async def record(self, state: RunState, make: Any, **fields: Any) -> RunState:
         seq = state.seq + 1
-        record: RunEvent = make(
-            event_id=ids.event_id(state.run_id, seq), run_id=state.run_id, seq=seq, **fields
+        record: RunEvent = seal(
+            make(event_id=ids.event_id(state.run_id, seq), run_id=state.run_id, seq=seq, **fields),
+            state.last_hash,
         )
         new = evolve(state, record)  # raises InvalidTransition before anything is written
         await send_acked(self.streams.run_events, state.run_id, encode_run_event(record))
+        self.streams.metrics.observe(record, state.subscriber)
         self.streams.runs[state.run_id.encode()] = new.model_dump_json().encode()
         return new
 
@@ -148,6 +153,7 @@ async def run_stage(streams: Streams, recorder: RunRecorder, task: Task, request
             attempt=step.attempt,
             subscriber=state.subscriber,
             stage=task.name,
+            github=EventObjects(client_for(streams.settings), request.event),
         )
         outcome = await execute(task, ctx)
         if isinstance(outcome, Failed):
@@ -191,14 +197,9 @@ def _register_one(streams: Streams, recorder: RunRecorder, topic: Any, task: Tas
             try:
                 request = RunStage.model_validate_json(event.value)
             except ValidationError as exc:
-                log.error(
-                    "stage %s: undecodable request %s/%s: %s",
-                    task.name,
-                    event.message.partition,
-                    event.message.offset,
-                    exc,
-                )
+                await set_aside(streams, f"stage {task.name}", exc, event)
                 continue
+            logs.bind(delivery_id=request.event.delivery_id, run_id=request.run_id)
             try:
                 await run_stage(streams, recorder, task, request)
             except Exception:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agents.dead_letters import set_aside
 from hamster.subscriber_changes import SUBSCRIBER_CHANGE, SubscriberPublished, SubscriberState, apply_change
 from streams.app import Streams, send_acked
 
@@ -31,7 +32,7 @@ def register(streams: Streams) -> None:
             try:
                 change = SUBSCRIBER_CHANGE.validate_json(event.value)
             except ValidationError as exc:
-                log.error("subscribers: undecodable change at offset %s: %s", event.message.offset, exc)
+                await set_aside(streams, "subscribers", exc, event)
                 continue
             key = change.name.encode()
             raw = streams.subscribers.get(key)

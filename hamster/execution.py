@@ -1,6 +1,8 @@
 """Run one task: the user's function under its timeout, its outcome as data.
 
-Blocking functions run in a worker thread so the event loop (and Faust's heartbeats) keep going.
+Async functions run on the event loop under ``wait_for``. Blocking functions run in a forked child per
+attempt (``hamster.subprocess_runner``), so the event loop (and Faust's heartbeats) keep going and a timeout
+really stops the work: a thread could not be killed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from hamster.context import TaskContext
 from hamster.errors import TaskTimeout
+from hamster.subprocess_runner import Died, NotJson, Raised, run_killable
 from hamster.task import Task
 
 MAX_TRACEBACK = 16 * 1024
@@ -49,6 +52,10 @@ def _check_output(task: Task, output: Any) -> Any:
         raise TypeError(f"task {task.name} returned output that is not JSON-serialisable: {exc}") from None
 
 
+def _retryable(exc: BaseException) -> bool:
+    return not isinstance(exc, NonRetryable)
+
+
 async def execute(task: Task, ctx: TaskContext) -> Outcome:
     started = time.perf_counter()
 
@@ -58,9 +65,17 @@ async def execute(task: Task, ctx: TaskContext) -> Outcome:
     try:
         if task.is_async:
             result = await asyncio.wait_for(task.fn(ctx), timeout=task.timeout)
-        else:
-            result = await asyncio.wait_for(asyncio.to_thread(task.fn, ctx), timeout=task.timeout)
-        return Succeeded(_check_output(task, result), elapsed())
+            return Succeeded(_check_output(task, result), elapsed())
+        child = await run_killable(task.fn, ctx, task.timeout, _retryable)
+        if isinstance(child, Raised):
+            return Failed(child.error_type, child.message, child.traceback, elapsed(), child.retryable)
+        if isinstance(child, NotJson):
+            message = f"task {task.name} returned output that is not JSON-serialisable: {child.reason}"
+            return Failed("TypeError", message, "", elapsed())
+        if isinstance(child, Died):
+            message = f"task {task.name} ended without a result (exit code {child.exitcode})"
+            return Failed("TaskError", message, "", elapsed())
+        return Succeeded(child.output, elapsed())
     except TimeoutError:
         err = TaskTimeout(f"task {task.name} ran past its timeout of {task.timeout} s")
         return Failed(type(err).__name__, str(err), "", elapsed())

@@ -3,12 +3,14 @@
 Theory of operation
 -------------------
 A run is a fold over its records in the run log. ``RunRequested`` creates it ``queued`` with every stage
-``pending``. Stages run strictly in pipeline order: ``StageStarted`` is allowed only for the first stage that
-has not succeeded, and only with a higher attempt number than that stage's last. A ``StageFailed`` with
-``retrying`` leaves the stage ``failed`` until its next ``StageStarted``; one without ends the run with
-``RunFailed``. A ``StageStarted`` on a stage that is still ``running`` means the worker running it died: the
-stage runs again as a new attempt. ``RunSucceeded`` needs every stage ``succeeded``. Anything else raises
-``InvalidTransition``: the state machine, not the agents, decides what is legal.
+``pending``, except that a replay from stage k (``start_index``) starts with the stages before k
+``succeeded`` and ``reused``, holding the original run's outputs. Stages run strictly in pipeline order:
+``StageStarted`` is allowed only for the first stage that has not succeeded, and only with a higher
+attempt number than that stage's last. A ``StageFailed`` with ``retrying`` leaves the stage ``failed``
+until its next ``StageStarted``; one without ends the run with ``RunFailed``. A ``StageStarted`` on a stage
+that is still ``running`` means the worker running it died: the stage runs again as a new attempt.
+``RunSucceeded`` needs every stage ``succeeded``. Anything else raises ``InvalidTransition``: the state
+machine, not the agents, decides what is legal.
 
     RUN:    (none) ─RunRequested→ queued ─StageStarted→ running ─RunSucceeded→ succeeded
                                     │                      ├─RunFailed→ failed
@@ -77,6 +79,7 @@ class StageState(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_ms: float | None = None
+    reused: bool = False  # succeeded in the original run; a replay from a later stage reuses its output
 
 
 class RunState(BaseModel):
@@ -95,6 +98,10 @@ class RunState(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     reason: str | None = None
+    last_hash: str = ""  # the audit chain: hash of the run's latest record, the next one's prev_hash
+    attempt: int = 1
+    original_run_id: str | None = None
+    replay: bool = False
 
     @property
     def finished(self) -> bool:
@@ -176,6 +183,24 @@ def _evolve_stage(state: RunState, event: StageStarted | StageSucceeded | StageF
     )
 
 
+def _first_stages(event: RunRequested) -> tuple[StageState, ...]:
+    """Every stage pending, except those a replay from ``start_index`` reuses from the original run."""
+    reused = event.pipeline[: event.start_index]
+    if not 0 <= event.start_index < len(event.pipeline) or set(event.reused_outputs) != set(reused):
+        raise InvalidTransition(
+            event.run_id,
+            "None",
+            event.type,
+            f"start_index {event.start_index} needs the outputs of exactly {list(reused)}",
+        )
+    return tuple(
+        StageState(name=n, status="succeeded", output=event.reused_outputs[n], reused=True)
+        if n in event.reused_outputs
+        else StageState(name=n)
+        for n in event.pipeline
+    )
+
+
 def evolve(state: RunState | None, event: RunEvent) -> RunState:
     """The run after ``event``. Raises ``InvalidTransition`` when the event does not fit the run."""
     current = state.status if state else None
@@ -195,13 +220,17 @@ def evolve(state: RunState | None, event: RunEvent) -> RunState:
             pipeline=event.pipeline,
             params=event.params,
             event=event.event,
-            stages=tuple(StageState(name=n) for n in event.pipeline),
+            stages=_first_stages(event),
             requested_at=event.occurred_at,
+            last_hash=event.hash,
+            attempt=event.attempt,
+            original_run_id=event.original_run_id,
+            replay=event.replay,
         )
     assert state is not None  # RUN_TRANSITIONS admits only RunRequested without a state
     if event.seq != state.seq + 1:
         raise InvalidTransition(run_id, state.status, event.type, f"seq {event.seq} after {state.seq}")
-    update: dict[str, Any] = {"status": new_status, "seq": event.seq}
+    update: dict[str, Any] = {"status": new_status, "seq": event.seq, "last_hash": event.hash}
     if isinstance(event, StageStarted | StageSucceeded | StageFailed):
         stages = list(state.stages)
         stages[event.index] = _evolve_stage(state, event)

@@ -79,23 +79,61 @@ def matches(spec: SubscriberSpec, event: EventInfo, when: Predicate | None = Non
 
 
 class SubscriberIndex:
-    """Subscribers indexed by event name, so matching costs what the event's candidates cost."""
+    """Subscribers indexed by event name, then by repository, so matching costs what the candidates cost.
+
+    Within an event name, a subscriber whose ``repos`` are literal names is filed under each name, one whose
+    patterns start with a literal owner (``acme/*``, ``acme/api-*``) under that owner, and the rest (no
+    ``repos`` filter, or a glob in the owner) is checked for every event of that name.
+    """
 
     def __init__(self, specs: Iterable[SubscriberSpec]) -> None:
-        self._by_event: dict[str, list[SubscriberSpec]] = {}
-        self._any: list[SubscriberSpec] = []
+        self._by_event: dict[str, _RepoIndex] = {}
+        self._any = _RepoIndex()
         for spec in sorted(specs, key=lambda s: s.name):
             if "*" in spec.events:
-                self._any.append(spec)
+                self._any.add(spec)
             for name in spec.events:
                 if name != "*":
-                    self._by_event.setdefault(name, []).append(spec)
+                    self._by_event.setdefault(name, _RepoIndex()).add(spec)
 
     def match(
         self, event: EventInfo, predicates: Mapping[str, Predicate] | None = None
     ) -> list[SubscriberSpec]:
         """The subscribers the event starts, in name order. ``predicates``: subscriber name → ``when``."""
         predicates = predicates or {}
-        candidates = self._by_event.get(event.name, []) + self._any
+        candidates = self._any.candidates(event.repo)
+        by_event = self._by_event.get(event.name)
+        if by_event is not None:
+            candidates += by_event.candidates(event.repo)
         found = {s.name: s for s in candidates if matches(s, event, predicates.get(s.name))}
         return [found[name] for name in sorted(found)]
+
+
+_GLOB_CHARS = re.compile(r"[*?]")
+
+
+class _RepoIndex:
+    """One event name's subscribers, filed by the literal part of their repository patterns."""
+
+    def __init__(self) -> None:
+        self._exact: dict[str, list[SubscriberSpec]] = {}
+        self._by_owner: dict[str, list[SubscriberSpec]] = {}
+        self._unfiled: list[SubscriberSpec] = []
+
+    def add(self, spec: SubscriberSpec) -> None:
+        if spec.repos is None or any("/" not in _GLOB_CHARS.split(p, 1)[0] for p in spec.repos):
+            self._unfiled.append(spec)
+            return
+        for pattern in spec.repos:
+            literal = _GLOB_CHARS.split(pattern, 1)[0]
+            if literal == pattern:
+                self._exact.setdefault(pattern, []).append(spec)
+            else:
+                self._by_owner.setdefault(literal.split("/", 1)[0], []).append(spec)
+
+    def candidates(self, repo: str | None) -> list[SubscriberSpec]:
+        """Every subscriber that could match an event on ``repo`` (possibly twice; never one too few)."""
+        if repo is None:
+            # A subscriber with a repos filter never matches an event without a repository.
+            return [s for s in self._unfiled if s.repos is None]
+        return self._unfiled + self._exact.get(repo, []) + self._by_owner.get(repo.split("/", 1)[0], [])

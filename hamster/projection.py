@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, make_url
 
+from hamster import migrations
 from hamster.errors import InvalidTransition
 from hamster.lifecycle import RunState, evolve
 from hamster.run_events import RunEvent
@@ -85,12 +86,18 @@ applied_offsets = Table(
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for the projection; sqlite gets WAL and a busy timeout so several workers can share it."""
+    """An engine for the projection, its schema upgraded to the newest migration.
+
+    sqlite gets WAL and a busy timeout so several workers can share it.
+    """
     is_sqlite = url.startswith("sqlite")
     if is_sqlite:
         path = make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith(("postgresql://", "postgres://")):
+        # The driver Hamster installs is psycopg 3; SQLAlchemy's default for a bare postgresql:// is psycopg2.
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     engine = create_engine(url, connect_args={"timeout": 30} if is_sqlite else {})
     if is_sqlite:
 
@@ -101,7 +108,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-    metadata.create_all(engine)
+    migrations.upgrade(engine)
     return engine
 
 
@@ -190,3 +197,9 @@ def apply_batch(engine: Engine, topic: str, items: list[tuple[int, int, RunEvent
     """Apply records in one transaction; returns how many changed the view."""
     with engine.begin() as conn:
         return sum(apply(conn, topic, partition, offset, rec) for partition, offset, rec in items)
+
+
+def clear(conn: Connection) -> None:
+    """Empty the view and its applied offsets, inside the caller's transaction: a rebuild starts here."""
+    for table in (stages, runs, applied_offsets):
+        conn.execute(table.delete())

@@ -36,6 +36,9 @@ class _RunEvent(BaseModel):
     seq: int
     occurred_at: datetime = Field(default_factory=now)
     worker: str = Field(default_factory=this_worker)
+    # The audit chain (hamster.audit): the hash of the run's previous record, and this record's own.
+    prev_hash: str = ""
+    hash: str = ""
 
 
 class RunRequested(_RunEvent):
@@ -48,6 +51,17 @@ class RunRequested(_RunEvent):
     params: dict[str, Any] = {}
     event: EventInfo  # the trigger, without its payload (that stays in the events topic)
     events_offset: tuple[int, int] | None = None  # (partition, offset) of the webhook in the events topic
+    # Replays (hamster.replay). ``replay_of``: the original delivery id of a replayed webhook;
+    # ``original_run_id``: the run this one reruns or replays; ``attempt``: the run's attempt number.
+    replay: bool = False
+    replay_of: str | None = None
+    original_run_id: str | None = None
+    attempt: int = 1
+    report: bool = True  # False: write nothing to GitHub (replays, unless `--report`)
+    # ``replay run --from-stage``: stages before ``start_index`` are not run again, their outputs come
+    # from the original run's log.
+    start_index: int = 0
+    reused_outputs: dict[str, Any] = {}
 
 
 class StageStarted(_RunEvent):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -32,7 +32,20 @@ class Settings(BaseSettings):
     github_api_token: SecretStr | None = None
     github_api_user: str | None = None
     github_host: str | None = None
+    # None: https://api.github.com, or https://<github_host>/api/v3 for GitHub Enterprise.
+    github_api_url: str | None = None
+    # None: ``github.key`` in the working directory if present, else the user's own ssh set-up.
+    github_key: Path | None = None
+    # Where `checkout` clones from: ``<github_git_url><owner>/<repo>.git``. None: https://<host>/ (or
+    # git@<host>: over ssh). A mirror or a local path (file:///srv/git/) can stand in for GitHub.
+    github_git_url: str | None = None
+    github_known_hosts: Path | None = None  # None: ssh's own (~/.ssh/known_hosts)
+    github_write_interval_s: float = Field(default=1.0, ge=0)  # between content-creating calls
+    public_url: str | None = None  # base of the run links Hamster puts in statuses and checks
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    # Bearer token for the dashboard's and API's changing endpoints; None: those endpoints are off.
+    api_token: SecretStr | None = None
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from hamster.concurrency import CONCURRENCY_MODES, Concurrency
 from hamster.errors import ConfigurationError
 from hamster.github_events import EVENT_NAMES, EventInfo
 from hamster.task import Task
@@ -44,6 +45,11 @@ class SubscriberSpec(BaseModel):
     when: str | None = None  # "module.qualname" of the predicate; the code stays in the module
     pipeline: tuple[str, ...]
     params: dict[str, Any] = {}
+    concurrency: Concurrency = "parallel"  # see hamster.concurrency
+    max_parallel: int | None = None  # runs of this subscriber running at once per repository
+    report: bool = False  # commit statuses on the event's sha
+    status_context: str | None = None  # the statuses' and check run's name; None: hamster/<name>
+    checks: bool = False  # a check run per run (the token needs the Checks API)
     version: str = ""
 
     def with_version(self) -> SubscriberSpec:
@@ -83,6 +89,11 @@ class Subscriber:
         commands: Sequence[str] | None = None,
         when: Callable[[EventInfo], bool] | None = None,
         params: dict[str, Any] | None = None,
+        concurrency: Concurrency = "parallel",
+        max_parallel: int | None = None,
+        report: bool = False,
+        status_context: str | None = None,
+        checks: bool = False,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigurationError(f"subscriber name {name!r}: use letters, digits, '.', '_' or '-'")
@@ -113,6 +124,12 @@ class Subscriber:
             json.dumps(params or {})
         except TypeError as exc:
             raise ConfigurationError(f"subscriber {name}: params must be JSON-serialisable: {exc}") from None
+        if concurrency not in CONCURRENCY_MODES:
+            raise ConfigurationError(
+                f"subscriber {name}: concurrency must be one of {', '.join(CONCURRENCY_MODES)}"
+            )
+        if max_parallel is not None and (isinstance(max_parallel, bool) or max_parallel < 1):
+            raise ConfigurationError(f"subscriber {name}: max_parallel must be a positive integer")
         self.name = name
         self.pipeline = tuple(stages)
         self.when = when
@@ -128,6 +145,11 @@ class Subscriber:
             when=f"{when.__module__}.{when.__qualname__}" if when is not None else None,
             pipeline=tuple(t.name for t in stages),
             params=dict(params or {}),
+            concurrency=concurrency,
+            max_parallel=max_parallel,
+            report=bool(report),
+            status_context=status_context,
+            checks=bool(checks),
         ).with_version()
 
     def __repr__(self) -> str:

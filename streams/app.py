@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
 
+from hamster.metrics import Metrics, watch_consumer_lag
 from hamster.settings import Settings
 from hamster.subscribers import Catalog
 from streams import topics
@@ -27,6 +29,9 @@ class Streams:
     subscribers: Any  # GlobalTable: subscriber name → SubscriberState JSON
     deliveries: Any  # Table: delivery id → first-seen record JSON (partitioned like the events topic)
     runs: Any  # Table: run id → RunState JSON (partitioned like the stage topics and the run log)
+    dead_letters: Any = None  # records no agent could decode (hamster.deadletter)
+    reported: Any = None  # Table: run id → ReportState JSON (what GitHub was told; like the run log)
+    metrics: Metrics = field(default_factory=Metrics)  # served with Faust's sensors at the worker's /metrics
 
 
 def _topic(app: faust.App, name: str, partitions: int) -> Any:
@@ -55,6 +60,9 @@ def create_streams(
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         web_enabled=True,
+        # Stats at / and /assignment/; /table/ would show every table's contents to anyone who can connect.
+        web_stats_enabled=True,
+        web_tables_enabled=False,
         web_port=web_port,
         web_host=web_host,
         web_bind=web_host,
@@ -64,6 +72,9 @@ def create_streams(
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
     )
+    metrics = Metrics()
+    setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="faust")
+    watch_consumer_lag(app, metrics)
     p = settings.partitions
     raw: faust.Schema[bytes, bytes] = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     table_args: dict[str, Any] = {"schema": raw, "key_type": bytes, "value_type": bytes}
@@ -80,6 +91,9 @@ def create_streams(
         subscribers=app.GlobalTable("subscribers", partitions=1, recovery_buffer_size=1, **table_args),
         deliveries=app.Table("deliveries", partitions=p, **table_args),
         runs=app.Table("runs", partitions=p, **table_args),
+        reported=app.Table("reported", partitions=p, **table_args),
+        dead_letters=_topic(app, topics.dead_letters_topic(settings), 1),
+        metrics=metrics,
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -10,8 +11,21 @@ from kafka import KafkaConsumer, TopicPartition
 from hamster.errors import BrokerError
 
 
-def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[Any]:
-    """Every record now in ``topic``, partition by partition, in offset order; stops at the current end."""
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    timeout_s: float = 30.0,
+    *,
+    since_ms: int | None = None,
+    only: Iterable[int] | None = None,
+    from_offset: int | None = None,
+) -> Iterator[Any]:
+    """Every record now in ``topic``, partition by partition, in offset order; stops at the current end.
+
+    ``since_ms``: start each partition at its first record with that timestamp or later (Kafka's
+    ListOffsets by time). ``only``: read just these partitions. ``from_offset``: start every partition read
+    there (or at its log start, if retention deleted that far).
+    """
     try:
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -26,19 +40,101 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> Iterator[
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             return
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        wanted = sorted(partitions) if only is None else sorted(set(only) & set(partitions))
+        assigned = [TopicPartition(topic, p) for p in wanted]
         consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
         ends = consumer.end_offsets(assigned)
+        starts = consumer.beginning_offsets(assigned)
+        if since_ms is not None:
+            found = consumer.offsets_for_times({tp: since_ms for tp in assigned})
+            # No record at or after the time: the partition has nothing to read.
+            starts = {tp: found[tp].offset if found.get(tp) else ends[tp] for tp in assigned}
+        if from_offset is not None:
+            starts = {tp: max(starts[tp], from_offset) for tp in assigned}
         for tp in assigned:
-            if ends[tp] == 0:
+            if ends[tp] <= starts[tp]:
                 continue
             consumer.assign([tp])
-            consumer.seek_to_beginning(tp)
+            consumer.seek(tp, starts[tp])
             while consumer.position(tp) < ends[tp]:
                 for records in consumer.poll(timeout_ms=1000).values():
                     for record in records:
                         if record.offset < ends[tp]:
                             yield record
+    finally:
+        consumer.close()
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java's murmur2, as aiokafka and Faust use) gives ``key``."""
+    from kafka.partitioner.default import murmur2
+
+    return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
+
+
+def log_start(bootstrap: str, topic: str, timeout_s: float = 30.0) -> tuple[int | None, bool]:
+    """(timestamp in ms of the oldest record still held, whether retention already deleted any)."""
+    oldest: int | None = None
+    trimmed = False
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            request_timeout_ms=int(timeout_s * 1000),
+            client_id="hamster-reader",
+        )
+    except Exception as exc:
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    try:
+        assigned = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not assigned:
+            return None, False
+        starts = consumer.beginning_offsets(assigned)
+        ends = consumer.end_offsets(assigned)
+        for tp in assigned:
+            trimmed = trimmed or starts[tp] > 0
+            if ends[tp] <= starts[tp]:
+                continue
+            consumer.assign([tp])
+            consumer.seek(tp, starts[tp])
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                batch = consumer.poll(timeout_ms=1000, max_records=1).get(tp)
+                if batch:
+                    stamp = int(batch[0].timestamp)
+                    oldest = stamp if oldest is None else min(oldest, stamp)
+                    break
+        return oldest, trimmed
+    finally:
+        consumer.close()
+
+
+def read_at(bootstrap: str, topic: str, partition: int, offset: int, timeout_s: float = 30.0) -> Any | None:
+    """The record at ``partition``/``offset``, or None when retention deleted it (or it never existed)."""
+    for record in read_topic(bootstrap, topic, timeout_s, only=[partition], from_offset=offset):
+        return record if record.offset == offset else None
+    return None
+
+
+def topic_size(bootstrap: str, topic: str, timeout_s: float = 30.0) -> int:
+    """How many records ``topic`` holds now (end minus log start, summed over partitions)."""
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            request_timeout_ms=int(timeout_s * 1000),
+            client_id="hamster-reader",
+        )
+    except Exception as exc:
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    try:
+        assigned = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not assigned:
+            return 0
+        starts, ends = consumer.beginning_offsets(assigned), consumer.end_offsets(assigned)
+        return sum(ends[tp] - starts[tp] for tp in assigned)
     finally:
         consumer.close()

@@ -52,6 +52,10 @@ def run_events_topic(settings: Settings) -> str:
     return f"{settings.namespace}.run-events"
 
 
+def dead_letters_topic(settings: Settings) -> str:
+    return f"{settings.namespace}.dead-letters"
+
+
 def changelog_topic(settings: Settings, table: str) -> str:
     """The name Faust gives a table's changelog: ``<app id>-<table>-changelog``."""
     return f"{settings.namespace}-{table}-changelog"
@@ -82,5 +86,8 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
     specs += [
         TopicSpec(run_events_topic(settings), "run id", "RunEvent", p, retention),
         TopicSpec(changelog_topic(settings, "runs"), "run id", "RunState", p, retention),
+        TopicSpec(changelog_topic(settings, "reported"), "run id", "ReportState", p, retention),
+        # Records no agent could decode (hamster.deadletter): one partition, read whole by `hamster dlq`.
+        TopicSpec(dead_letters_topic(settings), "source topic", "DeadLetter", 1, retention),
     ]
     return specs

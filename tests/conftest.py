@@ -9,6 +9,7 @@ import pytest
 
 from hamster.broker import LocalBroker
 from hamster.settings import load_settings
+from tests.postgres import LocalPostgres
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +26,14 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield broker.start(timeout_s=120.0).bootstrap
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A real PostgreSQL (Debian's package) on a free port with a data dir of its own, for the session."""
+    server = LocalPostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -33,7 +33,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hamster.cli import broker, dev, runs, send, subscribers, web, worker
+    from hamster.cli import broker, dev, dlq, runs, send, subscribers, web, worker
 
     for command in (
         broker.broker,
@@ -43,8 +43,13 @@ def _register() -> None:
         runs.runs,
         subscribers.subscribers,
         dev.dev,
+        dlq.dlq,
     ):
         main.add_command(command)
+    from hamster.cli import audit, projection, replay  # replay and audit: their own groups
+
+    for group in (replay.replay, audit.audit, projection.projection):
+        main.add_command(group)
 
 
 _register()

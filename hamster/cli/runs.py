@@ -61,7 +61,8 @@ def list_(
 @runs.command("show")
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def show(run_id: str, as_json: bool) -> None:
+@click.option("--audit", is_flag=True, help="Every record of the run from the run log, with its offset.")
+def show(run_id: str, as_json: bool, audit: bool) -> None:
     """Show one run and its stages (RUN_ID may be a unique prefix)."""
     from hamster.run_queries import get_run, list_runs
 
@@ -74,6 +75,11 @@ def show(run_id: str, as_json: bool) -> None:
     if run is None:
         fail(f"no run {run_id}")
     assert run is not None
+    if audit:
+        from hamster.cli.audit import show_run_audit
+
+        show_run_audit(run["run_id"], as_json)
+        return
     if as_json:
         click.echo(json.dumps(run, indent=2))
         return

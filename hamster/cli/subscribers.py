@@ -95,3 +95,28 @@ def disable(name: str) -> None:
 def enable(name: str) -> None:
     """Let NAME start runs again."""
     _publish(name, enable=True)
+
+
+@subscribers.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def history(name: str | None, as_json: bool) -> None:
+    """What changed in the subscribers table, and when (NAME: one subscriber only)."""
+    from hamster.audit import subscriber_history
+    from streams.reader import read_topic
+    from streams.topics import subscribers_topic
+
+    settings = settings_or_exit()
+    try:
+        records = read_topic(settings.kafka_bootstrap, subscribers_topic(settings))
+        entries = subscriber_history([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records], name)
+    except HamsterError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps([{**e.__dict__, "at": e.at.isoformat()} for e in entries], indent=2))
+        return
+    for e in entries:
+        click.echo(
+            f"{e.at.isoformat()[:19]}  {e.name:<20} {e.change:<20} version {e.version}  "
+            f"{'enabled' if e.enabled else 'disabled'}  changed: {', '.join(e.changed_fields)}  by {e.by}"
+        )

@@ -1,4 +1,4 @@
-"""`hamster web`: run the webhook intake."""
+"""`hamster web`: run the webhook intake, the dashboard and its API, and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from collections.abc import AsyncIterator, Callable
 
 import click
 from aiohttp import web as aiohttp_web
+from sqlalchemy.exc import SQLAlchemyError
 
+from hamster import dashboard, logs
 from hamster.broker import probe
 from hamster.cli import fail, settings_or_exit
 from hamster.intake import WEBHOOK_PATH, create_intake_app
+from hamster.projection import make_engine
 from hamster.settings import Settings
 from streams.admin import ensure_topics
 from streams.producer import EventProducer
@@ -30,12 +33,17 @@ def web(host: str, port: int) -> None:
     settings = settings_or_exit()
     if not settings.secrets():
         fail("HAMSTER_WEBHOOK_SECRET is not set: the intake will not accept unsigned webhooks", code=2)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     if settings.log_level != "DEBUG":
         # The Kafka clients narrate every connection at INFO; the intake logs what matters itself.
         for client in ("kafka", "aiokafka"):
             logging.getLogger(client).setLevel(logging.WARNING)
     app = create_intake_app(settings, EventProducer.for_settings(settings))
+    try:
+        engine = make_engine(settings.db_url)
+    except SQLAlchemyError as exc:
+        fail(f"cannot open the projection at HAMSTER_DATABASE_URL: {exc}", code=2)
+    dashboard.mount(app, dashboard.for_settings(settings, engine))
     app.cleanup_ctx.append(_create_topics_in_background(settings))
     log.info("starting the intake on http://%s:%d%s", host, port, WEBHOOK_PATH)
     aiohttp_web.run_app(app, host=host, port=port, print=None, access_log=None)

@@ -19,6 +19,7 @@ def worker(web_port: int, web_host: str) -> None:
     from faust.worker import Worker
 
     from agents import register_all
+    from hamster import logs
     from hamster.projection import make_engine
     from hamster.subscribers import load_catalog
     from streams.admin import ensure_topics
@@ -35,4 +36,9 @@ def worker(web_port: int, web_host: str) -> None:
         fail(str(exc), 2)
     streams = create_streams(settings, catalog, web_port=web_port, web_host=web_host)
     register_all(streams, engine)
-    Worker(streams.app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+    Worker(
+        streams.app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        logging_config=logs.dict_config(settings.log_level, settings.log_format),
+    ).execute_from_commandline()

@@ -119,6 +119,10 @@ class System:
                     proc.kill()
                     proc.wait()
 
+    def kill(self, name: str) -> None:
+        """SIGKILL: the process gets no chance to commit, flush or say goodbye."""
+        self.stop(name, signal.SIGKILL)
+
     # HTTP
     @staticmethod
     def _get(url: str) -> int:

@@ -153,3 +153,39 @@ def test_record_of_another_run_is_refused():
     other = StageStarted(event_id="x", run_id="other", seq=2, stage="a", index=0, attempt=1)
     with pytest.raises(InvalidTransition):
         evolve(state, other)
+
+
+def test_a_replay_from_a_later_stage_starts_there():
+    """RunRequested with start_index marks earlier stages succeeded and reused, holding their outputs."""
+    replay = requested().model_copy(update={"start_index": 1, "reused_outputs": {"a": {"x": 1}}})
+    state = fold([replay, started(2, 1), succeeded(3, 1), RunSucceeded(event_id="e4", run_id=RUN, seq=4)])
+    assert state.status == "succeeded"
+    assert [(s.status, s.reused, s.attempt) for s in state.stages] == [
+        ("succeeded", True, 0),
+        ("succeeded", False, 1),
+    ]
+    assert state.outputs() == {"a": {"x": 1}, "b": None}
+    with pytest.raises(InvalidTransition):
+        fold([replay, started(2, 0)])  # the reused stage does not run again
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"start_index": 1},  # no output for the reused stage
+        {"start_index": 0, "reused_outputs": {"a": 1}},  # an output for a stage that runs
+        {"start_index": 2, "reused_outputs": {"a": 1, "b": 2}},  # nothing left to run
+    ],
+)
+def test_a_replay_start_must_fit_the_pipeline(update):
+    """A start index without exactly the earlier stages' outputs is refused."""
+    with pytest.raises(InvalidTransition):
+        evolve(None, requested().model_copy(update=update))
+
+
+def test_the_state_carries_the_latest_hash():
+    """The run state remembers the last record's hash: the next record's prev_hash."""
+    state = fold(
+        [requested().model_copy(update={"hash": "h1"}), started(2, 0).model_copy(update={"hash": "h2"})]
+    )
+    assert state.last_hash == "h2"

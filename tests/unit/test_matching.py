@@ -103,3 +103,18 @@ def test_index_returns_every_match_in_name_order():
     found = [s.name for s in index.match(PR)]
     assert found == sorted(s.name for s in subs if matches(s.spec, PR))
     assert "all" in found and "s1" not in found
+
+
+def test_index_by_repository_finds_what_checking_each_finds():
+    """Filing subscribers by repository name and owner loses no match, whatever the pattern's shape."""
+    patterns = [None, ["acme/widgets"], ["acme/*"], ["acme/wid*"], ["*/widgets"], ["**"], ["acme/other"],
+                ["other/*"], ["acme/widgets", "other/x"], ["ac*/widgets"]]  # fmt: skip
+    subs = [
+        Subscriber(f"r{i}-{j}", events=[event], repos=repos, pipeline=[noop])
+        for i, repos in enumerate(patterns)
+        for j, event in enumerate(("pull_request", "*", "push"))
+    ]
+    index = SubscriberIndex(s.spec for s in subs)
+    no_repo = event_info("pull_request", "d", {"action": "opened"})
+    for event in (PR, PUSH, no_repo, event_info("pull_request", "d", with_repo(PR.payload, "other/x"))):
+        assert [s.name for s in index.match(event)] == sorted(s.name for s in subs if matches(s.spec, event))

@@ -1,0 +1,144 @@
+"""Agent: tell GitHub how runs went (commit statuses, check runs) and clean up finished runs' workspaces.
+
+It reads the run log (key: run id) and keeps what it reported in the ``reported`` table, co-partitioned
+with the log. ``hamster.reporting.report`` decides; this agent makes the calls, then stores the new state.
+The table is written only after GitHub accepted the calls: after a crash the same records are processed
+again and the state's ``seq`` makes them no-ops (see the theory of operation in ``hamster.reporting``).
+A call GitHub keeps failing (after the session's rate-limit waits) is logged and the record passed over:
+reporting must not stop the run log from being read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from agents.dead_letters import set_aside
+from agents.subscribers import current_states
+from hamster.github import GitHubClient, client_for
+from hamster.reporting import (
+    Action,
+    RemoveWorkspace,
+    ReportOptions,
+    ReportState,
+    SetStatus,
+    StartCheck,
+    UpdateCheck,
+    options_for,
+    report,
+)
+from hamster.run_events import RunEvent, RunRequested, decode_run_event
+from hamster.subscribers import SubscriberSpec
+from hamster.tasks.workspace import remove_workspace
+from streams.app import Streams
+
+log = logging.getLogger(__name__)
+
+
+def _options(streams: Streams, name: str) -> ReportOptions | None:
+    sub = streams.catalog.get(name)
+    spec: SubscriberSpec | None = sub.spec if sub is not None else None
+    if spec is None:
+        state = current_states(streams).get(name)
+        spec = state.spec if state is not None else None
+    if spec is None:
+        return None
+    return options_for(spec.name, spec.report, spec.status_context, spec.checks)
+
+
+async def _carry_out(
+    github: GitHubClient, streams: Streams, state: ReportState | None, action: Action
+) -> ReportState | None:
+    if isinstance(action, RemoveWorkspace):
+        if await asyncio.to_thread(remove_workspace, streams.settings.home, action.run_id):
+            log.info("run %s: workspace removed", action.run_id)
+        return state
+    assert state is not None and state.repo is not None and state.sha is not None
+    if isinstance(action, SetStatus):
+        await github.call(
+            github.create_status,
+            state.repo,
+            state.sha,
+            action.state,
+            state.context,
+            action.description,
+            action.target_url,
+        )
+    elif isinstance(action, StartCheck):
+        found = await github.call(
+            github.find_check_run, state.repo, state.sha, state.context, action.external_id
+        )
+        if found is None:
+            found = await github.call(
+                github.create_check_run,
+                state.repo,
+                state.sha,
+                state.context,
+                external_id=action.external_id,
+                details_url=action.details_url,
+                status="queued",
+                output={"title": action.title, "summary": action.summary},
+            )
+        state = state.model_copy(update={"check_run_id": found})
+    elif isinstance(action, UpdateCheck) and state.check_run_id is not None:
+        await github.call(
+            github.update_check_run,
+            state.repo,
+            state.check_run_id,
+            status=action.status,
+            conclusion=action.conclusion,
+            output={"title": action.title, "summary": action.summary},
+        )
+    return state
+
+
+async def report_one(streams: Streams, github: GitHubClient, record: RunEvent) -> None:
+    key = record.run_id.encode()
+    raw = streams.reported.get(key)
+    before = ReportState.model_validate_json(raw) if raw else None
+    options = None
+    if isinstance(record, RunRequested):
+        options = _options(streams, record.subscriber)
+        if options is not None and options.any and not github.configured:
+            log.warning(
+                "run %s: subscriber %s reports, but HAMSTER_GITHUB_API_TOKEN is not set",
+                record.run_id,
+                record.subscriber,
+            )
+            options = None
+    # Runs that must not write to GitHub (replays, unless asked) say so on their RunRequested.
+    quiet = isinstance(record, RunRequested) and getattr(record, "report", True) is False
+    state, actions = report(before, record, options, streams.settings.public_url, replay=quiet)
+    for action in actions:
+        try:
+            state = await _carry_out(github, streams, state, action)
+        except Exception:
+            # Rate limits were waited out already: what fails here would fail again. The run's later
+            # records still report (a final status supersedes a missing pending one).
+            log.exception("run %s: %s for %s failed", record.run_id, type(action).__name__, record.type)
+    if state is not None and state != before:
+        streams.reported[key] = state.model_dump_json().encode()
+    elif state is None and before is not None:
+        del streams.reported[key]
+
+
+def register(streams: Streams) -> None:
+    github = client_for(streams.settings)
+
+    @streams.app.agent(streams.run_events, name="hamster.reporting", concurrency=1)
+    async def report_runs(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                record = decode_run_event(event.value)
+            except (ValidationError, ValueError) as exc:
+                await set_aside(streams, "reporting", exc, event)
+                continue
+            try:
+                await report_one(streams, github, record)
+            except Exception:
+                # An exception escaping the agent would acknowledge the record and restart the actor
+                # without retrying it (faust-streaming); say so loudly and read on.
+                log.exception("run %s: could not report %s to GitHub", record.run_id, record.type)

@@ -1,0 +1,411 @@
+"""`hamster replay events|run`: re-emit recorded webhooks, dry-run a subscribers change, rerun a run.
+
+The decisions are ``hamster.replay``'s; this module reads and writes the topics (kafka-python) and prints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from hamster.cli import fail, settings_or_exit
+from hamster.errors import HamsterError
+from hamster.settings import Settings
+
+if TYPE_CHECKING:  # the commands import what they use when they run
+    from hamster.envelope import EventEnvelope
+    from hamster.replay import DryRun, EventFilter
+    from hamster.run_events import RunRequested
+    from hamster.subscribers import SubscriberSpec
+
+
+def _progress(quiet: bool) -> Progress:
+    """A progress bar on stderr, so ``--json`` output on stdout stays clean."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+        transient=True,
+    )
+
+
+def _selected(settings: Settings, selection: EventFilter, quiet: bool) -> tuple[int, list[EventEnvelope]]:
+    """(records read, envelopes selected) from the events topic, warning when retention cut the range."""
+    from hamster.envelope import decode_envelope
+    from hamster.replay import retention_warning, select_events
+    from streams.reader import log_start, read_topic, topic_size
+    from streams.topics import events_topic
+
+    topic = events_topic(settings)
+    oldest_ms, trimmed = log_start(settings.kafka_bootstrap, topic)
+    oldest = datetime.fromtimestamp(oldest_ms / 1000, UTC) if oldest_ms is not None else None
+    warning = retention_warning(selection.since, oldest, trimmed, settings.retention_days)
+    if warning:
+        if selection.until is not None and oldest is not None and selection.until <= oldest:
+            fail(warning)
+        click.echo(f"warning: {warning}", err=True)
+    # Seek by time: the broker finds each partition's first record stamped at or after --since. The intake
+    # stamps a record after it set received_at, so nothing in the range is skipped; the filter then checks
+    # received_at exactly. A minute of slack covers an intake whose clock differs from the broker's.
+    since_ms = int(selection.since.timestamp() * 1000) - 60_000 if selection.since else None
+    read = 0
+    envelopes = []
+    with _progress(quiet) as progress:
+        # Reading from --since, the topic's size over-counts: the bar then just shows progress.
+        total = None if since_ms is not None else topic_size(settings.kafka_bootstrap, topic)
+        task = progress.add_task("reading webhooks", total=total)
+        for record in read_topic(settings.kafka_bootstrap, topic, since_ms=since_ms):
+            read += 1
+            progress.advance(task)
+            try:
+                envelopes.append(decode_envelope(record.value))
+            except ValueError:
+                continue  # the match agent set it aside as undecodable; nothing to replay
+    return read, select_events(envelopes, selection)
+
+
+def _requests(settings: Settings, since_ms: int | None = None) -> list[RunRequested]:
+    from hamster.run_events import RunRequested, decode_run_event
+    from streams.reader import read_topic
+    from streams.topics import run_events_topic
+
+    out = []
+    for record in read_topic(settings.kafka_bootstrap, run_events_topic(settings), since_ms=since_ms):
+        if b'"RunRequested"' not in record.value:
+            continue
+        try:
+            decoded = decode_run_event(record.value)
+        except ValueError:
+            continue
+        if isinstance(decoded, RunRequested):
+            out.append(decoded)
+    return out
+
+
+def _subscribers(settings: Settings, module: str | None) -> tuple[list[SubscriberSpec], dict[str, Any]]:
+    """Specs and ``when`` predicates: from MODULE, else the live subscribers table (enabled ones)."""
+    from hamster.subscriber_changes import SUBSCRIBER_CHANGE, fold_changes
+    from hamster.subscribers import load_catalog
+    from streams.reader import read_topic
+    from streams.topics import subscribers_topic
+
+    if module:
+        catalog = load_catalog(module)
+        return list(catalog.specs), {s.name: s.when for s in catalog.subscribers if s.when is not None}
+    records = read_topic(settings.kafka_bootstrap, subscribers_topic(settings))
+    table = fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
+    predicates: dict[str, Any] = {}
+    if settings.subscribers:
+        # ``when`` predicates are code: they come from the workers' module, when this machine has it.
+        try:
+            catalog = load_catalog(settings.subscribers)
+            predicates = {s.name: s.when for s in catalog.subscribers if s.when is not None}
+        except HamsterError as exc:
+            click.echo(f"warning: predicates not loaded: {exc}", err=True)
+    return [s.spec for s in table.values() if s.enabled], predicates
+
+
+def _print_dry_run(result: DryRun, as_json: bool) -> None:
+    if as_json:
+        rows = [
+            {**row.__dict__, "received_at": row.received_at.isoformat()}
+            for row in result.rows
+            if row.verdict != "same"
+        ]
+        click.echo(
+            json.dumps(
+                {
+                    "events": result.events,
+                    "would_start": len(result.of("new")) + len(result.of("same")),
+                    "did_start": len(result.of("gone")) + len(result.of("same")),
+                    "unchanged": len(result.of("same")),
+                    "new": [r for r in rows if r["verdict"] == "new"],
+                    "gone": [r for r in rows if r["verdict"] == "gone"],
+                },
+                indent=2,
+            )
+        )
+        return
+    console = Console()
+    for verdict, title in (("new", "would start, did not"), ("gone", "did start, would not")):
+        found = result.of(verdict)  # type: ignore[arg-type]
+        console.print(f"[bold]{title}: {len(found)} run(s)[/bold]")
+        for row in found:
+            event = row.event + (f".{row.action}" if row.action else "")
+            console.print(
+                f"  {row.received_at.isoformat()[:19]}  {row.delivery_id}  {event} on {row.repo or '-'}"
+                f"  → {row.subscriber}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    console.print(f"{result.events} event(s); {len(result.of('same'))} run(s) unchanged")
+
+
+@click.group()
+def replay() -> None:
+    """Replay recorded webhooks into matching, or rerun a run. Replays report nothing to GitHub."""
+
+
+@replay.command("events")
+@click.option("--since", help="From this time: ISO time or a time ago (2h, 7d).")
+@click.option("--until", help="Before this time: ISO time or a time ago.")
+@click.option("--repo", "repos", multiple=True, help="Only this repository (owner/name; globs allowed).")
+@click.option("--event", "events", multiple=True, help="Only this GitHub event (push, pull_request, ...).")
+@click.option("--action", "actions", multiple=True, help="Only this action (opened, ...).")
+@click.option("--delivery", "deliveries", multiple=True, help="Only this delivery id (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Start nothing: compare what would start with what did.")
+@click.option("--subscribers", "module", help="With --dry-run: match against this subscribers module.")
+@click.option("--report", is_flag=True, help="Let the replayed runs report to GitHub.")
+@click.option(
+    "--wait", default=60.0, show_default=True, help="Seconds to wait for the runs to start (0: no)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def events(
+    since: str | None,
+    until: str | None,
+    repos: tuple[str, ...],
+    events: tuple[str, ...],
+    actions: tuple[str, ...],
+    deliveries: tuple[str, ...],
+    dry_run: bool,
+    module: str | None,
+    report: bool,
+    wait: float,
+    as_json: bool,
+) -> None:
+    """Re-emit recorded webhooks; each replay gets a new delivery id linked to the original."""
+    from hamster.replay import EventFilter, parse_time, started_by_delivery
+    from hamster.replay import dry_run as compare
+
+    settings = settings_or_exit()
+    if module and not dry_run:
+        fail("--subscribers only goes with --dry-run", 2)
+    now = datetime.now(UTC)
+    try:
+        selection = EventFilter(
+            since=parse_time(since, now) if since else None,
+            until=parse_time(until, now) if until else None,
+            repos=repos,
+            events=events,
+            actions=actions,
+            deliveries=tuple(str(d).lower() for d in deliveries),
+        )
+        read, selected = _selected(settings, selection, as_json)
+        specs, predicates = _subscribers(settings, module)
+        if dry_run:
+            _print_dry_run(
+                compare(selected, specs, predicates, started_by_delivery(_requests(settings))), as_json
+            )
+            return
+        _replay(settings, selected, read, specs, predicates, report, wait, as_json)
+    except HamsterError as exc:
+        fail(str(exc), 2)
+
+
+def _replay(
+    settings: Settings,
+    selected: list[EventEnvelope],
+    read: int,
+    specs: list[SubscriberSpec],
+    predicates: dict[str, Any],
+    report: bool,
+    wait: float,
+    as_json: bool,
+) -> None:
+    from kafka import KafkaProducer
+
+    from hamster.envelope import encode_envelope, kafka_headers
+    from hamster.matching import SubscriberIndex
+    from hamster.replay import replay_headers, replayed, would_start
+    from streams.topics import MAX_MESSAGE_BYTES, events_topic
+
+    started_ms = int(time.time() * 1000)
+    index = SubscriberIndex(specs)
+    expected = 0
+    links: dict[str, str] = {}
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", max_request_size=MAX_MESSAGE_BYTES
+    )
+    try:
+        with _progress(as_json) as progress:
+            task = progress.add_task("replaying webhooks", total=len(selected))
+            for original in selected:
+                copy = replayed(original, datetime.now(UTC))
+                producer.send(
+                    events_topic(settings),
+                    key=copy.key.encode(),
+                    value=encode_envelope(copy),
+                    headers=kafka_headers(copy) + replay_headers(report),
+                ).get(timeout=30)
+                links[copy.delivery_id] = original.delivery_id
+                expected += len(would_start(copy, index, predicates))
+                progress.advance(task)
+    finally:
+        producer.close()
+    runs = _wait_for_runs(settings, set(links), expected, wait, started_ms) if wait > 0 else []
+    if as_json:
+        summary = {
+            "events_read": read,
+            "events_replayed": len(links),
+            "runs_expected": expected,
+            "runs_started": len(runs),
+            "replays": [{"delivery_id": new, "replay_of": old} for new, old in links.items()],
+            "runs": [
+                {"run_id": r.run_id, "subscriber": r.subscriber, "replay_of": r.replay_of} for r in runs
+            ],
+        }
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(
+        f"{read} webhook(s) read, {len(links)} replayed; "
+        + (
+            f"{len(runs)} run(s) started (of {expected} expected)"
+            if wait > 0
+            else f"{expected} run(s) expected"
+        )
+    )
+
+
+def _wait_for_runs(
+    settings: Settings, deliveries: set[str], expected: int, wait: float, since_ms: int
+) -> list[RunRequested]:
+    """The runs the replayed deliveries started, once ``expected`` appeared or ``wait`` seconds passed."""
+    deadline = time.monotonic() + wait
+    # Record timestamps come from the workers' clocks; a minute of slack covers a skewed one.
+    found: Callable[[], list[RunRequested]] = lambda: [  # noqa: E731
+        r for r in _requests(settings, since_ms - 60_000) if r.event.delivery_id in deliveries
+    ]
+    while True:
+        runs = _unique(found())
+        if len(runs) >= expected or time.monotonic() > deadline:
+            return runs
+        time.sleep(1.0)
+
+
+def _unique(requests: Iterable[RunRequested]) -> list[RunRequested]:
+    return list({r.run_id: r for r in requests}.values())
+
+
+@replay.command("run")
+@click.argument("run_id")
+@click.option(
+    "--from-stage", help="Start at this stage (name or 1-based number); earlier outputs are reused."
+)
+@click.option("--report", is_flag=True, help="Let the new run report to GitHub.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def run(run_id: str, from_stage: str | None, report: bool, as_json: bool) -> None:
+    """Rerun RUN_ID as its next attempt, with the configuration and context it was recorded with."""
+    settings = settings_or_exit()
+    try:
+        new = _rerun(settings, run_id, from_stage, report)
+    except HamsterError as exc:
+        fail(str(exc), 2)
+        return
+    if as_json:
+        body = {
+            "run_id": new.run_id,
+            "original_run_id": new.original_run_id,
+            "attempt": new.attempt,
+            "from_stage": new.pipeline[new.start_index],
+            "reused": sorted(new.reused_outputs),
+        }
+        click.echo(json.dumps(body, indent=2))
+        return
+    click.echo(
+        f"run {new.run_id}: attempt {new.attempt} of run {new.original_run_id}, "
+        f"from stage {new.pipeline[new.start_index]}"
+        + (f" (reusing {', '.join(new.reused_outputs)})" if new.reused_outputs else "")
+    )
+
+
+def _rerun(settings: Settings, run_id: str, from_stage: str | None, report: bool) -> RunRequested:
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    from hamster.audit import seal
+    from hamster.envelope import decode_envelope
+    from hamster.errors import ConfigurationError, InvalidTransition
+    from hamster.github_events import event_info
+    from hamster.lifecycle import RunState, evolve
+    from hamster.replay import rerun, stage_index
+    from hamster.run_events import RunRequested, RunStage, decode_run_event, encode_run_event
+    from streams.reader import read_at, read_topic
+    from streams.topics import MAX_MESSAGE_BYTES, events_topic, run_events_topic, stage_topic
+
+    records = [
+        decode_run_event(r.value) for r in read_topic(settings.kafka_bootstrap, run_events_topic(settings))
+    ]
+    requests = [r for r in records if isinstance(r, RunRequested)]
+    matches = [r for r in requests if r.run_id == run_id] or [
+        r for r in requests if len(run_id) >= 4 and r.run_id.startswith(run_id)
+    ]
+    if len({r.run_id for r in matches}) != 1:
+        raise ConfigurationError(
+            f"no run {run_id} in the run log (retention: {settings.retention_days} days)"
+            if not matches
+            else f"{run_id} names several runs; give more of the id"
+        )
+    original = matches[0]
+    state: RunState | None = None
+    for record in records:
+        if record.run_id == original.run_id:
+            try:
+                state = evolve(state, record)
+            except InvalidTransition:
+                continue  # a record written twice: the first copy already counts
+    assert state is not None
+    first_run = original.original_run_id or original.run_id
+    attempts = [r.attempt for r in requests if first_run in (r.run_id, r.original_run_id)]
+    start = stage_index(original.pipeline, from_stage)
+    new = seal(rerun(original, state, start, attempts, report), "")
+    if original.events_offset is None:
+        raise ConfigurationError(
+            f"run {original.run_id} does not say where its webhook is in the events topic"
+        )
+    partition, offset = original.events_offset
+    found = read_at(settings.kafka_bootstrap, events_topic(settings), partition, offset)
+    if found is None:
+        raise ConfigurationError(
+            f"the webhook of run {original.run_id} (events {partition}/{offset}) is no longer in the events "
+            f"topic (retention: {settings.retention_days} days, HAMSTER_RETENTION_DAYS)"
+        )
+    envelope = decode_envelope(found.value)
+    info = event_info(envelope.event, original.event.delivery_id, envelope.payload)
+    request = RunStage(
+        run_id=new.run_id, index=start, attempt=1, requested=new, event=info, outputs=new.reused_outputs
+    )
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        max_request_size=MAX_MESSAGE_BYTES,
+        max_block_ms=15_000,  # a missing topic (auto-creation is off) fails fast instead of after 60 s
+    )
+    try:
+        topic = stage_topic(settings, new.pipeline[start])
+        try:
+            producer.partitions_for(topic)
+        except KafkaError:
+            raise ConfigurationError(
+                f"no topic {topic}: no worker has registered task {new.pipeline[start]}"
+            ) from None
+        producer.send(run_events_topic(settings), key=new.run_id.encode(), value=encode_run_event(new)).get(
+            timeout=30
+        )
+        producer.send(
+            topic,
+            key=new.run_id.encode(),
+            value=request.model_dump_json().encode(),
+        ).get(timeout=30)
+    finally:
+        producer.close()
+    return new

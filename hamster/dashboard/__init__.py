@@ -1,0 +1,27 @@
+"""The dashboard served by ``hamster web``: server-rendered pages and the JSON API behind them.
+
+No build step: Jinja templates rendered on the server, and a few lines of inline JavaScript that refresh
+the runs table and send the authenticated changes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from hamster.dashboard.backend import kafka_replay, kafka_set_enabled, kafka_subscribers
+from hamster.dashboard.routes import Dashboard, mount
+from hamster.settings import Settings
+
+__all__ = ["Dashboard", "for_settings", "mount"]
+
+
+def for_settings(settings: Settings, engine: Engine) -> Dashboard:
+    """The dashboard of a deployment: the projection in ``engine``, subscribers through Kafka."""
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    return Dashboard(
+        engine=engine,
+        list_subscribers=kafka_subscribers(settings),
+        set_enabled=kafka_set_enabled(settings),
+        api_token=token or None,
+        replay=kafka_replay(settings),
+    )

@@ -1,0 +1,110 @@
+"""``ctx.github``: the event's connected github3 objects, fetched on first use, at most once per stage.
+
+The properties block (github3 is synchronous). Plain ``def`` tasks run in a worker thread, so they use them
+directly; ``async def`` tasks should ``await ctx.github.load("pull_request")`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import Any
+
+import github3
+from github3.issues.issue import Issue
+from github3.pulls import PullRequest
+from github3.repos.commit import RepoCommit
+from github3.repos.repo import Repository
+
+from hamster.github.client import GitHubCallFailed, GitHubClient
+from hamster.github_events import EventInfo
+from hamster.settings import Settings
+
+OBJECTS = ("repository", "pull_request", "issue", "commit")
+
+
+class EventObjects:
+    """The connected objects of one event, for one stage: ``repository``, ``pull_request``, ``issue``,
+    ``commit`` (``None`` where the event has no such thing) and ``client``."""
+
+    def __init__(self, client: GitHubClient, event: EventInfo) -> None:
+        self._github = client
+        self._event = event
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._loaded: dict[str, Any] = {}
+
+    @property
+    def settings(self) -> Settings:
+        """The worker's settings (where workspaces, keys and logs live)."""
+        return self._github.settings
+
+    @property
+    def client(self) -> github3.GitHub:
+        """The logged-in github3 client, for anything the properties below do not cover."""
+        return self._github.github
+
+    @property
+    def connection(self) -> GitHubClient:
+        return self._github
+
+    def _once(self, name: str, fetch: Any) -> Any:
+        if self._pid != os.getpid():  # a forked child (hamster.execution): locks held at the fork stay held
+            self._lock, self._pid = threading.RLock(), os.getpid()
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = fetch()
+            return self._loaded[name]
+
+    @property
+    def repository(self) -> Repository | None:
+        repo = self._event.repo
+        return self._once("repository", lambda: self._github.repository(repo) if repo else None)
+
+    def _number(self) -> int | None:
+        number = self._event.pr_number
+        if number is None:
+            issue = self._event.payload.get("issue")
+            if isinstance(issue, dict) and isinstance(issue.get("number"), int):
+                number = int(issue["number"])
+        return number
+
+    @property
+    def pull_request(self) -> PullRequest | None:
+        def fetch() -> PullRequest | None:
+            repo, number = self.repository, self._event.pr_number
+            return repo.pull_request(number) if repo is not None and number is not None else None
+
+        return self._once("pull_request", fetch)
+
+    @property
+    def issue(self) -> Issue | None:
+        """The issue, or the pull request's issue (where comments, labels and assignees live)."""
+
+        def fetch() -> Issue | None:
+            repo, number = self.repository, self._number()
+            return repo.issue(number) if repo is not None and number is not None else None
+
+        return self._once("issue", fetch)
+
+    @property
+    def commit(self) -> RepoCommit | None:
+        def fetch() -> RepoCommit | None:
+            repo, sha = self.repository, self._event.sha
+            return repo.commit(sha) if repo is not None and sha else None
+
+        return self._once("commit", fetch)
+
+    def require(self, name: str) -> Any:
+        """The object ``name``, or a clear error saying the event has none."""
+        value = getattr(self, name)
+        if value is None:
+            raise GitHubCallFailed(f"event {self._event.name} ({self._event.repo}) has no {name}")
+        return value
+
+    async def load(self, name: str) -> Any:
+        """``await ctx.github.load("pull_request")``: the property, fetched off the event loop."""
+        if name not in OBJECTS:
+            raise ValueError(f"expected one of {', '.join(OBJECTS)}, got {name!r}")
+        return await asyncio.to_thread(getattr, self, name)

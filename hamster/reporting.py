@@ -1,0 +1,230 @@
+"""What to tell GitHub about a run, decided from its records: pure, so a replay decides the same again.
+
+Theory of operation
+-------------------
+The reporting agent folds each run's records into a small ``ReportState`` (kept in a table keyed by run id,
+co-partitioned with the run log) and makes the GitHub calls ``report`` returns for each record:
+
+    RunRequested            → status ``pending``; check run created (``queued``)
+    StageStarted            → check run ``in_progress``, naming the stage
+    StageSucceeded/Failed   → check run summary updated
+    RunSucceeded            → status ``success``; check run concluded ``success``
+    RunFailed               → status ``failure`` naming the stage (``error`` when no stage ran); check
+                              run concluded ``failure``
+    RunCancelled            → status ``error``; check run concluded ``cancelled``
+
+Idempotency: the state remembers the last record's ``seq``. A record at or below it was reported already
+(the agent stores the new state only after GitHub accepted the calls), so processing records again after a
+crash posts nothing twice and never sends an older status after a newer one. A crash between GitHub
+accepting a call and the state being stored repeats only that record's calls: the same status again (GitHub
+keeps the latest per context), and the check run is looked up by its ``external_id`` before being created.
+
+Comments Hamster writes carry a hidden marker, so a comment of its own never starts a run
+(``is_own_comment``), as the original Hamster did.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from hamster.github_events import EventInfo
+from hamster.run_events import (
+    RunCancelled,
+    RunEvent,
+    RunFailed,
+    RunRequested,
+    RunSucceeded,
+    StageFailed,
+    StageStarted,
+    StageSucceeded,
+)
+
+DESCRIPTION_MAX = 140  # GitHub truncates nothing: a longer commit status description is refused
+SUMMARY_MAX = 65535  # the Checks API's limit on output.summary
+MARKER = "<!-- hamster:"
+_MARKER = re.compile(r"<!-- hamster:[^>]*-->")
+COMMENT_EVENTS = frozenset({"issue_comment", "pull_request_review_comment", "commit_comment"})
+
+StatusState = Literal["pending", "success", "failure", "error"]
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How a subscriber wants its runs reported (from ``Subscriber(report=, status_context=, checks=)``)."""
+
+    status: bool = False
+    checks: bool = False
+    context: str = "hamster"
+
+    @property
+    def any(self) -> bool:
+        return self.status or self.checks
+
+
+def options_for(name: str, report: bool, status_context: str | None, checks: bool) -> ReportOptions:
+    return ReportOptions(status=report, checks=checks, context=status_context or f"hamster/{name}")
+
+
+class ReportState(BaseModel):
+    """What the reporting agent knows of one run: where to report, and how far it has reported."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    seq: int
+    repo: str | None
+    sha: str | None
+    status: bool
+    checks: bool
+    context: str
+    stages: dict[str, str]  # stage name → pending/running/succeeded/failed, in pipeline order
+    check_run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    state: StatusState
+    description: str
+    target_url: str | None
+
+
+@dataclass(frozen=True)
+class StartCheck:
+    """Create the run's check run, or find the one an earlier try created (by ``external_id``)."""
+
+    external_id: str
+    details_url: str | None
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class UpdateCheck:
+    status: Literal["in_progress", "completed"]
+    title: str
+    summary: str
+    conclusion: Literal["success", "failure", "cancelled"] | None = None
+
+
+@dataclass(frozen=True)
+class RemoveWorkspace:
+    run_id: str
+
+
+Action = SetStatus | StartCheck | UpdateCheck | RemoveWorkspace
+
+
+def run_url(public_url: str | None, run_id: str) -> str | None:
+    return f"{public_url.rstrip('/')}/runs/{run_id}" if public_url else None
+
+
+def _short(text: str, limit: int = DESCRIPTION_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _summary(stages: dict[str, str]) -> str:
+    lines = ["| stage | status |", "|---|---|", *(f"| {name} | {st} |" for name, st in stages.items())]
+    return _short("\n".join(lines), SUMMARY_MAX)
+
+
+def _stage_update(state: ReportState, stage: str, status: str) -> ReportState:
+    return state.model_copy(update={"stages": {**state.stages, stage: status}})
+
+
+def report(
+    state: ReportState | None,
+    event: RunEvent,
+    options: ReportOptions | None,
+    public_url: str | None = None,
+    replay: bool = False,
+) -> tuple[ReportState | None, list[Action]]:
+    """The run's report state after ``event``, and the GitHub calls to make for it, in order.
+
+    ``options`` are the subscriber's (looked up for ``RunRequested`` only; later records use the state's).
+    A replayed run reports nothing unless its options ask for it; workspaces are removed regardless.
+    """
+    final = isinstance(event, RunSucceeded | RunFailed | RunCancelled)
+    cleanup: list[Action] = [RemoveWorkspace(event.run_id)] if final else []
+    if state is not None and event.seq <= state.seq:
+        return state, []  # reported before this crash or redelivery
+    if isinstance(event, RunRequested):
+        if options is None or not options.any or replay or not event.event.repo or not event.event.sha:
+            return None, cleanup
+        new = ReportState(
+            run_id=event.run_id,
+            seq=event.seq,
+            repo=event.event.repo,
+            sha=event.event.sha,
+            status=options.status,
+            checks=options.checks,
+            context=options.context,
+            stages=dict.fromkeys(event.pipeline, "pending"),
+        )
+        url = run_url(public_url, event.run_id)
+        actions: list[Action] = []
+        if new.status:
+            actions.append(SetStatus("pending", _short(f"queued: {' → '.join(event.pipeline)}"), url))
+        if new.checks:
+            actions.append(StartCheck(event.run_id, url, "queued", _summary(new.stages)))
+        return new, actions
+    if state is None:
+        return None, cleanup  # a run that reports nothing (or whose start was never seen)
+    new = state.model_copy(update={"seq": event.seq})
+    actions = []
+    url = run_url(public_url, event.run_id)
+    if isinstance(event, StageStarted):
+        new = _stage_update(new, event.stage, "running")
+        if new.checks:
+            actions.append(UpdateCheck("in_progress", f"running {event.stage}", _summary(new.stages)))
+    elif isinstance(event, StageSucceeded | StageFailed):
+        failed = isinstance(event, StageFailed)
+        new = _stage_update(new, event.stage, "failed" if failed else "succeeded")
+        if new.checks:
+            verb = "failed" if failed else "succeeded"
+            actions.append(UpdateCheck("in_progress", f"{event.stage} {verb}", _summary(new.stages)))
+    elif isinstance(event, RunSucceeded):
+        if new.status:
+            actions.append(SetStatus("success", _short(f"all {len(new.stages)} stages passed"), url))
+        if new.checks:
+            actions.append(UpdateCheck("completed", "passed", _summary(new.stages), "success"))
+    elif isinstance(event, RunFailed):
+        if event.stage is not None and event.stage in new.stages:
+            state_name: StatusState = "failure"
+            prefix = f"stage {event.stage} failed"
+            description = event.reason if event.reason.startswith(prefix) else f"{prefix}: {event.reason}"
+            if new.stages.get(event.stage) == "pending":  # never ran: e.g. its task is not registered
+                state_name, description = "error", event.reason
+        else:
+            state_name, description = "error", event.reason
+        if new.status:
+            actions.append(SetStatus(state_name, _short(description), url))
+        if new.checks:
+            actions.append(UpdateCheck("completed", _short(description), _summary(new.stages), "failure"))
+    elif isinstance(event, RunCancelled):
+        if new.status:
+            actions.append(SetStatus("error", _short(f"cancelled: {event.reason}"), url))
+        if new.checks:
+            actions.append(UpdateCheck("completed", "cancelled", _summary(new.stages), "cancelled"))
+    return new, actions + cleanup
+
+
+def comment_marker(run_id: str, stage: str) -> str:
+    """The hidden marker a comment of this run's stage carries (HTML comments do not render on GitHub)."""
+    return f"{MARKER}run={run_id} stage={stage} -->"
+
+
+def carries_marker(body: str | None) -> bool:
+    return bool(body) and _MARKER.search(body or "") is not None
+
+
+def is_own_comment(event: EventInfo) -> bool:
+    """True for a comment event whose comment Hamster wrote: it must not start runs."""
+    if event.name not in COMMENT_EVENTS:
+        return False
+    comment = event.payload.get("comment")
+    body = comment.get("body") if isinstance(comment, dict) else None
+    return carries_marker(event.comment) or carries_marker(body if isinstance(body, str) else None)

@@ -1,0 +1,127 @@
+"""How ``checkout`` fetches a commit: the plan is pure (URL, refs, environment), ``git`` runs it.
+
+Credentials never go into a URL, an argument or ``.git/config``: over https the token travels as an
+``http.<base>.extraHeader`` set through ``GIT_CONFIG_*`` environment variables (git ≥ 2.31); over ssh the
+key is named in ``GIT_SSH_COMMAND``, and host keys are always checked (``StrictHostKeyChecking=yes``).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from hamster.errors import ConfigurationError
+from hamster.github_events import EventInfo
+from hamster.settings import Settings
+
+Transport = Literal["ssh", "https"]
+DEFAULT_KEY = Path("github.key")
+
+
+@dataclass(frozen=True)
+class CheckoutPlan:
+    url: str
+    refspec: str  # what to fetch: the PR head, the pushed ref, or the sha itself
+    sha: str
+    base_ref: str | None  # fetched and merged under the head when merging onto the base branch
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold the token: never logged
+
+
+def ssh_key(settings: Settings, cwd: Path | None = None) -> Path | None:
+    """``HAMSTER_GITHUB_KEY``, else ``github.key`` in the working directory if present, else None."""
+    if settings.github_key is not None:
+        return settings.github_key
+    default = (cwd or Path.cwd()) / DEFAULT_KEY
+    return default if default.exists() else None
+
+
+def transport_for(settings: Settings, key: Path | None, asked: str | None = None) -> Transport:
+    if asked in {"ssh", "https"}:
+        return asked  # type: ignore[return-value]
+    if asked is not None:
+        raise ConfigurationError(f"checkout transport must be 'ssh' or 'https', got {asked!r}")
+    if settings.github_git_url:
+        return (
+            "ssh" if not settings.github_git_url.startswith(("https://", "http://", "file://")) else "https"
+        )
+    # A deploy key wins; then the token; with neither, the user's own ssh set-up.
+    if key is not None or settings.github_api_token is None:
+        return "ssh"
+    return "https"
+
+
+def base_url(settings: Settings, transport: Transport) -> str:
+    host = settings.github_host or "github.com"
+    if settings.github_git_url:
+        return settings.github_git_url
+    return f"git@{host}:" if transport == "ssh" else f"https://{host}/"
+
+
+def git_env(settings: Settings, transport: Transport, base: str, key: Path | None) -> dict[str, str]:
+    env = {"GIT_TERMINAL_PROMPT": "0"}
+    if transport == "ssh":
+        command = ["ssh", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
+        if key is not None:
+            command += ["-i", str(key.resolve()), "-o", "IdentitiesOnly=yes"]
+        if settings.github_known_hosts is not None:
+            command += ["-o", f"UserKnownHostsFile={settings.github_known_hosts.resolve()}"]
+        env["GIT_SSH_COMMAND"] = shlex.join(command)
+    elif settings.github_api_token is not None and base.startswith("https://"):
+        token = settings.github_api_token.get_secret_value()
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        env.update(
+            {
+                "GIT_CONFIG_COUNT": "1",
+                "GIT_CONFIG_KEY_0": f"http.{base}.extraHeader",
+                "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+            }
+        )
+    return env
+
+
+def plan_checkout(
+    settings: Settings,
+    event: EventInfo,
+    *,
+    merge: bool = False,
+    transport: str | None = None,
+    cwd: Path | None = None,
+) -> CheckoutPlan:
+    """What to fetch for the event: a PR's head (``refs/pull/N/head``), a pushed ref, or the sha."""
+    if not event.repo or not event.sha:
+        raise ConfigurationError(f"checkout: event {event.name} names no repository and commit")
+    key = ssh_key(settings, cwd)
+    how = transport_for(settings, key, transport)
+    base = base_url(settings, how)
+    if event.pr_number is not None:
+        refspec = f"refs/pull/{event.pr_number}/head"
+    elif event.ref and event.ref.startswith("refs/"):
+        refspec = event.ref
+    else:
+        refspec = event.sha
+    base_ref = None
+    if merge:
+        if event.pr_number is None or not event.branch:
+            raise ConfigurationError("checkout: merge=True needs a pull request event (it has a base branch)")
+        base_ref = f"refs/heads/{event.branch}"
+    return CheckoutPlan(
+        url=f"{base}{event.repo}.git",
+        refspec=refspec,
+        sha=event.sha,
+        base_ref=base_ref,
+        env=git_env(settings, how, base, key),
+    )
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment git (or a shell command) runs with: Hamster's own secrets left out."""
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+    env.update(extra)
+    return env
+
+
+SECRET_VARIABLES = frozenset({"HAMSTER_GITHUB_API_TOKEN", "HAMSTER_WEBHOOK_SECRET", "GITHUB_TOKEN"})

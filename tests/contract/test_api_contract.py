@@ -1,0 +1,186 @@
+"""The dashboard's JSON API and pages over real HTTP, on sqlite and on PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from hamster.dashboard import Dashboard, mount
+from hamster.errors import ConfigurationError
+from hamster.projection import apply_batch
+from hamster.subscriber_changes import SubscriberState
+from hamster.subscribers import SubscriberSpec
+from tests.contract.records import batch, run_records
+
+TOKEN = "s3cret-token"
+
+
+class FakeSubscribers:
+    """The subscribers table as the dashboard reads and changes it, recording every change asked for."""
+
+    def __init__(self) -> None:
+        spec = SubscriberSpec(name="ci", events=("pull_request",), pipeline=("lint", "test"), version="v1")
+        at = datetime(2026, 11, 27, tzinfo=UTC)
+        self.states = {
+            "ci": SubscriberState(spec=spec, changed_at=at, changed_by="w:1", change="SubscriberPublished")
+        }
+        self.changes: list[tuple[str, bool]] = []
+
+    async def list(self) -> dict[str, SubscriberState]:
+        return dict(self.states)
+
+    async def set_enabled(self, name: str, enabled: bool) -> None:
+        self.changes.append((name, enabled))
+
+
+@pytest.fixture
+def subscribers():
+    return FakeSubscribers()
+
+
+@pytest.fixture
+def runs(engine):
+    """Two runs in the projection: one succeeded on acme/app, one failed on acme/lib."""
+    ok_id, ok = run_records("d-ok", repo="acme/app")
+    bad_id, bad = run_records("d-bad", repo="acme/lib", outcome="failed", pr_number=None)
+    apply_batch(engine, "t.run-events", batch(ok) + batch(bad, partition=1))
+    return {"ok": ok_id, "bad": bad_id}
+
+
+async def client_for(engine, subscribers, token=None, replay=None):
+    app = web.Application()
+    mount(app, Dashboard(engine, subscribers.list, subscribers.set_enabled, api_token=token, replay=replay))
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    return client
+
+
+async def test_api_lists_runs_with_filters(engine, subscribers, runs):
+    """GET /api/runs returns the projection's runs, filtered by repo, subscriber and status."""
+    client = await client_for(engine, subscribers)
+    try:
+        everything = await (await client.get("/api/runs")).json()
+        assert {r["run_id"] for r in everything} == set(runs.values())
+        failed = await (await client.get("/api/runs", params={"status": "failed"})).json()
+        assert [r["run_id"] for r in failed] == [runs["bad"]]
+        app_runs = await (
+            await client.get("/api/runs", params={"repo": "acme/app", "subscriber": "ci"})
+        ).json()
+        assert [r["run_id"] for r in app_runs] == [runs["ok"]]
+        assert (await client.get("/api/runs", params={"status": "bogus"})).status == 400
+    finally:
+        await client.close()
+
+
+async def test_api_shows_one_run_and_404s_an_unknown_one(engine, subscribers, runs):
+    """GET /api/runs/{id} returns the run with its stages; an unknown id is a 404."""
+    client = await client_for(engine, subscribers)
+    try:
+        run = await (await client.get(f"/api/runs/{runs['bad']}")).json()
+        assert [(s["name"], s["status"]) for s in run["stages"]] == [
+            ("lint", "succeeded"),
+            ("test", "failed"),
+        ]
+        assert (await client.get("/api/runs/nope")).status == 404
+    finally:
+        await client.close()
+
+
+async def test_pages_render_runs_stages_and_github_link(engine, subscribers, runs):
+    """The runs page lists both runs; a run page shows each stage, its error, log tail and GitHub link."""
+    client = await client_for(engine, subscribers)
+    try:
+        page = await (await client.get("/runs", params={"repo": "acme/lib"})).text()
+        assert runs["bad"] in page and runs["ok"] not in page
+        rows = await (await client.get("/runs", params={"partial": "rows"})).text()
+        assert "<html" not in rows and runs["ok"] in rows
+        run_page = await (await client.get(f"/runs/{runs['ok']}")).text()
+        assert 'data-stage="lint" data-status="succeeded"' in run_page
+        assert "https://github.com/acme/app/pull/7" in run_page
+        assert "all clean" in run_page  # the tail of lint's log
+        failed_page = await (await client.get(f"/runs/{runs['bad']}")).text()
+        assert (
+            "3 tests failed" in failed_page
+            and f"https://github.com/acme/lib/commit/{'a' * 40}" in failed_page
+        )
+        assert (await client.get("/runs/nope")).status == 404
+    finally:
+        await client.close()
+
+
+async def test_subscribers_api_and_page_are_read_only_without_a_token(engine, subscribers):
+    """With no token configured, subscribers can be read but the changing endpoints do not exist."""
+    client = await client_for(engine, subscribers)
+    try:
+        listed = await (await client.get("/api/subscribers")).json()
+        assert [(s["spec"]["name"], s["enabled"]) for s in listed] == [("ci", True)]
+        page = await (await client.get("/subscribers")).text()
+        assert "Read-only" in page and "<button" not in page
+        answer = await client.post(
+            "/api/subscribers/ci/disable", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert answer.status in (404, 405)
+        assert subscribers.changes == []
+    finally:
+        await client.close()
+
+
+async def test_changing_a_subscriber_needs_the_bearer_token(engine, subscribers):
+    """Missing or wrong bearer tokens get 401 and change nothing; the right one publishes the change."""
+    client = await client_for(engine, subscribers, token=TOKEN)
+    try:
+        assert (await client.post("/api/subscribers/ci/disable")).status == 401
+        wrong = await client.post("/api/subscribers/ci/disable", headers={"Authorization": "Bearer nope"})
+        assert wrong.status == 401 and wrong.headers["WWW-Authenticate"].startswith("Bearer")
+        assert subscribers.changes == []
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        done = await client.post("/api/subscribers/ci/disable", headers=auth)
+        assert done.status == 202 and (await done.json())["enabled"] is False
+        assert (await client.post("/api/subscribers/ghost/enable", headers=auth)).status == 404
+        assert subscribers.changes == [("ci", False)]
+        assert "<button" in await (await client.get("/subscribers")).text()
+    finally:
+        await client.close()
+
+
+async def test_replay_needs_the_token_and_a_known_run(engine, subscribers, runs):
+    """POST /api/runs/{id}/replay: 401 without the token, 404 for an unknown run, 409 when it cannot."""
+    asked: list[str] = []
+
+    async def replay(run_id: str) -> dict:
+        asked.append(run_id)
+        if run_id == runs["bad"]:
+            raise ConfigurationError("the webhook is no longer in the events topic")
+        return {"run_id": "new-run", "original_run_id": run_id, "attempt": 2}
+
+    client = await client_for(engine, subscribers, token=TOKEN, replay=replay)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        assert (await client.post(f"/api/runs/{runs['ok']}/replay")).status == 401
+        assert asked == []
+        done = await client.post(f"/api/runs/{runs['ok']}/replay", headers=auth)
+        assert done.status == 202 and (await done.json())["original_run_id"] == runs["ok"]
+        assert (await client.post("/api/runs/nope/replay", headers=auth)).status == 404
+        refused = await client.post(f"/api/runs/{runs['bad']}/replay", headers=auth)
+        assert refused.status == 409 and "no longer" in await refused.text()
+        assert asked == [runs["ok"], runs["bad"]]
+        assert 'id="replay"' in await (await client.get(f"/runs/{runs['ok']}")).text()
+    finally:
+        await client.close()
+
+
+async def test_no_replay_button_without_a_token(engine, subscribers, runs):
+    """Without a token the run page has no replay button and the endpoint does not exist."""
+
+    async def replay(run_id: str) -> dict:
+        raise AssertionError("must not be called")
+
+    client = await client_for(engine, subscribers, replay=replay)
+    try:
+        assert 'id="replay"' not in await (await client.get(f"/runs/{runs['ok']}")).text()
+        assert (await client.post(f"/api/runs/{runs['ok']}/replay")).status in (404, 405)
+    finally:
+        await client.close()

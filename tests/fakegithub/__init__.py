@@ -1,0 +1,5 @@
+"""A faithful fake GitHub API for tests: see ``server.FakeGitHub``."""
+
+from tests.fakegithub.server import FakeGitHub, Recorded
+
+__all__ = ["FakeGitHub", "Recorded"]

@@ -1,0 +1,369 @@
+"""``FakeGitHub``: a small aiohttp server on loopback answering like GitHub's REST API.
+
+Bodies are the recorded real responses (``cassettes.py``) with the request's values put in. It checks the
+token, records every request it receives, keeps what was written (statuses, comments, labels, check runs),
+and can be told to answer the next requests with a rate limit (403 or 429) or a server error (500).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakegithub.cassettes import recorded
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    body: Any
+    authorization: str | None
+
+
+@dataclass
+class Fault:
+    kind: str  # "rate_limited" (403, x-ratelimit-remaining 0), "retry_after" (429), "server_error" (500)
+    times: int
+    method: str | None = None
+
+
+@dataclass
+class Repo:
+    statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # sha → statuses, oldest first
+    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # issue → comments
+    labels: dict[int, list[str]] = field(default_factory=dict)
+    assignees: dict[int, list[str]] = field(default_factory=dict)
+    check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    merged: set[int] = field(default_factory=set)
+
+
+class FakeGitHub:
+    def __init__(self, token: str = "fake-token-0123456789") -> None:
+        self.token = token
+        self.requests: list[Recorded] = []
+        self.repos: dict[str, Repo] = {}
+        self.faults: list[Fault] = []
+        self.pr_heads: dict[tuple[str, int], str] = {}  # (repo, number) → head sha, for GET pulls/N
+        self._next_id = 1000
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # control
+    def fail(self, kind: str, times: int = 1, method: str | None = None) -> None:
+        with self._lock:
+            self.faults.append(Fault(kind, times, method))
+
+    def repo(self, full_name: str) -> Repo:
+        with self._lock:
+            return self.repos.setdefault(full_name, Repo())
+
+    def statuses(self, repo: str, sha: str) -> list[dict[str, Any]]:
+        return list(self.repo(repo).statuses.get(sha, []))
+
+    def comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return list(self.repo(repo).comments.get(number, []))
+
+    def seen(self, method: str, path_part: str) -> list[Recorded]:
+        return [r for r in list(self.requests) if r.method == method and path_part in r.path]
+
+    def start(self) -> FakeGitHub:
+        ready = threading.Event()
+
+        def serve() -> None:
+            loop = self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._runner = web.AppRunner(self._app(), access_log=None)
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            loop.run_until_complete(site.start())
+            port = self._runner.addresses[0][1]
+            self.url = f"http://127.0.0.1:{port}"
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="fake-github", daemon=True)
+        self._thread.start()
+        if not ready.wait(30):
+            raise RuntimeError("the fake GitHub did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+
+    def __enter__(self) -> FakeGitHub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # HTTP
+    def _new_id(self) -> int:
+        with self._lock:
+            self._next_id += 1
+            return self._next_id
+
+    def _app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        r = "/repos/{owner}/{name}"
+        app.router.add_get(r, self._repository)
+        app.router.add_get(r + "/pulls/{number}", self._pull)
+        app.router.add_get(r + "/pulls/{number}/merge", self._is_merged)
+        app.router.add_put(r + "/pulls/{number}/merge", self._merge)
+        app.router.add_get(r + "/issues/{number}", self._issue)
+        app.router.add_patch(r + "/issues/{number}", self._edit_issue)
+        app.router.add_get(r + "/issues/{number}/comments", self._list_comments)
+        app.router.add_post(r + "/issues/{number}/comments", self._create_comment)
+        app.router.add_patch(r + "/issues/comments/{id}", self._edit_comment)
+        app.router.add_get(r + "/issues/{number}/labels", self._list_labels)
+        app.router.add_post(r + "/issues/{number}/labels", self._add_labels)
+        app.router.add_delete(r + "/issues/{number}/labels/{label}", self._remove_label)
+        app.router.add_post(r + "/issues/{number}/assignees", self._add_assignees)
+        app.router.add_post(r + "/statuses/{sha}", self._create_status)
+        app.router.add_get(r + "/commits/{sha}", self._commit)
+        app.router.add_get(r + "/commits/{sha}/check-runs", self._list_check_runs)
+        app.router.add_post(r + "/check-runs", self._create_check_run)
+        app.router.add_patch(r + "/check-runs/{id}", self._update_check_run)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        self.requests.append(
+            Recorded(request.method, request.path, body, request.headers.get("Authorization"))
+        )
+        with self._lock:
+            fault = next((f for f in self.faults if f.method in (None, request.method)), None)
+            if fault is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.faults.remove(fault)
+        if fault is not None:
+            return self._fault(fault.kind)
+        if request.headers.get("Authorization") != f"token {self.token}":
+            return web.json_response({"message": "Bad credentials"}, status=401)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    @staticmethod
+    def _fault(kind: str) -> web.Response:
+        # Shaped like GitHub's answers: https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+        if kind == "rate_limited":
+            reset = int(time.time()) + 1
+            return web.json_response(
+                {
+                    "message": "API rate limit exceeded for user ID 1.",
+                    "documentation_url": "https://docs.github.com",
+                },
+                status=403,
+                headers={
+                    "X-RateLimit-Limit": "5000",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(reset),
+                },
+            )
+        if kind == "retry_after":
+            return web.json_response(
+                {"message": "You have exceeded a secondary rate limit."},
+                status=429,
+                headers={"Retry-After": "1"},
+            )
+        return web.json_response({"message": "Server Error"}, status=500)
+
+    def _shaped(self, request: web.Request, name: str, method: str, suffix: str, recorded_repo: str) -> Any:
+        repo = f"{request.match_info['owner']}/{request.match_info['name']}"
+        return recorded(name, method, suffix, recorded_repo, repo, self.url)
+
+    @staticmethod
+    def _full(request: web.Request) -> str:
+        return f"{request.match_info['owner']}/{request.match_info['name']}"
+
+    async def _repository(self, request: web.Request) -> web.Response:
+        body = self._shaped(
+            request, "GitHub_repository", "GET", "/repos/sigmavirus24/github3.py", "sigmavirus24/github3.py"
+        )
+        return web.json_response(body)
+
+    async def _pull(self, request: web.Request) -> web.Response:
+        number = int(request.match_info["number"])
+        body = self._shaped(request, "PullRequest_single", "GET", "/pulls/235", "sigmavirus24/github3.py")
+        text = json.dumps(body)
+        for kind in ("pulls", "issues", "pull"):
+            text = text.replace(f"/{kind}/235", f"/{kind}/{number}")
+        body = json.loads(text)
+        body["number"] = number
+        sha = self.pr_heads.get((self._full(request), number))
+        if sha:
+            body["head"]["sha"] = sha
+        return web.json_response(body)
+
+    async def _is_merged(self, request: web.Request) -> web.Response:
+        merged = int(request.match_info["number"]) in self.repo(self._full(request)).merged
+        return web.Response(status=204 if merged else 404)
+
+    async def _merge(self, request: web.Request) -> web.Response:
+        number = int(request.match_info["number"])
+        self.repo(self._full(request)).merged.add(number)
+        sha = (await request.json()).get("sha") or "0" * 40
+        return web.json_response({"sha": sha, "merged": True, "message": "Pull Request successfully merged"})
+
+    async def _issue(self, request: web.Request) -> web.Response:
+        body = self._shaped(request, "Issue_create_comment", "GET", "/issues/509", "sigmavirus24/github3.py")
+        body["number"] = int(request.match_info["number"])
+        for key in ("url", "comments_url", "labels_url", "events_url", "html_url"):
+            if isinstance(body.get(key), str):
+                body[key] = body[key].replace("/509", f"/{body['number']}")
+        return web.json_response(body)
+
+    async def _edit_issue(self, request: web.Request) -> web.Response:
+        # github3's Issue.add_assignees edits the issue with the whole assignee list.
+        number, data = int(request.match_info["number"]), await request.json()
+        if "assignees" in data:
+            self.repo(self._full(request)).assignees[number] = list(data["assignees"])
+        response = await self._issue(request)
+        body = json.loads(response.text or "{}")
+        users = self.repo(self._full(request)).assignees.get(number, [])
+        body["assignees"] = [{**(body.get("user") or {}), "login": u} for u in users]
+        return web.json_response(body)
+
+    def _comment_body(self, request: web.Request, comment_id: int, text: str, number: int) -> dict[str, Any]:
+        body = self._shaped(
+            request, "Issue_create_comment", "POST", "/issues/509/comments", "sigmavirus24/github3.py"
+        )
+        body.update(
+            id=comment_id,
+            body=text,
+            url=f"{self.url}/repos/{self._full(request)}/issues/comments/{comment_id}",
+            html_url=f"https://github.com/{self._full(request)}/issues/{number}#issuecomment-{comment_id}",
+            issue_url=f"{self.url}/repos/{self._full(request)}/issues/{number}",
+        )
+        return body
+
+    async def _list_comments(self, request: web.Request) -> web.Response:
+        return web.json_response(self.comments(self._full(request), int(request.match_info["number"])))
+
+    async def _create_comment(self, request: web.Request) -> web.Response:
+        number = int(request.match_info["number"])
+        text = (await request.json())["body"]
+        body = self._comment_body(request, self._new_id(), text, number)
+        self.repo(self._full(request)).comments.setdefault(number, []).append(body)
+        return web.json_response(body, status=201)
+
+    async def _edit_comment(self, request: web.Request) -> web.Response:
+        comment_id = int(request.match_info["id"])
+        for comments in self.repo(self._full(request)).comments.values():
+            for comment in comments:
+                if comment["id"] == comment_id:
+                    comment["body"] = (await request.json())["body"]
+                    return web.json_response(comment)
+        return web.json_response({"message": "Not Found"}, status=404)
+
+    def _label_list(self, request: web.Request, names: list[str]) -> list[dict[str, Any]]:
+        template = self._shaped(request, "Issue_add_labels", "POST", "/labels", "sigmavirus24/github3.py")[0]
+        return [
+            {**template, "name": n, "url": f"{self.url}/repos/{self._full(request)}/labels/{n}"}
+            for n in names
+        ]
+
+    async def _list_labels(self, request: web.Request) -> web.Response:
+        names = self.repo(self._full(request)).labels.get(int(request.match_info["number"]), [])
+        return web.json_response(self._label_list(request, names))
+
+    async def _add_labels(self, request: web.Request) -> web.Response:
+        payload = await request.json()
+        wanted = payload.get("labels", payload) if isinstance(payload, dict) else payload
+        names = self.repo(self._full(request)).labels.setdefault(int(request.match_info["number"]), [])
+        names.extend(n for n in wanted if n not in names)
+        return web.json_response(self._label_list(request, names))
+
+    async def _remove_label(self, request: web.Request) -> web.Response:
+        names = self.repo(self._full(request)).labels.setdefault(int(request.match_info["number"]), [])
+        label = request.match_info["label"]
+        if label not in names:
+            return web.json_response({"message": "Label does not exist"}, status=404)
+        names.remove(label)
+        return web.json_response(self._label_list(request, names))
+
+    async def _add_assignees(self, request: web.Request) -> web.Response:
+        number = int(request.match_info["number"])
+        users = self.repo(self._full(request)).assignees.setdefault(number, [])
+        users.extend(u for u in (await request.json())["assignees"] if u not in users)
+        body = self._shaped(request, "Issue_add_assignees", "POST", "/assignees", "sigmavirus24/github3.py")
+        body["number"] = number
+        body["assignees"] = [{**(body.get("assignee") or {}), "login": u} for u in users]
+        return web.json_response(body, status=201)
+
+    async def _create_status(self, request: web.Request) -> web.Response:
+        sha, data = request.match_info["sha"], await request.json()
+        if data.get("state") not in {"pending", "success", "failure", "error"}:
+            return web.json_response({"message": "Validation Failed"}, status=422)
+        if len(data.get("description") or "") > 140:
+            return web.json_response({"message": "Validation Failed: description is too long"}, status=422)
+        body = self._shaped(
+            request,
+            "Repository_create_status",
+            "POST",
+            "/statuses/24893ec07db2a12073703258f0089f105906d2e4",
+            "github3py/github3.py",
+        )
+        body = json.loads(json.dumps(body).replace("24893ec07db2a12073703258f0089f105906d2e4", sha))
+        body.update(
+            id=self._new_id(),
+            state=data["state"],
+            description=data.get("description"),
+            target_url=data.get("target_url"),
+            context=data.get("context", "default"),
+        )
+        self.repo(self._full(request)).statuses.setdefault(sha, []).append(body)
+        return web.json_response(body, status=201)
+
+    async def _commit(self, request: web.Request) -> web.Response:
+        sha = request.match_info["sha"]
+        recorded_sha = "9aa43ea48c762b19e8191ae2c5c5fcb87fe30b44"
+        body = self._shaped(
+            request, "RepoCommit_status", "GET", f"/commits/{recorded_sha}", "sigmavirus24/github3.py"
+        )
+        return web.json_response(json.loads(json.dumps(body).replace(recorded_sha, sha)))
+
+    async def _list_check_runs(self, request: web.Request) -> web.Response:
+        sha = request.match_info["sha"]
+        runs = [c for c in self.repo(self._full(request)).check_runs.values() if c["head_sha"] == sha]
+        return web.json_response({"total_count": len(runs), "check_runs": runs})
+
+    async def _create_check_run(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        body = self._shaped(
+            request, "CheckRun_create_check_run", "POST", "/check-runs", "westphahl/github3.py"
+        )
+        check_id = self._new_id()
+        body.update({k: v for k, v in data.items() if k != "output"})
+        body.update(id=check_id, url=f"{self.url}/repos/{self._full(request)}/check-runs/{check_id}")
+        body["output"] = {**body.get("output", {}), **data.get("output", {})}
+        self.repo(self._full(request)).check_runs[check_id] = body
+        return web.json_response(body, status=201)
+
+    async def _update_check_run(self, request: web.Request) -> web.Response:
+        check = self.repo(self._full(request)).check_runs.get(int(request.match_info["id"]))
+        if check is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        data = await request.json()
+        check.update({k: v for k, v in data.items() if k != "output"})
+        check["output"] = {**check.get("output", {}), **data.get("output", {})}
+        return web.json_response(check)

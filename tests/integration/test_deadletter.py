@@ -1,0 +1,104 @@
+"""Poison records: set aside on the dead-letter topic with the reason and the original bytes; work goes on."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from kafka import KafkaProducer
+
+from tests.integration.system import System, wait_until
+from tests.samples import load, with_repo
+
+pytestmark = pytest.mark.integration
+
+NOT_JSON = b"\xff\xfe not json at all"
+NOT_AN_ENVELOPE = b'{"delivery_id": "not-a-uuid", "event": "push"}'
+NOT_A_STAGE_REQUEST = b'{"run_id": "r-1"}'
+
+
+@pytest.fixture(scope="module")
+def system(kafka_bootstrap, tmp_path_factory):
+    hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("dlq"), "tests.pipelines.faults")
+    try:
+        hamster.start_intake()
+        hamster.start_worker("worker-1")
+        hamster.wait_workers_ready({"steady"})
+        yield hamster
+    finally:
+        hamster.stop()
+
+
+def dead_letters(system: System) -> list[dict]:
+    listed = system.cli("dlq", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    return list(json.loads(listed.stdout))
+
+
+def test_poison_is_set_aside_and_processing_goes_on(system: System):
+    """Undecodable records on the events and a stage topic become dead letters carrying where they came from,
+    why, and their exact bytes; a webhook behind them on the same partition still runs."""
+    producer = KafkaProducer(bootstrap_servers=system.env["HAMSTER_KAFKA_BOOTSTRAP"], acks="all")
+    try:
+        poison = {
+            NOT_JSON: producer.send(f"{system.namespace}.events", key=b"soak/dlq", value=NOT_JSON).get(30),
+            NOT_AN_ENVELOPE: producer.send(
+                f"{system.namespace}.events", key=b"soak/dlq", value=NOT_AN_ENVELOPE
+            ).get(30),
+            NOT_A_STAGE_REQUEST: producer.send(
+                f"{system.namespace}.stage.quick", key=b"r-1", value=NOT_A_STAGE_REQUEST
+            ).get(30),
+        }
+    finally:
+        producer.close()
+    status, delivery = system.post(
+        "pull_request", with_repo(load("pull_request", "opened.payload.json"), "soak/dlq")
+    )
+    assert status == 202
+    [run] = system.wait_finished(delivery, timeout=120)
+    assert run["status"] == "succeeded"
+
+    letters = wait_until(lambda: (found := dead_letters(system)) and len(found) >= 3 and found, 60)
+    by_value = {base64.b64decode(letter["value_b64"]): letter for letter in letters}
+    assert set(by_value) == set(poison)
+    for value, sent in poison.items():
+        letter = by_value[value]
+        assert (letter["source_topic"], letter["partition"], letter["offset"]) == (
+            sent.topic,
+            sent.partition,
+            sent.offset,
+        )
+        assert letter["reason"]
+    assert by_value[NOT_JSON]["agent"] == "match"
+    assert by_value[NOT_A_STAGE_REQUEST]["agent"] == "stage quick"
+    assert "delivery_id" in by_value[NOT_AN_ENVELOPE]["reason"]
+    assert base64.b64decode(by_value[NOT_A_STAGE_REQUEST]["key_b64"]) == b"r-1"
+    human = system.cli("dlq", "list")
+    assert human.returncode == 0 and f"{system.namespace}.stage.quick" in human.stdout
+
+
+def test_replay_sends_the_original_bytes_back_to_their_topic(system: System):
+    """`hamster dlq replay N` appends the dead letter's bytes to its source topic again, under its key."""
+    before = wait_until(lambda: (found := dead_letters(system)) and len(found) >= 3 and found, 60)
+    target = next(letter for letter in before if letter["agent"] == "match")
+    replayed = system.cli("dlq", "replay", str(target["number"]))
+    assert replayed.returncode == 0, replayed.stderr
+    # Still poison, so the match agent sets it aside once more: proof it went back through the topic.
+    after = wait_until(
+        lambda: (found := dead_letters(system)) and len(found) == len(before) + 1 and found, 60
+    )
+    again = after[-1]
+    assert (again["value_b64"], again["key_b64"], again["source_topic"]) == (
+        target["value_b64"],
+        target["key_b64"],
+        target["source_topic"],
+    )
+    assert again["offset"] > target["offset"]
+
+
+def test_replay_of_an_unknown_number_fails(system: System):
+    """Replaying a dead letter that does not exist says so and exits non-zero."""
+    result = system.cli("dlq", "replay", "999999")
+    assert result.returncode != 0 and "no dead letter numbered 999999" in result.stderr
+    assert system.cli("dlq", "replay").returncode == 2

@@ -1,0 +1,122 @@
+"""What reporting tells GitHub for each run record: pure decisions, no GitHub and no broker."""
+
+from __future__ import annotations
+
+from hamster.github_events import EventInfo, event_info
+from hamster.reporting import (
+    RemoveWorkspace,
+    ReportOptions,
+    SetStatus,
+    StartCheck,
+    UpdateCheck,
+    carries_marker,
+    comment_marker,
+    is_own_comment,
+    report,
+)
+from hamster.run_events import RunCancelled, RunFailed, RunRequested, RunSucceeded, StageFailed, StageStarted
+from tests.samples import load
+
+SHA = "f" * 40
+STATUS = ReportOptions(status=True, context="hamster/ci")
+BOTH = ReportOptions(status=True, checks=True, context="hamster/ci")
+
+
+def requested(seq: int = 1) -> RunRequested:
+    event = EventInfo(name="pull_request", delivery_id="d", repo="acme/app", sha=SHA, pr_number=3)
+    return RunRequested(
+        event_id=f"e{seq}",
+        run_id="r",
+        seq=seq,
+        subscriber="ci",
+        subscriber_version="v",
+        pipeline=("build", "test"),
+        event=event,
+    )
+
+
+def started(seq: int, stage: str, index: int) -> StageStarted:
+    return StageStarted(event_id=f"e{seq}", run_id="r", seq=seq, stage=stage, index=index, attempt=1)
+
+
+def test_run_start_posts_pending_with_the_run_link():
+    """RunRequested for a reporting subscriber: one pending status linking to the run."""
+    state, actions = report(None, requested(), STATUS, "https://ci.example.com/")
+    assert state is not None and state.seq == 1
+    assert actions == [SetStatus("pending", "queued: build → test", "https://ci.example.com/runs/r")]
+
+
+def test_success_and_failure_statuses():
+    """RunSucceeded gives success; RunFailed names the failed stage; a stage that never ran gives error."""
+    state, _ = report(None, requested(), STATUS)
+    state, _ = report(state, started(2, "build", 0), STATUS)
+    _, done = report(state, RunSucceeded(event_id="e3", run_id="r", seq=3), STATUS)
+    assert done == [SetStatus("success", "all 2 stages passed", None), RemoveWorkspace("r")]
+    failed = RunFailed(event_id="e3", run_id="r", seq=3, stage="build", reason="RuntimeError: x")
+    _, out = report(state, failed, STATUS)
+    assert out[0] == SetStatus("failure", "stage build failed: RuntimeError: x", None)
+    worded = RunFailed(event_id="e3", run_id="r", seq=3, stage="build", reason="stage build failed: E: y")
+    assert report(state, worded, STATUS)[1][0].description == "stage build failed: E: y"
+    never = RunFailed(event_id="e3", run_id="r", seq=3, stage="test", reason="task test is not registered")
+    assert report(state, never, STATUS)[1][0].state == "error"
+
+
+def test_descriptions_fit_githubs_limit():
+    """A long failure reason is cut to GitHub's 140 characters."""
+    state, _ = report(None, requested(), STATUS)
+    state, _ = report(state, started(2, "build", 0), STATUS)
+    long = RunFailed(event_id="e3", run_id="r", seq=3, stage="build", reason="x" * 500)
+    action = report(state, long, STATUS)[1][0]
+    assert isinstance(action, SetStatus) and len(action.description) == 140
+
+
+def test_records_seen_before_report_nothing():
+    """Processing a record again (after a crash) makes no call, so no duplicate or out-of-order status."""
+    state, _ = report(None, requested(), STATUS)
+    state, _ = report(state, started(2, "build", 0), STATUS)
+    again, actions = report(state, requested(), STATUS)
+    assert again == state and actions == []
+    assert report(state, started(2, "build", 0), STATUS)[1] == []
+
+
+def test_checks_follow_the_stages():
+    """With checks: a check run at the start, updated per stage, concluded at the end."""
+    state, actions = report(None, requested(), BOTH)
+    assert isinstance(actions[1], StartCheck) and actions[1].external_id == "r"
+    state, actions = report(state, started(2, "build", 0), BOTH)
+    assert actions == [UpdateCheck("in_progress", "running build", actions[0].summary)]
+    assert "| build | running |" in actions[0].summary
+    failed = StageFailed(
+        event_id="e3",
+        run_id="r",
+        seq=3,
+        stage="build",
+        index=0,
+        attempt=1,
+        error_type="E",
+        message="m",
+        duration_ms=1.0,
+    )
+    state, _ = report(state, failed, BOTH)
+    _, actions = report(state, RunCancelled(event_id="e4", run_id="r", seq=4, reason="stop"), BOTH)
+    assert [type(a) for a in actions] == [SetStatus, UpdateCheck, RemoveWorkspace]
+    assert actions[1].conclusion == "cancelled"
+
+
+def test_quiet_runs_report_nothing_but_clean_up():
+    """A subscriber without report, or a replay, posts nothing; the workspace is still removed."""
+    assert report(None, requested(), ReportOptions()) == (None, [])
+    assert report(None, requested(), STATUS, replay=True) == (None, [])
+    assert report(None, RunSucceeded(event_id="e3", run_id="r", seq=3), None) == (
+        None,
+        [RemoveWorkspace("r")],
+    )
+
+
+def test_own_comments_are_recognised():
+    """A comment carrying Hamster's marker is its own; an ordinary comment is not."""
+    payload = load("issue_comment", "created.payload.json")
+    assert not is_own_comment(event_info("issue_comment", "d", payload))
+    payload["comment"]["body"] = "Tests passed\n\n" + comment_marker("r", "comment")
+    assert is_own_comment(event_info("issue_comment", "d", payload))
+    assert carries_marker(comment_marker("r", "s")) and not carries_marker("<!-- other -->")
