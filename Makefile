@@ -29,11 +29,13 @@ jdk:
 		exit 1; \
 	fi
 
-# The contract tests run on a real PostgreSQL and the browser tests on Chromium, both Debian's packages:
-# installed here when missing (as root with apt-get; anywhere else a missing one stops with a hint).
+# The contract tests run on a real PostgreSQL, the browser tests on Chromium and the checkout-over-ssh
+# test on OpenSSH's sshd, all Debian's packages: installed here when missing (as root with apt-get;
+# anywhere else a missing one stops with a hint).
 test-deps:
 	bash scripts/postgres.sh
 	bash scripts/chromium.sh
+	bash scripts/sshd.sh
 
 dev: install
 	$(BIN)/hamster dev

@@ -59,13 +59,19 @@ def worker_named(system: System, pid: int) -> str:
 class GitHub(threading.Thread):
     """Sends ``count`` webhooks in order; redelivers each one until it is answered 202."""
 
-    def __init__(self, system: System, count: int, tag: str, repos: int = 5) -> None:
+    def __init__(
+        self, system: System, count: int, tag: str, repos: int = 5, pause_at: int | None = None
+    ) -> None:
         super().__init__(daemon=True)
         self.system = system
         self.deliveries = [str(uuid.uuid4()) for _ in range(count)]
         self.payload = load("pull_request", "opened.payload.json")
         self.tag = tag
         self.repos = repos
+        # Pausing after ``pause_at`` deliveries lets a test inject its fault mid-stream, not after it.
+        self.pause_at = pause_at
+        self.paused = threading.Event()
+        self.resume = threading.Event()
         self.answers: Counter[int] = Counter()
         self.acknowledged: list[str] = []
         self.error: BaseException | None = None
@@ -73,6 +79,9 @@ class GitHub(threading.Thread):
     def run(self) -> None:
         try:
             for i, delivery in enumerate(self.deliveries):
+                if i == self.pause_at:
+                    self.paused.set()
+                    self.resume.wait(600)
                 payload = with_repo(self.payload, f"soak/{self.tag}-{i % self.repos}")
                 payload["number"] = payload["pull_request"]["number"] = i + 1
                 deadline = time.monotonic() + 300

@@ -8,7 +8,8 @@ from tests.integration.fault_tools import committed, holders, partition_of, run_
 from tests.integration.system import System, wait_until
 from tests.samples import load, with_repo
 
-pytestmark = pytest.mark.integration
+# Slow on purpose (a session timeout, broker restarts, 10,000 requests): above the suite's 300 s default.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ from streams.reader import read_topic
 from tests.integration.system import SECRET, System
 from tests.samples import load
 
-pytestmark = pytest.mark.integration
+# Slow on purpose (a session timeout, broker restarts, 10,000 requests): above the suite's 300 s default.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 EXAMPLES = 10_000
 VALID_BODY = json.dumps(load("pull_request", "opened.payload.json")).encode()

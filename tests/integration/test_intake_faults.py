@@ -16,7 +16,8 @@ from hamster.settings import load_settings
 from tests.integration.fault_tools import GitHub, delivery_counts
 from tests.integration.system import System, wait_until
 
-pytestmark = pytest.mark.integration
+# Slow on purpose (a session timeout, broker restarts, 10,000 requests): above the suite's 300 s default.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 BOOTSTRAP = "127.0.0.1:29792"
 WEBHOOKS = 30
@@ -69,10 +70,11 @@ def check_every_delivery_ran_once(system: System, github: GitHub) -> None:
 def test_broker_restart_mid_stream_loses_nothing(system: System, broker: LocalBroker):
     """Broker stopped mid-stream: webhooks get 503 (never 2xx) until it is back; then every delivery is
     stored and runs exactly once."""
-    github = GitHub(system, WEBHOOKS, "broker")
+    github = GitHub(system, WEBHOOKS, "broker", pause_at=5)
     github.start()
-    wait_until(lambda: len(github.acknowledged) >= 5, 120, what="the stream to be under way")
+    assert github.paused.wait(120), "the stream did not get under way"
     broker.stop()
+    github.resume.set()
     wait_until(lambda: github.answers[503] >= 1 or github.error, 120, what="a 503 while the broker is down")
     broker.start(timeout_s=120.0)
     check_every_delivery_ran_once(system, github)
@@ -81,10 +83,11 @@ def test_broker_restart_mid_stream_loses_nothing(system: System, broker: LocalBr
 
 def test_intake_killed_mid_stream_loses_nothing(system: System):
     """The intake SIGKILLed mid-stream and restarted: every delivery is stored and runs exactly once."""
-    github = GitHub(system, WEBHOOKS, "intake")
+    github = GitHub(system, WEBHOOKS, "intake", pause_at=5)
     github.start()
-    wait_until(lambda: len(github.acknowledged) >= 5, 120, what="the stream to be under way")
+    assert github.paused.wait(120), "the stream did not get under way"
     system.kill("web")
+    github.resume.set()
     wait_until(lambda: github.answers[0] >= 1 or github.error, 60, what="a refused connection")
     system.start_intake()
     check_every_delivery_ran_once(system, github)
