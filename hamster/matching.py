@@ -117,7 +117,7 @@ class _RepoIndex:
 
     def __init__(self) -> None:
         self._exact: dict[str, list[SubscriberSpec]] = {}
-        self._by_owner: dict[str, list[SubscriberSpec]] = {}
+        self._by_owner: dict[str, list[tuple[str, SubscriberSpec]]] = {}  # (literal prefix, spec)
         self._unfiled: list[SubscriberSpec] = []
 
     def add(self, spec: SubscriberSpec) -> None:
@@ -129,11 +129,13 @@ class _RepoIndex:
             if literal == pattern:
                 self._exact.setdefault(pattern, []).append(spec)
             else:
-                self._by_owner.setdefault(literal.split("/", 1)[0], []).append(spec)
+                self._by_owner.setdefault(literal.split("/", 1)[0], []).append((literal, spec))
 
     def candidates(self, repo: str | None) -> list[SubscriberSpec]:
         """Every subscriber that could match an event on ``repo`` (possibly twice; never one too few)."""
         if repo is None:
             # A subscriber with a repos filter never matches an event without a repository.
             return [s for s in self._unfiled if s.repos is None]
-        return self._unfiled + self._exact.get(repo, []) + self._by_owner.get(repo.split("/", 1)[0], [])
+        # A glob's literal prefix must begin the name: a cheap test that spares most full matches.
+        owned = [s for prefix, s in self._by_owner.get(repo.split("/", 1)[0], ()) if repo.startswith(prefix)]
+        return self._unfiled + self._exact.get(repo, []) + owned

@@ -56,6 +56,8 @@ def create_streams(
         settings.namespace,
         broker=brokers,
         store="memory://",
+        # Faust's working folder (``<id>-data`` in the current directory by default) goes with the rest.
+        datadir=str(settings.home / "faust"),
         autodiscover=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
