@@ -1,0 +1,75 @@
+"""A worker SIGKILLed mid-stage: the stage runs again as a new attempt, and nothing runs twice.
+
+Kept out of `make test` because it does not pass reliably yet: in 2 of 4 runs the new owner of the dead
+worker's partitions never fetched the interrupted stage request (docs/reliability.md, Known limits).
+Run it by hand: ``HAMSTER_TEST_KAFKA_PORT=<port> .venv/bin/pytest faults/test_crash_safety.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.fault_tools import committed, holders, partition_of, run_log, running, worker_named
+from tests.integration.system import System, wait_until
+from tests.samples import load, with_repo
+
+# Slow on purpose (a session timeout, broker restarts, 10,000 requests): above the suite's 300 s default.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def system(kafka_bootstrap, tmp_path_factory):
+    hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("crash"), "tests.pipelines.faults")
+    try:
+        hamster.start_intake()
+        hamster.start_worker("worker-1")
+        hamster.start_worker("worker-2")
+        hamster.wait_workers_ready({"crash"})
+        yield hamster
+    finally:
+        hamster.stop()
+
+
+def test_sigkill_mid_stage_runs_it_again_as_attempt_2(system: System):
+    """SIGKILL the worker running a stage: its attempt dies with it; after the restart the stage runs as
+    attempt 2, the run completes, the run log shows both attempts and the next stage runs once."""
+    status, delivery = system.post(
+        "pull_request", with_repo(load("pull_request", "opened.payload.json"), "faults/crash")
+    )
+    assert status == 202
+    [note] = wait_until(lambda: holders(system), 300, 0.5, what="the stage to start")
+    run_id, stage, attempt, worker_pid, attempt_pid = note
+    assert (stage, attempt) == ("hold", "1")
+    victim = worker_named(system, int(worker_pid))
+    # Concurrency 1 per agent: the webhook's offset gets committed, the unfinished stage request's does not.
+    wait_until(
+        lambda: committed(system, "events", partition_of("faults/crash")) is not None, 120, what="a commit"
+    )
+    assert committed(system, "stage.hold", partition_of(run_id)) is None
+
+    system.kill(victim)
+    # The attempt's process goes with its worker: no orphan keeps running beside the retry.
+    wait_until(lambda: not running(int(attempt_pid)), 30, what="the cut-off attempt to end")
+    # The other worker takes the dead one's partitions once its session times out (Faust: 60 s by default).
+
+    [run] = system.wait_finished(delivery, timeout=600)
+    assert run["status"] == "succeeded", run
+    assert [(s["name"], s["status"], s["attempt"]) for s in run["stages"]] == [
+        ("hold", "succeeded", 2),
+        ("follow", "succeeded", 1),
+    ]
+    log = run_log(system, run_id)
+    assert [(r.type, getattr(r, "stage", None), getattr(r, "attempt", None)) for r in log][1:] == [
+        ("StageStarted", "hold", 1),
+        ("StageStarted", "hold", 2),
+        ("StageSucceeded", "hold", 2),
+        ("StageStarted", "follow", 1),
+        ("StageSucceeded", "follow", 1),
+        ("RunSucceeded", None, None),
+    ]
+    assert [r.seq for r in log] == list(range(1, len(log) + 1))  # one record per step, none written twice
+    assert [(s, a) for r, s, a in system.marks_list() if r == run_id] == [
+        ("hold", 1),
+        ("hold", 2),
+        ("follow", 1),
+    ]
