@@ -78,7 +78,9 @@ def create_streams(
     setup_prometheus_sensors(app, registry=metrics.registry, name_prefix="faust")
     watch_consumer_lag(app, metrics)
     p = settings.partitions
-    raw: faust.Schema[bytes, bytes] = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    raw: faust.Schema[bytes, bytes] = faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
     table_args: dict[str, Any] = {"schema": raw, "key_type": bytes, "value_type": bytes}
     return Streams(
         app=app,
