@@ -134,14 +134,28 @@ def _run_row(state: RunState) -> dict[str, Any]:
     }
 
 
-def apply(conn: Connection, topic: str, partition: int, offset: int, record: RunEvent) -> bool:
-    """Apply one run-log record inside the caller's transaction. False when it was already applied."""
+def missing_before(conn: Connection, record: RunEvent) -> bool:
+    """True when the view lacks records of this run that come before ``record`` (a gap in its sequence)."""
+    row = conn.execute(select(runs.c.seq).where(runs.c.run_id == record.run_id)).scalar_one_or_none()
+    if row is None:
+        return record.type != "RunRequested"
+    return bool(record.seq > row + 1)
+
+
+def apply(
+    conn: Connection, topic: str, partition: int, offset: int, record: RunEvent, *, track: bool = True
+) -> bool:
+    """Apply one run-log record inside the caller's transaction. False when it was already applied.
+
+    ``track=False`` applies a record read back to fill a gap: the sequence number alone keeps it
+    idempotent, and the partition's applied offset is left where it is.
+    """
     done = conn.execute(
         select(applied_offsets.c.offset).where(
             applied_offsets.c.topic == topic, applied_offsets.c.partition == partition
         )
     ).scalar_one_or_none()
-    if done is not None and offset <= done:
+    if track and done is not None and offset <= done:
         return False
     row = conn.execute(select(runs.c.state).where(runs.c.run_id == record.run_id)).scalar_one_or_none()
     current = RunState.model_validate(row) if row is not None else None
@@ -182,6 +196,8 @@ def apply(conn: Connection, topic: str, partition: int, offset: int, record: Run
                     .where(stages.c.run_id == new.run_id, stages.c.position == position)
                     .values(**values)
                 )
+    if not track:
+        return changed
     if done is None:
         conn.execute(applied_offsets.insert().values(topic=topic, partition=partition, offset=offset))
     else:

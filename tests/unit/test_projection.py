@@ -42,3 +42,22 @@ def test_replayed_offsets_are_skipped(tmp_path):
     # The same record at a new offset (a producer retry after a crash) is recognised by its sequence number.
     assert apply_batch(engine, "t", [(0, 10, records()[2])]) == 0
     assert get_run(engine, RUN)["stages"][0]["status"] == "succeeded"
+
+
+def test_gaps_are_detected_and_filled_without_moving_offsets(tmp_path):
+    """A record whose predecessors are missing is a gap; records read back fill it by sequence alone."""
+    from sqlalchemy import select
+
+    from hamster.projection import applied_offsets, apply, missing_before
+
+    engine = make_engine(f"sqlite:///{tmp_path}/p.db")
+    first, second, third = records()[:3]
+    with engine.begin() as conn:
+        assert missing_before(conn, second)
+        assert not missing_before(conn, first)
+        apply(conn, "t", 0, -1, first, track=False)
+        assert not missing_before(conn, second)
+        assert missing_before(conn, third)
+        assert conn.execute(select(applied_offsets)).all() == []
+    assert apply_batch(engine, "t", [(0, 5, second), (0, 6, third)]) == 2
+    assert get_run(engine, RUN)["stages"][0]["status"] == "succeeded"
