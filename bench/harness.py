@@ -1,0 +1,181 @@
+"""The processes a benchmark run starts, and stops again: Kafka, Redis, Hamster, the baselines.
+
+Every process is started by ``Processes.spawn`` with its output in the run's directory, and stopped by
+``Processes.stop_all`` (SIGTERM, then SIGKILL after a timeout), so a failed run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.payloads import SECRET
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def http_json(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return json.load(answer)
+    except (OSError, ValueError):
+        return None
+
+
+def namespace() -> str:
+    return "bench" + uuid.uuid4().hex[:8]
+
+
+class Processes:
+    """Child processes with their logs under ``home``; stopped in reverse order of starting."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with open(self.home / f"{name}.log", "ab") as log:  # the child keeps its own copy of the fd
+            proc = subprocess.Popen(
+                argv, env={**os.environ, **(env or {})}, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.procs[name] = proc
+        return proc
+
+    def check(self, name: str) -> None:
+        proc = self.procs[name]
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.home / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def stop(self, name: str, timeout: float = 30.0) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.procs)):
+            self.stop(name)
+
+
+def run_json(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> Any:
+    """Run a helper process (the load generator, the Kafka-limit producer) and read its JSON answer."""
+    done = subprocess.run(
+        argv,
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(argv[:4])}… failed ({done.returncode}): {done.stderr.decode()[-2000:]}"
+        )
+    return json.loads(done.stdout)
+
+
+def loadgen(url: str, mode: str, timeout: float = 300.0, **options: Any) -> dict[str, Any]:
+    argv = [PYTHON, "-m", "bench.loadgen", url, mode, "--secret", SECRET]
+    for key, value in options.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return dict(run_json(argv, timeout))
+
+
+class Hamster:
+    """`hamster web` and `hamster worker` processes in a namespace of their own."""
+
+    def __init__(
+        self,
+        procs: Processes,
+        bootstrap: str,
+        home: Path,
+        partitions: int,
+        subscribers: str = "bench.pipeline",
+    ) -> None:
+        self.procs = procs
+        self.namespace = namespace()
+        self.home = home / self.namespace
+        self.home.mkdir(parents=True)
+        self.env = {
+            "HAMSTER_KAFKA_BOOTSTRAP": bootstrap,
+            "HAMSTER_HOME": str(self.home),
+            "HAMSTER_NAMESPACE": self.namespace,
+            "HAMSTER_SUBSCRIBERS": subscribers,
+            "HAMSTER_WEBHOOK_SECRET": SECRET,
+            "HAMSTER_PARTITIONS": str(partitions),
+            # Per-request INFO lines are part of what the intake does; WARNING keeps the workers' logs small.
+            "HAMSTER_LOG_LEVEL": "INFO",
+        }
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/webhooks/github"
+        self.workers: dict[str, int] = {}
+
+    def start_intake(self, timeout: float = 120.0) -> None:
+        name = f"{self.namespace}-web"
+        self.procs.spawn(name, [PYTHON, "-m", "hamster.cli", "web", "--port", str(self.port)], self.env)
+        wait_until(lambda: self._ready(name), timeout, "the intake to be ready")
+
+    def _ready(self, name: str) -> bool:
+        self.procs.check(name)
+        return http_status(f"http://127.0.0.1:{self.port}/readyz") == 200
+
+    def start_worker(self, timeout: float = 180.0, expect: str = "bench-noop") -> None:
+        name = f"{self.namespace}-worker-{len(self.workers) + 1}"
+        port = free_port()
+        self.workers[name] = port
+        self.procs.spawn(name, [PYTHON, "-m", "hamster.cli", "worker", "--web-port", str(port)], self.env)
+
+        def ready() -> bool:
+            self.procs.check(name)
+            view = http_json(f"http://127.0.0.1:{port}/hamster/subscribers/")
+            return bool(view) and expect in view
+
+        wait_until(ready, timeout, f"{name} to hold the subscribers table", every=0.5)
