@@ -1,7 +1,7 @@
 """The same three no-op stages written as ``async def`` (``HAMSTER_SUBSCRIBERS=bench.pipeline_async``).
 
-Hamster runs a plain ``def`` task in a forked child per attempt (so a timeout can stop it) and an
-``async def`` task on the worker's event loop; the benchmark measures both.
+Hamster runs a plain ``def`` task in a thread (in a forked child per attempt when it has a timeout, so
+the timeout can stop it) and an ``async def`` task on the worker's event loop; the benchmark measures both.
 """
 
 from __future__ import annotations
