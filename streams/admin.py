@@ -56,3 +56,14 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
         return created
     finally:
         admin.close()
+
+
+def publish_subscriber_change(bootstrap: str, topic: str, name: str, change: bytes) -> None:
+    """Append one subscriber change (enable/disable) and wait until the broker acknowledged it."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        producer.send(topic, key=name.encode(), value=change).get(timeout=30)
+    finally:
+        producer.close()

@@ -11,6 +11,20 @@ from kafka import KafkaConsumer, TopicPartition
 from hamster.errors import BrokerError
 
 
+def _consumer(bootstrap: str, timeout_s: float) -> KafkaConsumer:
+    """A consumer outside any group: it reads where it is told and commits nothing."""
+    try:
+        return KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            request_timeout_ms=int(timeout_s * 1000),
+            client_id="hamster-reader",
+        )
+    except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+
+
 def read_topic(
     bootstrap: str,
     topic: str,
@@ -26,16 +40,7 @@ def read_topic(
     ListOffsets by time). ``only``: read just these partitions. ``from_offset``: start every partition read
     there (or at its log start, if retention deleted that far).
     """
-    try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=int(timeout_s * 1000),
-            client_id="hamster-reader",
-        )
-    except Exception as exc:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    consumer = _consumer(bootstrap, timeout_s)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -77,16 +82,7 @@ def log_start(bootstrap: str, topic: str, timeout_s: float = 30.0) -> tuple[int 
     """(timestamp in ms of the oldest record still held, whether retention already deleted any)."""
     oldest: int | None = None
     trimmed = False
-    try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=int(timeout_s * 1000),
-            client_id="hamster-reader",
-        )
-    except Exception as exc:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    consumer = _consumer(bootstrap, timeout_s)
     try:
         assigned = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not assigned:
@@ -120,16 +116,7 @@ def read_at(bootstrap: str, topic: str, partition: int, offset: int, timeout_s: 
 
 def topic_size(bootstrap: str, topic: str, timeout_s: float = 30.0) -> int:
     """How many records ``topic`` holds now (end minus log start, summed over partitions)."""
-    try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=int(timeout_s * 1000),
-            client_id="hamster-reader",
-        )
-    except Exception as exc:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    consumer = _consumer(bootstrap, timeout_s)
     try:
         assigned = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not assigned:

@@ -59,8 +59,7 @@ def list_(as_json: bool) -> None:
 
 
 def _publish(name: str, enable: bool) -> None:
-    from kafka import KafkaProducer
-
+    from streams.admin import publish_subscriber_change
     from streams.topics import subscribers_topic
 
     settings = settings_or_exit()
@@ -71,13 +70,9 @@ def _publish(name: str, enable: bool) -> None:
     if name not in states:
         fail(f"no subscriber named {name!r} (known: {', '.join(sorted(states)) or 'none'})")
     change = SubscriberEnabled(name=name) if enable else SubscriberDisabled(name=name)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    try:
-        producer.send(
-            subscribers_topic(settings), key=name.encode(), value=change.model_dump_json().encode()
-        ).get(timeout=30)
-    finally:
-        producer.close()
+    publish_subscriber_change(
+        settings.kafka_bootstrap, subscribers_topic(settings), name, change.model_dump_json().encode()
+    )
     click.echo(
         f"subscriber {name} {'enabled' if enable else 'disabled'}; every worker applies it on its next event"
     )

@@ -42,18 +42,13 @@ def kafka_set_enabled(settings: Settings) -> SetEnabled:
     """Publish ``SubscriberEnabled``/``SubscriberDisabled``, as ``hamster subscribers enable/disable`` do."""
 
     def publish(name: str, enabled: bool) -> None:
-        from kafka import KafkaProducer
-
+        from streams.admin import publish_subscriber_change
         from streams.topics import subscribers_topic
 
         change = SubscriberEnabled(name=name) if enabled else SubscriberDisabled(name=name)
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-        try:
-            producer.send(
-                subscribers_topic(settings), key=name.encode(), value=change.model_dump_json().encode()
-            ).get(timeout=30)
-        finally:
-            producer.close()
+        publish_subscriber_change(
+            settings.kafka_bootstrap, subscribers_topic(settings), name, change.model_dump_json().encode()
+        )
 
     async def set_enabled(name: str, enabled: bool) -> None:
         await asyncio.to_thread(publish, name, enabled)
