@@ -9,6 +9,7 @@ webhook is processed again, and the deterministic run id makes the second try la
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -32,12 +33,14 @@ from streams.app import Streams, send_acked
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
+OWN_SUBSCRIBERS_WAIT_S = 30.0
 
 
 def register(streams: Streams) -> None:
     app = streams.app
     window_s = streams.settings.redelivery_window_days * 86400
     last_prune: dict[int, float] = {}
+    ready: list[bool] = []  # set once this worker's own subscribers were seen in the table
     index_of: dict[str, Any] = {}  # "items": the subscribers table's raw items the "index" was built from
 
     def subscriber_index() -> SubscriberIndex:
@@ -49,6 +52,25 @@ def register(streams: Streams) -> None:
             index_of.update(items=items, index=SubscriberIndex(enabled))
         index: SubscriberIndex = index_of["index"]
         return index
+
+    async def own_subscribers_published() -> None:
+        # On a first start the table is empty until this worker's subscribers arrive through it, and a
+        # webhook matched before then would start nothing. Wait for them, but only so long: a rebalance
+        # waits for this event to finish, and the table's updates pause during one.
+        if ready:
+            return
+        names = {s.name for s in streams.catalog.subscribers}
+        deadline = time.monotonic() + OWN_SUBSCRIBERS_WAIT_S
+        while not names <= set(current_states(streams)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        missing = names - set(current_states(streams))
+        if missing:
+            log.warning(
+                "matching without subscriber(s) %s: not in the table after %.0f s",
+                ", ".join(sorted(missing)),
+                OWN_SUBSCRIBERS_WAIT_S,
+            )
+        ready.append(True)
 
     def prune(partition: int) -> None:
         # Deletes go to the changelog partition of the record being processed, so only keys that live in
@@ -116,6 +138,7 @@ def register(streams: Streams) -> None:
                 await set_aside(streams, "match", exc, event)
                 continue
             logs.bind(delivery_id=envelope.delivery_id)
+            await own_subscribers_published()
             key = envelope.delivery_id.encode()
             # A replay carries a new delivery id (its original is ``replay_of``), so it passes this filter
             # once, and a redelivered replay is filtered like any other redelivery.
