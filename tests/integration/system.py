@@ -12,7 +12,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,19 @@ class System:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.worker_ports: dict[str, int] = {}
         self.engine = make_engine(f"sqlite:///{home / 'hamster.db'}")
+
+    @contextmanager
+    def running(self, subscribers: set[str], workers: int = 1) -> Iterator[System]:
+        """The intake and ``workers`` workers (worker-1…) ready with ``subscribers``; all stopped after."""
+        try:
+            self.start_intake()
+            for n in range(1, workers + 1):
+                self.start_worker(f"worker-{n}")
+            if workers:
+                self.wait_workers_ready(subscribers)
+            yield self
+        finally:
+            self.stop()
 
     # processes
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:

@@ -21,14 +21,10 @@ SUBSCRIBERS = {"replayable", "fixable"}
 
 @pytest.fixture(scope="module")
 def system(kafka_bootstrap, tmp_path_factory):
-    hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("audit"), "tests.pipelines.replay_catalog")
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready(SUBSCRIBERS)
+    with System(kafka_bootstrap, tmp_path_factory.mktemp("audit"), "tests.pipelines.replay_catalog").running(
+        SUBSCRIBERS
+    ) as hamster:
         yield hamster
-    finally:
-        hamster.stop()
 
 
 @pytest.fixture(scope="module")

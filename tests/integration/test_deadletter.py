@@ -20,14 +20,10 @@ NOT_A_STAGE_REQUEST = b'{"run_id": "r-1"}'
 
 @pytest.fixture(scope="module")
 def system(kafka_bootstrap, tmp_path_factory):
-    hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("dlq"), "tests.pipelines.faults")
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready({"steady"})
+    with System(kafka_bootstrap, tmp_path_factory.mktemp("dlq"), "tests.pipelines.faults").running(
+        {"steady"}
+    ) as hamster:
         yield hamster
-    finally:
-        hamster.stop()
 
 
 def dead_letters(system: System) -> list[dict]:

@@ -43,12 +43,10 @@ DEFECTS = (
 
 @pytest.fixture(scope="module")
 def system(kafka_bootstrap, tmp_path_factory):
-    hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("fuzz"), "tests.pipelines.faults")
-    try:
-        hamster.start_intake()
+    with System(kafka_bootstrap, tmp_path_factory.mktemp("fuzz"), "tests.pipelines.faults").running(
+        set(), workers=0
+    ) as hamster:
         yield hamster
-    finally:
-        hamster.stop()
 
 
 header_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=80)

@@ -37,14 +37,10 @@ def broker(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def system(broker, tmp_path_factory):
-    hamster = System(BOOTSTRAP, tmp_path_factory.mktemp("intake-faults"), "tests.pipelines.faults")
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready({"steady"})
+    with System(BOOTSTRAP, tmp_path_factory.mktemp("intake-faults"), "tests.pipelines.faults").running(
+        {"steady"}
+    ) as hamster:
         yield hamster
-    finally:
-        hamster.stop()
 
 
 def check_every_delivery_ran_once(system: System, github: GitHub) -> None:

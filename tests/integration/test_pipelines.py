@@ -17,15 +17,10 @@ SUBSCRIBERS = {"three-stage", "fails", "twin-a", "twin-b", "toggle", "toggle-wit
 
 @pytest.fixture(scope="module")
 def system(kafka_bootstrap, tmp_path_factory):
-    hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("pipelines"), "tests.pipelines.catalog")
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.start_worker("worker-2")
-        hamster.wait_workers_ready(SUBSCRIBERS)
+    with System(kafka_bootstrap, tmp_path_factory.mktemp("pipelines"), "tests.pipelines.catalog").running(
+        SUBSCRIBERS, workers=2
+    ) as hamster:
         yield hamster
-    finally:
-        hamster.stop()
 
 
 def pr(repo: str, action: str = "opened", number: int | None = None) -> dict:

@@ -13,14 +13,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def system(kafka_bootstrap, tmp_path_factory):
-    hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("timeouts"), "tests.pipelines.faults")
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready({"timeout", "flaky", "refuses", "async-timeout"})
+    with System(kafka_bootstrap, tmp_path_factory.mktemp("timeouts"), "tests.pipelines.faults").running(
+        {"timeout", "flaky", "refuses", "async-timeout"}
+    ) as hamster:
         yield hamster
-    finally:
-        hamster.stop()
 
 
 def post(system: System, repo: str) -> str:
