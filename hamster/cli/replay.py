@@ -305,9 +305,11 @@ def _unique(requests: Iterable[RunRequested]) -> list[RunRequested]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def run(run_id: str, from_stage: str | None, report: bool, as_json: bool) -> None:
     """Rerun RUN_ID as its next attempt, with the configuration and context it was recorded with."""
+    from streams.rerun import rerun_run
+
     settings = settings_or_exit()
     try:
-        new = _rerun(settings, run_id, from_stage, report)
+        new = rerun_run(settings, run_id, from_stage, report)
     except HamsterError as exc:
         fail(str(exc), 2)
         return
@@ -326,86 +328,3 @@ def run(run_id: str, from_stage: str | None, report: bool, as_json: bool) -> Non
         f"from stage {new.pipeline[new.start_index]}"
         + (f" (reusing {', '.join(new.reused_outputs)})" if new.reused_outputs else "")
     )
-
-
-def _rerun(settings: Settings, run_id: str, from_stage: str | None, report: bool) -> RunRequested:
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
-    from hamster.audit import seal
-    from hamster.envelope import decode_envelope
-    from hamster.errors import ConfigurationError, InvalidTransition
-    from hamster.github_events import event_info
-    from hamster.lifecycle import RunState, evolve
-    from hamster.replay import rerun, stage_index
-    from hamster.run_events import RunRequested, RunStage, decode_run_event, encode_run_event
-    from streams.reader import read_at, read_topic
-    from streams.topics import MAX_MESSAGE_BYTES, events_topic, run_events_topic, stage_topic
-
-    records = [
-        decode_run_event(r.value) for r in read_topic(settings.kafka_bootstrap, run_events_topic(settings))
-    ]
-    requests = [r for r in records if isinstance(r, RunRequested)]
-    matches = [r for r in requests if r.run_id == run_id] or [
-        r for r in requests if len(run_id) >= 4 and r.run_id.startswith(run_id)
-    ]
-    if len({r.run_id for r in matches}) != 1:
-        raise ConfigurationError(
-            f"no run {run_id} in the run log (retention: {settings.retention_days} days)"
-            if not matches
-            else f"{run_id} names several runs; give more of the id"
-        )
-    original = matches[0]
-    state: RunState | None = None
-    for record in records:
-        if record.run_id == original.run_id:
-            try:
-                state = evolve(state, record)
-            except InvalidTransition:
-                continue  # a record written twice: the first copy already counts
-    assert state is not None
-    first_run = original.original_run_id or original.run_id
-    attempts = [r.attempt for r in requests if first_run in (r.run_id, r.original_run_id)]
-    start = stage_index(original.pipeline, from_stage)
-    new = seal(rerun(original, state, start, attempts, report), "")
-    if original.events_offset is None:
-        raise ConfigurationError(
-            f"run {original.run_id} does not say where its webhook is in the events topic"
-        )
-    partition, offset = original.events_offset
-    found = read_at(settings.kafka_bootstrap, events_topic(settings), partition, offset)
-    if found is None:
-        raise ConfigurationError(
-            f"the webhook of run {original.run_id} (events {partition}/{offset}) is no longer in the events "
-            f"topic (retention: {settings.retention_days} days, HAMSTER_RETENTION_DAYS)"
-        )
-    envelope = decode_envelope(found.value)
-    info = event_info(envelope.event, original.event.delivery_id, envelope.payload)
-    request = RunStage(
-        run_id=new.run_id, index=start, attempt=1, requested=new, event=info, outputs=new.reused_outputs
-    )
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        max_request_size=MAX_MESSAGE_BYTES,
-        max_block_ms=15_000,  # a missing topic (auto-creation is off) fails fast instead of after 60 s
-    )
-    try:
-        topic = stage_topic(settings, new.pipeline[start])
-        try:
-            producer.partitions_for(topic)
-        except KafkaError:
-            raise ConfigurationError(
-                f"no topic {topic}: no worker has registered task {new.pipeline[start]}"
-            ) from None
-        producer.send(run_events_topic(settings), key=new.run_id.encode(), value=encode_run_event(new)).get(
-            timeout=30
-        )
-        producer.send(
-            topic,
-            key=new.run_id.encode(),
-            value=request.model_dump_json().encode(),
-        ).get(timeout=30)
-    finally:
-        producer.close()
-    return new

@@ -61,9 +61,9 @@ def kafka_replay(settings: Settings) -> Replay:
 
     def publish(run_id: str) -> dict[str, Any]:
         # The same code path as the command line, so the dashboard's button and the CLI cannot drift apart.
-        from hamster.cli.replay import _rerun
+        from streams.rerun import rerun_run
 
-        new = _rerun(settings, run_id, None, False)
+        new = rerun_run(settings, run_id, None, False)
         return {"run_id": new.run_id, "original_run_id": new.original_run_id, "attempt": new.attempt}
 
     async def replay(run_id: str) -> dict[str, Any]:
