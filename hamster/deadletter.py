@@ -3,16 +3,19 @@
 An agent that raises on a record acknowledges it anyway (Faust restarts the actor without retrying), and
 one that skips it loses it quietly. Instead the record goes to ``<namespace>.dead-letters`` as a
 ``DeadLetter`` (where it came from, why, and its exact bytes, base64), and processing goes on. ``hamster dlq
-list`` shows them; ``hamster dlq replay`` appends the original bytes, with the original key, to the source
-topic again (after the bug is fixed or the schema upcast).
+list`` (or ``GET /api/dead-letters``) shows them; ``hamster dlq replay`` (or ``POST
+/api/dead-letters/{number}/replay``) appends the original bytes, with the original key, to the source topic
+again (after the bug is fixed or the schema upcast).
 
-Pure: the adapters that write and read the topic live in the agents and ``hamster.cli.dlq``.
+Pure: the adapters that write and read the topic live in ``agents.dead_letters`` and
+``streams.dead_letters``.
 """
 
 from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -81,3 +84,8 @@ def encode_dead_letter(letter: DeadLetter) -> bytes:
 
 def decode_dead_letter(raw: bytes) -> DeadLetter:
     return DeadLetter.model_validate_json(raw)
+
+
+def listed(number: int, letter: DeadLetter) -> dict[str, Any]:
+    """A dead letter as ``hamster dlq list --json`` and ``GET /api/dead-letters`` show it."""
+    return {"number": number, **letter.model_dump(mode="json")}

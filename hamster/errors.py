@@ -8,7 +8,8 @@ Every error Hamster raises on purpose derives from ``HamsterError`` and says whe
     ├── InvalidTransition       a run event does not fit the run's current state
     ├── TaskError               a task failed (raised by Hamster around user code)
     │   └── TaskTimeout         a task ran past its timeout
-    └── BrokerError             the local Kafka broker could not be started, stopped or reached
+    ├── BrokerError             the local Kafka broker could not be started, stopped or reached
+    └── UnknownDeadLetter       a dead letter asked for by number is not in the dead-letters topic
 """
 
 from __future__ import annotations
@@ -58,3 +59,11 @@ class BrokerError(HamsterError):
     """The local Kafka broker could not be started, stopped or reached."""
 
     retryable = True
+
+
+class UnknownDeadLetter(HamsterError):
+    """Dead letters asked for by number are not in the dead-letters topic (never there, or past retention)."""
+
+    def __init__(self, numbers: list[int]) -> None:
+        super().__init__(f"no dead letter numbered {', '.join(map(str, numbers))}")
+        self.numbers = numbers

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from hamster.dashboard.backend import kafka_replay, kafka_set_enabled, kafka_subscribers
+from hamster.dashboard.backend import (
+    kafka_dead_letters,
+    kafka_replay,
+    kafka_replay_dead_letter,
+    kafka_set_enabled,
+    kafka_subscribers,
+)
 from hamster.dashboard.routes import Dashboard, mount
 from hamster.settings import Settings
 
@@ -16,7 +22,7 @@ __all__ = ["Dashboard", "for_settings", "mount"]
 
 
 def for_settings(settings: Settings, engine: Engine) -> Dashboard:
-    """The dashboard of a deployment: the projection in ``engine``, subscribers through Kafka."""
+    """The dashboard of a deployment: the projection in ``engine``, everything else through Kafka."""
     token = settings.api_token.get_secret_value() if settings.api_token else None
     return Dashboard(
         engine=engine,
@@ -24,4 +30,6 @@ def for_settings(settings: Settings, engine: Engine) -> Dashboard:
         set_enabled=kafka_set_enabled(settings),
         api_token=token or None,
         replay=kafka_replay(settings),
+        list_dead_letters=kafka_dead_letters(settings),
+        replay_dead_letter=kafka_replay_dead_letter(settings),
     )

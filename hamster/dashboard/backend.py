@@ -1,13 +1,15 @@
-"""Where the dashboard gets what the projection does not hold: the subscribers table, and changes to it.
+"""Where the dashboard gets what the projection does not hold, and how it changes things.
 
-Both go through Kafka with kafka-python, which blocks, so each call runs in a thread. Tests hand the
-dashboard other callables with the same shape.
+The subscribers table and changes to it, reruns, and the dead letters: all go through Kafka with
+kafka-python, which blocks, so each call runs in a thread. Tests hand the dashboard other callables with
+the same shape.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Any
 
 from hamster.settings import Settings
@@ -22,6 +24,8 @@ from hamster.subscriber_changes import (
 ListSubscribers = Callable[[], Awaitable[dict[str, SubscriberState]]]
 SetEnabled = Callable[[str, bool], Awaitable[None]]
 Replay = Callable[[str], Awaitable[dict[str, Any]]]
+ListDeadLetters = Callable[[], Awaitable[list[dict[str, Any]]]]
+ReplayDeadLetter = Callable[[int], Awaitable[dict[str, Any]]]
 
 
 def kafka_subscribers(settings: Settings) -> ListSubscribers:
@@ -70,3 +74,36 @@ def kafka_replay(settings: Settings) -> Replay:
         return await asyncio.to_thread(publish, run_id)
 
     return replay
+
+
+def kafka_dead_letters(settings: Settings) -> ListDeadLetters:
+    """The dead letters, oldest first, as ``hamster dlq list --json`` prints them."""
+
+    def read() -> list[dict[str, Any]]:
+        from hamster.deadletter import listed
+        from streams.dead_letters import read_dead_letters
+
+        return [listed(number, letter) for number, letter in read_dead_letters(settings)]
+
+    async def list_dead_letters() -> list[dict[str, Any]]:
+        return await asyncio.to_thread(read)
+
+    return list_dead_letters
+
+
+def kafka_replay_dead_letter(settings: Settings) -> ReplayDeadLetter:
+    """Send one dead letter back to its source topic, as ``hamster dlq replay NUMBER`` does.
+
+    Raises ``UnknownDeadLetter`` (nothing sent) for a number not in the topic.
+    """
+
+    def publish(number: int) -> dict[str, Any]:
+        from streams.dead_letters import replay_dead_letters
+
+        [sent] = replay_dead_letters(settings, [number])
+        return asdict(sent)
+
+    async def replay_dead_letter(number: int) -> dict[str, Any]:
+        return await asyncio.to_thread(publish, number)
+
+    return replay_dead_letter

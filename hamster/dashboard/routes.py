@@ -7,8 +7,12 @@
     GET  /api/runs           GET /api/runs/{run_id}    GET /api/subscribers
     POST /api/subscribers/{name}/enable|disable      (Authorization: Bearer <HAMSTER_API_TOKEN>)
     POST /api/runs/{run_id}/replay                   (same; only when a replay function is given)
+    GET  /api/dead-letters                           (same; only when the dead-letter functions are given)
+    POST /api/dead-letters/{number}/replay           (same)
 
-The changing endpoints exist only when a token is configured: without one they answer 404.
+The changing endpoints exist only when a token is configured: without one they answer 404. So do both
+dead-letter endpoints, reading included: a dead letter carries the original record's bytes, which may hold
+anything a webhook or a stage request held.
 """
 
 from __future__ import annotations
@@ -23,8 +27,14 @@ from sqlalchemy import Engine
 
 from hamster.dashboard import views
 from hamster.dashboard.auth import check_bearer
-from hamster.dashboard.backend import ListSubscribers, Replay, SetEnabled
-from hamster.errors import HamsterError
+from hamster.dashboard.backend import (
+    ListDeadLetters,
+    ListSubscribers,
+    Replay,
+    ReplayDeadLetter,
+    SetEnabled,
+)
+from hamster.errors import BrokerError, HamsterError, UnknownDeadLetter
 from hamster.lifecycle import RunStatus
 from hamster.run_queries import get_run, list_runs
 
@@ -44,6 +54,8 @@ class Dashboard:
     api_token: str | None = None
     replay: Replay | None = None
     github_web_url: str = "https://github.com"
+    list_dead_letters: ListDeadLetters | None = None
+    replay_dead_letter: ReplayDeadLetter | None = None
 
 
 DASHBOARD = web.AppKey("dashboard", Dashboard)
@@ -70,6 +82,10 @@ def mount(app: web.Application, dashboard: Dashboard) -> None:
         app.router.add_post("/api/subscribers/{name}/{verb:enable|disable}", api_set_enabled)
         if dashboard.replay is not None:
             app.router.add_post("/api/runs/{run_id}/replay", api_replay)
+        if dashboard.list_dead_letters is not None:
+            app.router.add_get("/api/dead-letters", api_dead_letters)
+        if dashboard.replay_dead_letter is not None:
+            app.router.add_post("/api/dead-letters/{number}/replay", api_replay_dead_letter)
 
 
 async def home(request: web.Request) -> web.Response:
@@ -183,3 +199,34 @@ async def api_replay(request: web.Request) -> web.Response:
     except HamsterError as exc:  # e.g. the webhook is past the events topic's retention
         raise web.HTTPConflict(text=str(exc)) from None
     return web.json_response(started, status=202)
+
+
+async def api_dead_letters(request: web.Request) -> web.Response:
+    _authorize(request)
+    list_dead_letters = request.app[DASHBOARD].list_dead_letters
+    assert list_dead_letters is not None
+    try:
+        letters = await list_dead_letters()
+    except BrokerError as exc:
+        raise web.HTTPServiceUnavailable(text=str(exc)) from None
+    return web.json_response(letters)
+
+
+async def api_replay_dead_letter(request: web.Request) -> web.Response:
+    _authorize(request)
+    try:
+        number = int(request.match_info["number"])
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text="a dead letter's number is an integer (see GET /api/dead-letters)"
+        ) from None
+    replay_dead_letter = request.app[DASHBOARD].replay_dead_letter
+    assert replay_dead_letter is not None
+    try:
+        sent = await replay_dead_letter(number)
+    except UnknownDeadLetter as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+    except BrokerError as exc:
+        raise web.HTTPServiceUnavailable(text=str(exc)) from None
+    # Acknowledged by Kafka on the source topic; the agent that refused it reads it again from there.
+    return web.json_response(sent, status=202)

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from hamster.dashboard import Dashboard, mount
-from hamster.errors import ConfigurationError
+from hamster.errors import ConfigurationError, UnknownDeadLetter
 from hamster.projection import apply_batch
 from hamster.subscriber_changes import SubscriberState
 from hamster.subscribers import SubscriberSpec
@@ -50,9 +50,12 @@ def runs(engine):
     return {"ok": ok_id, "bad": bad_id}
 
 
-async def client_for(engine, subscribers, token=None, replay=None):
+async def client_for(engine, subscribers, token=None, replay=None, **more):
     app = web.Application()
-    mount(app, Dashboard(engine, subscribers.list, subscribers.set_enabled, api_token=token, replay=replay))
+    mount(
+        app,
+        Dashboard(engine, subscribers.list, subscribers.set_enabled, api_token=token, replay=replay, **more),
+    )
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     return client
@@ -182,5 +185,67 @@ async def test_no_replay_button_without_a_token(engine, subscribers, runs):
     try:
         assert 'id="replay"' not in await (await client.get(f"/runs/{runs['ok']}")).text()
         assert (await client.post(f"/api/runs/{runs['ok']}/replay")).status in (404, 405)
+    finally:
+        await client.close()
+
+
+class FakeDeadLetters:
+    """The dead letters as the dashboard reads and replays them, recording every replay asked for."""
+
+    def __init__(self) -> None:
+        self.letters = [{"number": 3, "agent": "match", "source_topic": "t.events", "value_b64": "/w=="}]
+        self.replayed: list[int] = []
+
+    async def list(self) -> list[dict]:
+        return list(self.letters)
+
+    async def replay(self, number: int) -> dict:
+        if number not in {letter["number"] for letter in self.letters}:
+            raise UnknownDeadLetter([number])
+        self.replayed.append(number)
+        return {"number": number, "topic": "t.events", "partition": 1, "offset": 42}
+
+
+async def test_dead_letters_need_the_token(engine, subscribers):
+    """GET /api/dead-letters and POST /api/dead-letters/{n}/replay: 401 without or with a wrong token
+    (reading too: a dead letter holds the original bytes); 404 for an unknown number, 400 for a non-number."""
+    letters = FakeDeadLetters()
+    client = await client_for(
+        engine, subscribers, token=TOKEN, list_dead_letters=letters.list, replay_dead_letter=letters.replay
+    )
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        for headers in ({}, {"Authorization": "Bearer nope"}):
+            listed = await client.get("/api/dead-letters", headers=headers)
+            assert listed.status == 401 and listed.headers["WWW-Authenticate"].startswith("Bearer")
+            replayed = await client.post("/api/dead-letters/3/replay", headers=headers)
+            assert replayed.status == 401 and replayed.headers["WWW-Authenticate"].startswith("Bearer")
+        assert letters.replayed == []
+        assert await (await client.get("/api/dead-letters", headers=auth)).json() == letters.letters
+        done = await client.post("/api/dead-letters/3/replay", headers=auth)
+        assert done.status == 202
+        assert await done.json() == {"number": 3, "topic": "t.events", "partition": 1, "offset": 42}
+        unknown = await client.post("/api/dead-letters/999/replay", headers=auth)
+        assert unknown.status == 404 and "no dead letter numbered 999" in await unknown.text()
+        assert (await client.post("/api/dead-letters/three/replay", headers=auth)).status == 400
+        assert letters.replayed == [3]
+    finally:
+        await client.close()
+
+
+async def test_no_dead_letter_endpoints_without_a_token(engine, subscribers):
+    """Without a token configured neither dead-letter endpoint exists, not even for reading: both are 404."""
+
+    async def replay(number: int) -> dict:
+        raise AssertionError("must not be called")
+
+    async def listing() -> list[dict]:
+        raise AssertionError("must not be called")
+
+    client = await client_for(engine, subscribers, list_dead_letters=listing, replay_dead_letter=replay)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        assert (await client.get("/api/dead-letters", headers=auth)).status == 404
+        assert (await client.post("/api/dead-letters/3/replay", headers=auth)).status == 404
     finally:
         await client.close()

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.error
+import urllib.request
+from typing import Any
 
 import pytest
 from kafka import KafkaProducer
 
+from streams.reader import read_at, topic_size
 from tests.integration.system import System, wait_until
 from tests.samples import load, with_repo
 
@@ -16,13 +20,14 @@ pytestmark = pytest.mark.integration
 NOT_JSON = b"\xff\xfe not json at all"
 NOT_AN_ENVELOPE = b'{"delivery_id": "not-a-uuid", "event": "push"}'
 NOT_A_STAGE_REQUEST = b'{"run_id": "r-1"}'
+TOKEN = "dlq-api-token"
 
 
 @pytest.fixture(scope="module")
 def system(kafka_bootstrap, tmp_path_factory):
-    with System(kafka_bootstrap, tmp_path_factory.mktemp("dlq"), "tests.pipelines.faults").running(
-        {"steady"}
-    ) as hamster:
+    hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("dlq"), "tests.pipelines.faults")
+    hamster.env["HAMSTER_API_TOKEN"] = TOKEN  # the dead-letter endpoints exist only with a token
+    with hamster.running({"steady"}):
         yield hamster
 
 
@@ -30,6 +35,22 @@ def dead_letters(system: System) -> list[dict]:
     listed = system.cli("dlq", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     return list(json.loads(listed.stdout))
+
+
+def api(system: System, method: str, path: str, token: str | None = TOKEN) -> tuple[int, Any, Any]:
+    """(status, headers, body: JSON when it is JSON, else text) of a request to the running `hamster web`."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{system.intake_port}{path}",
+        method=method,
+        headers={"Authorization": f"Bearer {token}"} if token else {},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            status, headers, body = answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as exc:
+        status, headers, body = exc.code, exc.headers, exc.read()
+    is_json = headers.get_content_type() == "application/json"
+    return status, headers, json.loads(body) if is_json else body.decode()
 
 
 def test_poison_is_set_aside_and_processing_goes_on(system: System):
@@ -105,3 +126,55 @@ def test_replay_of_an_unknown_number_fails(system: System):
     result = system.cli("dlq", "replay", "999999")
     assert result.returncode != 0 and "no dead letter numbered 999999" in result.stderr
     assert system.cli("dlq", "replay").returncode == 2
+
+
+def test_the_api_lists_and_replays_dead_letters_with_the_token(system: System):
+    """Over HTTP, with the bearer token: GET /api/dead-letters lists what `dlq list --json` does, and
+    POST /api/dead-letters/N/replay puts the original key and bytes back on the source topic (202, where)."""
+    producer = KafkaProducer(bootstrap_servers=system.env["HAMSTER_KAFKA_BOOTSTRAP"], acks="all")
+    try:
+        sent = producer.send(f"{system.namespace}.events", key=b"soak/api", value=NOT_JSON).get(30)
+    finally:
+        producer.close()
+
+    def listed_by_api() -> list[dict]:
+        status, _, letters = api(system, "GET", "/api/dead-letters")
+        assert status == 200, letters
+        return [
+            letter
+            for letter in letters
+            if (letter["source_topic"], letter["partition"], letter["offset"])
+            == (sent.topic, sent.partition, sent.offset)
+        ]
+
+    [target] = wait_until(listed_by_api, 60, what="the poison record in GET /api/dead-letters")
+    assert base64.b64decode(target["value_b64"]) == NOT_JSON
+    assert base64.b64decode(target["key_b64"]) == b"soak/api"
+    assert target["agent"] == "match" and target["reason"]
+    # The same fields as the command line, from the same code.
+    assert api(system, "GET", "/api/dead-letters")[2] == dead_letters(system)
+
+    status, _, landed = api(system, "POST", f"/api/dead-letters/{target['number']}/replay")
+    assert status == 202, landed
+    assert landed["number"] == target["number"] and landed["topic"] == sent.topic
+    assert landed["partition"] == sent.partition and landed["offset"] > sent.offset
+    record = read_at(system.env["HAMSTER_KAFKA_BOOTSTRAP"], sent.topic, landed["partition"], landed["offset"])
+    assert record is not None and (record.key, record.value) == (b"soak/api", NOT_JSON)
+
+
+def test_the_dead_letter_api_refuses_without_the_right_token(system: System):
+    """No token or a wrong one: 401 with a Bearer challenge, for reading as for replaying, and nothing is
+    sent; an unknown number is 404 and a non-number 400."""
+    [oldest, *_] = dead_letters(system)  # the tests above leave dead letters behind
+    number, source = oldest["number"], oldest["source_topic"]
+    bootstrap = system.env["HAMSTER_KAFKA_BOOTSTRAP"]
+    size = topic_size(bootstrap, source)
+    for token in (None, "wrong-token"):
+        for method, path in (("GET", "/api/dead-letters"), ("POST", f"/api/dead-letters/{number}/replay")):
+            status, headers, _ = api(system, method, path, token=token)
+            assert status == 401, (method, path, token)
+            assert headers["WWW-Authenticate"].startswith("Bearer")
+    status, _, text = api(system, "POST", "/api/dead-letters/999999/replay")
+    assert status == 404 and "no dead letter numbered 999999" in text
+    assert api(system, "POST", "/api/dead-letters/first/replay")[0] == 400
+    assert topic_size(bootstrap, source) == size
