@@ -25,9 +25,10 @@ def hold_note(ctx: Any, *pids: int) -> None:
             notes.write(" ".join(map(str, (ctx.run_id, ctx.stage, ctx.attempt, os.getppid(), *pids))) + "\n")
 
 
-@task
+@task(timeout=900)
 def hold(ctx: Any) -> dict[str, Any]:
-    """Attempt 1 waits to be cut off by a dead worker; later attempts finish at once."""
+    """Attempt 1 waits to be cut off by a dead worker; later attempts finish at once. (The timeout makes
+    it run in a child of the worker, which must die with it.)"""
     mark(ctx)
     if ctx.attempt == 1:
         hold_note(ctx, os.getpid())
