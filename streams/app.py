@@ -13,6 +13,7 @@ from hamster.settings import Settings
 from hamster.subscribers import Catalog
 from streams import topics
 from streams.topics import MAX_MESSAGE_BYTES
+from streams.transport import App
 
 
 @dataclass
@@ -29,9 +30,19 @@ class Streams:
     subscribers: Any  # GlobalTable: subscriber name → SubscriberState JSON
     deliveries: Any  # Table: delivery id → first-seen record JSON (partitioned like the events topic)
     runs: Any  # Table: run id → RunState JSON (partitioned like the stage topics and the run log)
+    lanes: Any = None  # LaneCommand records, key repository (hamster.lane_commands)
+    lane_books: Any = None  # Table: subscriber + repository → LaneBook JSON (partitioned like ``lanes``)
+    run_control: Any = None  # CancelRun commands, key run id (partitioned like the run log)
     dead_letters: Any = None  # records no agent could decode (hamster.deadletter)
     reported: Any = None  # Table: run id → ReportState JSON (what GitHub was told; like the run log)
     metrics: Metrics = field(default_factory=Metrics)  # served with Faust's sensors at the worker's /metrics
+
+    def stage_topic(self, task_name: str) -> Any:
+        """The topic of a task's stage requests, also for a task not registered on this worker."""
+        known = self.stages.get(task_name)
+        if known is not None:
+            return known
+        return _topic(self.app, topics.stage_topic(self.settings, task_name), self.settings.partitions)
 
 
 def _topic(app: faust.App, name: str, partitions: int) -> Any:
@@ -52,7 +63,7 @@ def create_streams(
     settings: Settings, catalog: Catalog, *, web_port: int = 6066, web_host: str = "127.0.0.1"
 ) -> Streams:
     brokers = ";".join(f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(","))
-    app = faust.App(
+    app = App(
         settings.namespace,
         broker=brokers,
         store="memory://",
@@ -96,6 +107,9 @@ def create_streams(
         deliveries=app.Table("deliveries", partitions=p, **table_args),
         runs=app.Table("runs", partitions=p, **table_args),
         reported=app.Table("reported", partitions=p, **table_args),
+        lanes=_topic(app, topics.lanes_topic(settings), p),
+        lane_books=app.Table("lanes", partitions=p, **table_args),
+        run_control=_topic(app, topics.run_control_topic(settings), p),
         dead_letters=_topic(app, topics.dead_letters_topic(settings), 1),
         metrics=metrics,
     )
