@@ -1,16 +1,22 @@
-"""One module per agent, in flow order: subscribers, match, stages, projection, reporting."""
+"""One module per agent, in flow order: subscribers, match, lanes, stages, cancellations, projection,
+reporting."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from agents import match, projection, reporting, stages, subscribers
+from agents import cancellations, lanes, match, projection, reporting, stages, subscribers
 from streams.app import Streams
+from streams.run_recorder import RunRecorder
 
 
 def register_all(streams: Streams, engine: Engine) -> None:
+    # The stage agents and the cancellation agent act on the same runs: one recorder serves them both.
+    recorder = RunRecorder(streams)
     subscribers.register(streams)
     match.register(streams)
-    stages.register(streams)
+    lanes.register(streams)
+    stages.register(streams, recorder)
+    cancellations.register(streams, recorder)
     projection.register(streams, engine)
     reporting.register(streams)

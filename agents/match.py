@@ -3,7 +3,8 @@
 The "join" is a table lookup inside the agent (Faust's Join classes are not implemented). A delivery id
 already seen is a redelivery and starts nothing. For each enabled matching subscriber the agent records
 ``RunRequested`` (deterministic run id from delivery id and subscriber) and hands the run to its first
-stage. The delivery is marked seen only after both writes were acknowledged: a crash in between means the
+stage, or, when the subscriber limits its concurrency, files it with the lanes agent, which starts it when
+it may. The delivery is marked seen only after both writes were acknowledged: a crash in between means the
 webhook is processed again, and the deterministic run id makes the second try land on the same run.
 """
 
@@ -21,8 +22,10 @@ from agents.dead_letters import set_aside
 from agents.subscribers import current_states
 from hamster import ids, logs
 from hamster.audit import seal
+from hamster.concurrency import Policy, lane_of
 from hamster.envelope import EventEnvelope, decode_envelope
 from hamster.github_events import event_info
+from hamster.lane_commands import FileRun, lanes_key
 from hamster.matching import SubscriberIndex
 from hamster.replay import replay_reports
 from hamster.reporting import is_own_comment
@@ -89,6 +92,8 @@ def register(streams: Streams) -> None:
     ) -> None:
         run_id = ids.run_id(envelope.delivery_id, spec.name)
         replay_of = envelope.replay_of
+        policy = Policy(spec.concurrency, spec.max_parallel)
+        lane = lane_of(info) if policy.governed else None
         requested = RunRequested(
             event_id=ids.event_id(run_id, 1),
             run_id=run_id,
@@ -104,6 +109,7 @@ def register(streams: Streams) -> None:
             replay_of=replay_of,
             original_run_id=ids.run_id(replay_of, spec.name) if replay_of else None,
             report=replay_of is None or report,
+            lane=lane,
         )
         requested = seal(requested, "")
         await send_acked(streams.run_events, run_id, encode_run_event(requested))
@@ -125,7 +131,20 @@ def register(streams: Streams) -> None:
             log.error("run %s: %s", run_id, failed.reason)
             return
         request = RunStage(run_id=run_id, index=0, attempt=1, requested=requested, event=info)
-        await send_acked(streams.stages[first], run_id, request.model_dump_json().encode())
+        if lane is None:
+            await send_acked(streams.stages[first], run_id, request.model_dump_json().encode())
+        else:
+            # The lanes agent decides when it starts and whether it supersedes runs in flight.
+            filed = FileRun(
+                subscriber=spec.name,
+                repo=lanes_key(info),
+                run_id=run_id,
+                lane=lane,
+                concurrency=policy.concurrency,
+                max_parallel=policy.max_parallel,
+                request=request.model_dump_json(),
+            )
+            await send_acked(streams.lanes, filed.repo, filed.model_dump_json().encode())
         log.info("run %s: requested (subscriber %s, delivery %s)", run_id, spec.name, envelope.delivery_id)
 
     @app.agent(streams.events, name="hamster.match", concurrency=1)

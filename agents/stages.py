@@ -5,8 +5,10 @@ current state (the ``runs`` table, co-partitioned with the stage topics), record
 the task, records ``StageSucceeded`` or ``StageFailed``, and carries out ``after_stage``: hand the run to
 the next stage's topic, retry after a backoff, or record ``RunSucceeded`` / ``RunFailed``.
 
-Each record goes to the run log (acknowledged) before the table is updated: the log is the truth, and a
-crash between the two only makes the next try redo work the state machine then recognises.
+Each record goes to the run log (acknowledged) before the table is updated (``streams.run_recorder``): the
+log is the truth, and a crash between the two only makes the next try redo work the state machine then
+recognises. A run cancelled while its stage runs (superseded, ``agents.cancellations``) has its attempt
+stopped and whatever the stage agent was about to record dropped.
 Concurrency stays 1 per agent: with more, Faust can commit an offset past a message still being processed
 (faust-streaming #606), and a crash would lose that stage.
 """
@@ -21,12 +23,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.dead_letters import set_aside
-from hamster import ids, logs
-from hamster.audit import seal
+from hamster import logs
 from hamster.context import TaskContext
-from hamster.execution import Failed, execute
+from hamster.execution import Failed
 from hamster.github import EventObjects, client_for
-from hamster.lifecycle import RunState, evolve
+from hamster.lifecycle import RunState
 from hamster.next_step import (
     Continue,
     FinishFailed,
@@ -39,45 +40,18 @@ from hamster.next_step import (
     plan,
 )
 from hamster.run_events import (
-    RunEvent,
     RunFailed,
     RunStage,
     RunSucceeded,
     StageFailed,
     StageStarted,
     StageSucceeded,
-    encode_run_event,
 )
 from hamster.task import Task
 from streams.app import Streams, send_acked
+from streams.run_recorder import RunEnded, RunRecorder
 
 log = logging.getLogger(__name__)
-
-
-class RunRecorder:
-    """Appends a run's records to the log and keeps the ``runs`` table folded from them."""
-
-    def __init__(self, streams: Streams) -> None:
-        self.streams = streams
-
-    def load(self, request: RunStage) -> RunState:
-        raw = self.streams.runs.get(request.run_id.encode())
-        if raw:
-            return RunState.model_validate_json(raw)
-        # First record of this run on this partition: rebuild it from the request's RunRequested.
-        return evolve(None, request.requested)
-
-    async def record(self, state: RunState, make: Any, **fields: Any) -> RunState:
-        seq = state.seq + 1
-        record: RunEvent = seal(
-            make(event_id=ids.event_id(state.run_id, seq), run_id=state.run_id, seq=seq, **fields),
-            state.last_hash,
-        )
-        new = evolve(state, record)  # raises InvalidTransition before anything is written
-        await send_acked(self.streams.run_events, state.run_id, encode_run_event(record))
-        self.streams.metrics.observe(record, state.subscriber)
-        self.streams.runs[state.run_id.encode()] = new.model_dump_json().encode()
-        return new
 
 
 async def follow_up(
@@ -87,7 +61,7 @@ async def follow_up(
     if isinstance(decision, HandOff):
         following = state.pipeline[decision.index]
         topic = streams.stages.get(following)
-        if topic is None:
+        if topic is None:  # a subscriber version this worker does not have
             await recorder.record(
                 state, RunFailed, stage=following, reason=f"task {following} is not registered on this worker"
             )
@@ -132,61 +106,84 @@ async def follow_up(
 
 
 async def run_stage(streams: Streams, recorder: RunRecorder, task: Task, request: RunStage) -> None:
-    state = recorder.load(request)
+    state = recorder.load(request.run_id, request.requested)
     step = plan(state, request)
     if isinstance(step, Skip):
+        if state.finished:
+            # A crash may have come between the run's last record and the lanes agent hearing of it.
+            await recorder.release(state)
         log.info("run %s: stage %s request skipped: %s", request.run_id, request.stage, step.reason)
         return
-    if isinstance(step, Start):
-        if request.not_before is not None:
-            wait = (request.not_before - datetime.now(UTC)).total_seconds()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        state = await recorder.record(
-            state, StageStarted, stage=task.name, index=request.index, attempt=step.attempt
-        )
-        ctx = TaskContext(
-            event=request.event,
-            params=state.params,
-            outputs=request.outputs,
-            run_id=state.run_id,
-            attempt=step.attempt,
-            subscriber=state.subscriber,
-            stage=task.name,
-            github=EventObjects(client_for(streams.settings), request.event),
-        )
-        outcome = await execute(task, ctx)
-        if isinstance(outcome, Failed):
-            retrying = outcome.retryable and step.attempt <= task.retries
-            state = await recorder.record(
-                state,
-                StageFailed,
-                stage=task.name,
-                index=request.index,
-                attempt=step.attempt,
-                error_type=outcome.error_type,
-                message=outcome.message,
-                traceback=outcome.traceback,
-                duration_ms=outcome.duration_ms,
-                retrying=retrying,
-            )
+    try:
+        if isinstance(step, Start):
+            after = await start(streams, recorder, task, request, state, step)
+            if after is None:
+                return
+            state = after
         else:
-            state = await recorder.record(
-                state,
-                StageSucceeded,
-                stage=task.name,
-                index=request.index,
-                attempt=step.attempt,
-                output=outcome.output,
-                duration_ms=outcome.duration_ms,
-            )
-    else:
-        assert isinstance(step, Continue)
-    await follow_up(streams, recorder, state, request.index, request)
+            assert isinstance(step, Continue)
+        await follow_up(streams, recorder, state, request.index, request)
+    except RunEnded as ended:
+        log.info(
+            "run %s: %s while stage %s ran; its outcome is dropped",
+            request.run_id,
+            ended.state.status,
+            task.name,
+        )
 
 
-def register(streams: Streams) -> None:
-    recorder = RunRecorder(streams)
+async def start(
+    streams: Streams, recorder: RunRecorder, task: Task, request: RunStage, state: RunState, step: Start
+) -> RunState | None:
+    """Run the stage as ``step.attempt`` and record how it went; None if the run ended meanwhile."""
+    if request.not_before is not None:
+        wait = (request.not_before - datetime.now(UTC)).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)
+    state = await recorder.record(
+        state, StageStarted, stage=task.name, index=request.index, attempt=step.attempt
+    )
+    ctx = TaskContext(
+        event=request.event,
+        params=state.params,
+        outputs=request.outputs,
+        run_id=state.run_id,
+        attempt=step.attempt,
+        subscriber=state.subscriber,
+        stage=task.name,
+        github=EventObjects(client_for(streams.settings), request.event),
+    )
+    # A run that may be cancelled runs its blocking tasks where they can be stopped.
+    outcome = await recorder.attempt(task, ctx, killable=state.lane is not None)
+    if outcome is None:
+        log.info("run %s: stage %s stopped: the run ended while it ran", state.run_id, task.name)
+        return None
+    if isinstance(outcome, Failed):
+        retrying = outcome.retryable and step.attempt <= task.retries
+        return await recorder.record(
+            state,
+            StageFailed,
+            stage=task.name,
+            index=request.index,
+            attempt=step.attempt,
+            error_type=outcome.error_type,
+            message=outcome.message,
+            traceback=outcome.traceback,
+            duration_ms=outcome.duration_ms,
+            retrying=retrying,
+        )
+    return await recorder.record(
+        state,
+        StageSucceeded,
+        stage=task.name,
+        index=request.index,
+        attempt=step.attempt,
+        output=outcome.output,
+        duration_ms=outcome.duration_ms,
+    )
+
+
+def register(streams: Streams, recorder: RunRecorder) -> None:
     for name, task in streams.catalog.tasks.items():
         _register_one(streams, recorder, streams.stages[name], task)
 

@@ -1,9 +1,11 @@
 """Run one task: the user's function under its timeout, its outcome as data.
 
-Async functions run on the event loop under ``wait_for``. Blocking functions with a timeout run in a forked
-child per attempt (``hamster.subprocess_runner``), so a timeout really stops the work: a thread could not be
-killed. Blocking functions without a timeout run in a worker thread. Either way the event loop (and Faust's
-heartbeats) keep going.
+Async functions run on the event loop under ``wait_for``. Blocking functions with a timeout, or of a run
+that may be cancelled (``killable``: its subscriber cancels superseded runs), run in a forked child per
+attempt (``hamster.subprocess_runner``), so a timeout or a cancellation really stops the work: a thread
+could not be killed. Other blocking functions run in a worker thread. Either way the event loop (and
+Faust's heartbeats) keep going. Cancelling ``execute`` stops the attempt: the async function is cancelled,
+the child killed.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, NonRetryable)
 
 
-async def execute(task: Task, ctx: TaskContext) -> Outcome:
+async def execute(task: Task, ctx: TaskContext, *, killable: bool = False) -> Outcome:
     started = time.perf_counter()
 
     def elapsed() -> float:
@@ -67,7 +69,7 @@ async def execute(task: Task, ctx: TaskContext) -> Outcome:
         if task.is_async:
             result = await asyncio.wait_for(task.fn(ctx), timeout=task.timeout)
             return Succeeded(_check_output(task, result), elapsed())
-        if task.timeout is None:
+        if task.timeout is None and not killable:
             # Nothing will ever need to stop it, so a thread is enough, and it spares each attempt the
             # fork (~50 ms here) that makes a timeout enforceable.
             result = await asyncio.to_thread(task.fn, ctx)

@@ -102,6 +102,7 @@ class RunState(BaseModel):
     attempt: int = 1
     original_run_id: str | None = None
     replay: bool = False
+    lane: str | None = None  # the concurrency lane it holds while in flight (hamster.concurrency)
 
     @property
     def finished(self) -> bool:
@@ -226,6 +227,7 @@ def evolve(state: RunState | None, event: RunEvent) -> RunState:
             attempt=event.attempt,
             original_run_id=event.original_run_id,
             replay=event.replay,
+            lane=event.lane,
         )
     assert state is not None  # RUN_TRANSITIONS admits only RunRequested without a state
     if event.seq != state.seq + 1:

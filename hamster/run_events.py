@@ -62,6 +62,9 @@ class RunRequested(_RunEvent):
     # from the original run's log.
     start_index: int = 0
     reused_outputs: dict[str, Any] = {}
+    # Concurrency control (hamster.concurrency): the lane the run holds while in flight, when its
+    # subscriber limits concurrency; None: the run starts at once and nothing waits for it.
+    lane: str | None = None
 
 
 class StageStarted(_RunEvent):
@@ -138,3 +141,17 @@ class RunStage(BaseModel):
     @property
     def stage(self) -> str:
         return self.requested.pipeline[self.index]
+
+
+class CancelRun(BaseModel):
+    """A command on the run-control topic: end this run as cancelled, whatever it is doing.
+
+    Carries the run's ``RunRequested`` so a run superseded before its first stage started (its state not
+    yet in any table) can still be cancelled, with a record of its own in the run log.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    reason: str
+    requested: RunRequested

@@ -44,6 +44,14 @@ def subscribers_topic(settings: Settings) -> str:
     return f"{settings.namespace}.subscribers"
 
 
+def lanes_topic(settings: Settings) -> str:
+    return f"{settings.namespace}.lanes"
+
+
+def run_control_topic(settings: Settings) -> str:
+    return f"{settings.namespace}.run-control"
+
+
 def stage_topic(settings: Settings, task_name: str) -> str:
     return f"{settings.namespace}.stage.{task_name}"
 
@@ -78,6 +86,13 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
             p,
             max(retention, 2 * settings.redelivery_window_days * DAY_MS),
         ),
+    ]
+    specs += [
+        # Concurrency control (hamster.concurrency): runs filed and finished, per repository, and the books
+        # the lanes agent keeps of them; cancellations go to the run they cancel, keyed like the run log.
+        TopicSpec(lanes_topic(settings), "repository full name", "LaneCommand", p, retention),
+        TopicSpec(changelog_topic(settings, "lanes"), "subscriber + repository", "LaneBook", p, retention),
+        TopicSpec(run_control_topic(settings), "run id", "CancelRun", p, retention),
     ]
     specs += [
         TopicSpec(stage_topic(settings, name), "run id", "StageRequest", p, retention)

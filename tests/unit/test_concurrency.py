@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from hamster.concurrency import Admission, InFlight, Policy, admit, lane_of, release, superseded_reason
+from hamster.concurrency import (
+    InFlight,
+    LaneBook,
+    LaneChange,
+    LaneRun,
+    Policy,
+    lane_of,
+    on_finished,
+    on_requested,
+    release,
+    superseded,
+    superseded_reason,
+)
 from hamster.github_events import EventInfo
 
 PARALLEL = Policy()
@@ -18,6 +30,28 @@ def waiting(run_id: str, lane: str = "pr:1") -> InFlight:
     return InFlight(run_id, lane, running=False)
 
 
+def new(run_id: str, lane: str = "pr:1") -> LaneRun:
+    return LaneRun(run_id=run_id, lane=lane, request=f"request of {run_id}")
+
+
+def file_all(policy: Policy, *runs: LaneRun) -> tuple[LaneBook | None, list[LaneChange]]:
+    book: LaneBook | None = None
+    changes = []
+    for run in runs:
+        change = on_requested(book, policy, run)
+        changes.append(change)
+        book = change.book
+    return book, changes
+
+
+def started(change: LaneChange) -> list[str]:
+    return [r.run_id for r in change.start]
+
+
+def states(book: LaneBook | None) -> list[tuple[str, bool]]:
+    return [(r.run_id, r.running) for r in (book.runs if book else ())]
+
+
 def test_lane_is_the_pull_request_else_the_branch_else_the_ref():
     """A PR's runs share a lane whatever the branch; a push's lane is its branch; a tag its ref."""
     assert lane_of(EventInfo(name="pull_request", delivery_id="d", pr_number=7, branch="main")) == "pr:7"
@@ -25,16 +59,29 @@ def test_lane_is_the_pull_request_else_the_branch_else_the_ref():
     assert lane_of(EventInfo(name="push", delivery_id="d", ref="refs/tags/v1")) == "ref:refs/tags/v1"
 
 
+def test_only_non_default_policies_are_governed():
+    """Plain parallel runs skip the lanes agent; any other option sends runs through it."""
+    assert not PARALLEL.governed
+    assert CANCEL.governed and SERIAL.governed and Policy(max_parallel=3).governed
+
+
 def test_parallel_starts_everything():
     """Without options every run starts at once, whatever is in flight."""
-    assert admit(PARALLEL, [running("a"), running("b")], "pr:1") == Admission(start=True)
+    _, changes = file_all(PARALLEL, new("a"), new("b"), new("c", "pr:2"))
+    assert [started(c) for c in changes] == [["a"], ["b"], ["c"]]
+    assert superseded(PARALLEL, [running("a")], "pr:1") == ()
 
 
 def test_cancel_superseded_cancels_the_lane_only():
     """A new run cancels the runs in flight in its own lane, running or waiting, and starts."""
     flight = [running("a"), waiting("b"), running("c", lane="pr:2")]
-    assert admit(CANCEL, flight, "pr:1") == Admission(start=True, cancel=("a", "b"))
-    assert admit(CANCEL, flight, "pr:3") == Admission(start=True)
+    assert superseded(CANCEL, flight, "pr:1") == ("a", "b")
+    assert superseded(CANCEL, flight, "pr:3") == ()
+    book, changes = file_all(CANCEL, new("a"), new("c", "pr:2"), new("b"))
+    assert [r.run_id for r in changes[2].cancel] == ["a"]
+    assert changes[2].cancel[0].request == "request of a"  # enough to cancel it even before it started
+    assert started(changes[2]) == ["b"]
+    assert states(book) == [("c", True), ("b", True)]
 
 
 def test_cancelled_run_names_the_run_that_superseded_it():
@@ -43,15 +90,23 @@ def test_cancelled_run_names_the_run_that_superseded_it():
 
 
 def test_cancel_superseded_frees_room_under_max_parallel():
-    """The runs it cancels no longer count against max_parallel."""
-    assert admit(Policy("cancel-superseded", 1), [running("a")], "pr:1") == Admission(True, ("a",))
-    assert admit(Policy("cancel-superseded", 1), [running("a", lane="pr:2")], "pr:1") == Admission(False)
+    """The runs it cancels no longer count against max_parallel; another lane's run does."""
+    cap1 = Policy("cancel-superseded", 1)
+    _, changes = file_all(cap1, new("a"), new("b"))
+    assert ([r.run_id for r in changes[1].cancel], started(changes[1])) == (["a"], ["b"])
+    book, changes = file_all(cap1, new("a", "pr:2"), new("b"))
+    assert (changes[1].cancel, started(changes[1])) == ((), [])
+    assert states(book) == [("a", True), ("b", False)]
 
 
 def test_serial_waits_behind_its_lane_and_not_behind_others():
-    """Serial: one run at a time per lane; another lane starts at once."""
-    assert admit(SERIAL, [running("a")], "pr:1") == Admission(start=False)
-    assert admit(SERIAL, [running("a"), waiting("b")], "pr:2") == Admission(start=True)
+    """Serial: one run at a time per lane, the others wait in request order; another lane starts at once."""
+    book, changes = file_all(SERIAL, new("a"), new("b"), new("x", "pr:2"), new("c"))
+    assert [started(c) for c in changes] == [["a"], [], ["x"], []]
+    change = on_finished(book, "a")
+    assert started(change) == ["b"]  # the oldest waiting run of the lane, one only
+    assert states(change.book) == [("b", True), ("x", True), ("c", False)]
+    assert started(on_finished(change.book, "x")) == []  # another lane finishing frees nothing here
 
 
 def test_serial_release_starts_the_oldest_waiting_run_of_the_lane():
@@ -65,16 +120,35 @@ def test_serial_release_starts_the_oldest_waiting_run_of_the_lane():
 def test_max_parallel_caps_running_runs_per_repository():
     """max_parallel=2: a third run waits; when one finishes, the oldest waiting one starts."""
     cap = Policy(max_parallel=2)
-    assert admit(cap, [running("a", "pr:1"), running("b", "pr:2")], "pr:3") == Admission(start=False)
-    assert admit(cap, [running("a", "pr:1")], "pr:3") == Admission(start=True)
-    assert release(cap, [running("b", "pr:2"), waiting("c", "pr:3"), waiting("d", "pr:4")]) == ["c"]
+    book, changes = file_all(cap, new("a", "pr:1"), new("b", "pr:2"), new("c", "pr:3"), new("d", "pr:4"))
+    assert [started(c) for c in changes] == [["a"], ["b"], [], []]
+    assert started(on_finished(book, "b")) == ["c"]
     assert release(cap, [waiting("c", "pr:3"), waiting("d", "pr:4"), waiting("e", "pr:5")]) == ["c", "d"]
 
 
 def test_newcomer_does_not_overtake_runs_waiting_for_room():
-    """A new run waits while older runs wait for room, even if room just appeared."""
-    cap = Policy(max_parallel=2)
-    assert admit(cap, [running("a", "pr:1"), waiting("b", "pr:2")], "pr:3") == Admission(start=False)
+    """A new run waits while older runs wait for room, and they start before it when room appears."""
+    cap = Policy(max_parallel=1)
+    book, changes = file_all(cap, new("a", "pr:1"), new("b", "pr:2"), new("c", "pr:3"))
+    assert [started(c) for c in changes] == [["a"], [], []]
+    assert started(on_finished(book, "a")) == ["b"]
+
+
+def test_a_repeated_command_changes_nothing():
+    """Commands arrive at least once: a run filed twice, or finished twice, is one change."""
+    book, _ = file_all(SERIAL, new("a"), new("b"))
+    again = on_requested(book, SERIAL, new("b"))
+    assert (again.book, again.start, again.cancel) == (book, (), ())
+    once = on_finished(book, "a")
+    twice = on_finished(once.book, "a")
+    assert (twice.book, twice.start) == (once.book, ())
+
+
+def test_the_newest_policy_applies():
+    """A subscriber's changed options take effect with its next run."""
+    book, _ = file_all(SERIAL, new("a"), new("b"))
+    change = on_requested(book, PARALLEL, new("c"))
+    assert started(change) == ["b", "c"]
 
 
 def test_nothing_waiting_nothing_released():

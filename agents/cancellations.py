@@ -1,0 +1,31 @@
+"""Agent: cancel runs. Reads the run-control topic (key: run id), co-partitioned with the runs table.
+
+A ``CancelRun`` (from the lanes agent, for a superseded run) ends the run as ``cancelled`` with its reason,
+unless it already ended; the run's stage attempt running on this worker is stopped, and the records its
+stage agent was about to write are dropped (``streams.run_recorder``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from agents.dead_letters import set_aside
+from hamster import logs
+from hamster.run_events import CancelRun
+from streams.app import Streams
+from streams.run_recorder import RunRecorder
+
+
+def register(streams: Streams, recorder: RunRecorder) -> None:
+    @streams.app.agent(streams.run_control, name="hamster.cancellations", concurrency=1)
+    async def cancellations(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                command = CancelRun.model_validate_json(event.value)
+            except ValidationError as exc:
+                await set_aside(streams, "cancellations", exc, event)
+                continue
+            logs.bind(delivery_id=command.requested.event.delivery_id, run_id=command.run_id)
+            await recorder.cancel(command)
