@@ -65,7 +65,9 @@ def system(kafka_bootstrap, tmp_path_factory, fake, origin):
     try:
         hamster.start_intake()
         hamster.start_worker("worker-1")
-        hamster.wait_workers_ready({"gh-ci", "gh-fails", "gh-commands", "gh-build", "gh-slow"})
+        hamster.wait_workers_ready(
+            {"gh-ci", "gh-fails", "gh-commands", "gh-build", "gh-slow", "gh-supersede"}
+        )
         yield hamster
     finally:
         hamster.stop()
@@ -114,6 +116,23 @@ def test_failing_pipeline_reports_failure_naming_the_stage(system: System, fake:
     assert (pending["state"], failure["state"]) == ("pending", "failure")
     assert failure["description"].startswith("stage lint failed")
     assert "lint found 3 problems" in failure["description"]
+
+
+def test_superseded_run_is_reported_cancelled(system: System, fake: FakeGitHub):
+    """cancel-superseded: a new push cancels the PR's running run, and its commit status says so."""
+    old, new = "3" * 40, "4" * 40
+    _, first = system.post("pull_request", pr("acme/gh-supersede", old))
+    wait_until(lambda: [r for r in system.runs_for(first) if r["status"] == "running"], 90, what="run 1")
+    newer = pr("acme/gh-supersede", new)
+    newer["action"] = "synchronize"
+    _, second = system.post("pull_request", newer)
+    [cancelled] = system.wait_finished(first, timeout=90)
+    [replacing] = system.wait_finished(second, timeout=90)
+    assert (cancelled["status"], replacing["status"]) == ("cancelled", "succeeded")
+    pending, error = statuses_done(fake, "acme/gh-supersede", old, 2)
+    assert (pending["state"], error["state"]) == ("pending", "error")
+    assert error["description"] == f"cancelled: superseded by run {replacing['run_id']}"
+    assert [s["state"] for s in statuses_done(fake, "acme/gh-supersede", new, 2)] == ["pending", "success"]
 
 
 def test_comment_with_the_marker_triggers_nothing(system: System, fake: FakeGitHub):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from hamster import Subscriber, task
@@ -21,6 +22,14 @@ def lint(ctx: Any) -> None:
 @task
 def answer(ctx: Any) -> str:
     return "seen"
+
+
+@task
+def until_superseded(ctx: Any) -> dict[str, Any]:
+    """The first push of a PR holds (until a newer push cancels its run); later pushes pass at once."""
+    if ctx.event.action == "opened":
+        time.sleep(600)
+    return {"sha": ctx.event.sha}
 
 
 SUBSCRIBERS = [
@@ -46,6 +55,14 @@ SUBSCRIBERS = [
             shell('test "$(cat app.txt)" = feature && echo "1 passed"', name="unit_tests", timeout=120),
             comment("Tests on {event.sha:.7}: {outputs[unit_tests][output]}", name="say-tests"),
         ],
+        report=True,
+    ),
+    Subscriber(
+        "gh-supersede",
+        events=["pull_request"],
+        repos=["acme/gh-supersede"],
+        pipeline=[until_superseded],
+        concurrency="cancel-superseded",
         report=True,
     ),
     Subscriber(
