@@ -115,6 +115,7 @@ class RunRecorder:
         """End the run as cancelled, unless it already ended; stops its stage attempt on this worker."""
         state = self.load(command.run_id, command.requested)
         if state.finished:
+            await self.release(state)  # a crash may have come between its last record and the notice
             return state
         try:
             state = await self.record(state, RunCancelled, reason=command.reason)
