@@ -73,6 +73,8 @@ class Subscriber:
     """Run ``pipeline`` for each GitHub event that passes every filter given.
 
     Filters are OR within a field and AND across fields; a field left out matches anything.
+    ``concurrency`` ("parallel", "cancel-superseded" or "serial", per pull request or branch) and
+    ``max_parallel`` (running runs per repository) limit how its runs go side by side (hamster.concurrency).
     """
 
     def __init__(

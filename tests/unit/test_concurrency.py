@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hamster.concurrency import (
     InFlight,
     LaneBook,
@@ -154,3 +157,57 @@ def test_the_newest_policy_applies():
 def test_nothing_waiting_nothing_released():
     """Release with only running runs starts nothing."""
     assert release(SERIAL, [running("a")]) == []
+
+
+POLICIES = [
+    PARALLEL,
+    CANCEL,
+    SERIAL,
+    Policy(max_parallel=2),
+    Policy("serial", 1),
+    Policy("cancel-superseded", 2),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    policy=st.sampled_from(POLICIES),
+    commands=st.lists(
+        st.tuples(st.booleans(), st.integers(0, 7), st.sampled_from(["pr:1", "pr:2", "branch:a"]))
+    ),
+)
+def test_books_keep_their_promises_whatever_happens(
+    policy: Policy, commands: list[tuple[bool, int, str]]
+) -> None:
+    """Any sequence of runs filed and finished: a lane of a serial subscriber never runs two at once, no
+    more than max_parallel run, cancel-superseded leaves one run per lane, runs of a lane start in request
+    order, and no run waits that could start (nothing is forgotten)."""
+    book: LaneBook | None = None
+    filed: list[str] = []
+    started_order: list[str] = []
+    for n, (file, pick, lane) in enumerate(commands):
+        if file or not filed:
+            run_id = f"r{n}"
+            filed.append(run_id)
+            change = on_requested(book, policy, new(run_id, lane))
+        else:
+            change = on_finished(book, filed[pick % len(filed)])
+        book = change.book
+        started_order += [r.run_id for r in change.start]
+        flight = book.in_flight()
+        running_now = [r for r in flight if r.running]
+        assert release(policy, flight) == []  # settled: nothing that may start is left waiting
+        if policy.max_parallel is not None:
+            assert len(running_now) <= policy.max_parallel
+        for one_lane in {r.lane for r in flight}:
+            in_lane = [r for r in flight if r.lane == one_lane]
+            if policy.concurrency == "serial":
+                assert sum(r.running for r in in_lane) <= 1
+            if policy.concurrency == "cancel-superseded":
+                assert len(in_lane) <= 1
+        assert [r.run_id for r in book.runs] == sorted((r.run_id for r in book.runs), key=filed.index)
+    for lane in {"pr:1", "pr:2", "branch:a"}:
+        of_lane = [
+            r for r in started_order if any(c[2] == lane and f"r{i}" == r for i, c in enumerate(commands))
+        ]
+        assert of_lane == sorted(of_lane, key=filed.index)  # a lane's runs start in the order requested
