@@ -140,9 +140,8 @@ async def start(
         wait = (request.not_before - datetime.now(UTC)).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)
-    state = await recorder.record(
-        state, StageStarted, stage=task.name, index=request.index, attempt=step.attempt
-    )
+    which = {"stage": task.name, "index": request.index, "attempt": step.attempt}
+    state = await recorder.record(state, StageStarted, **which)
     ctx = TaskContext(
         event=request.event,
         params=state.params,
@@ -159,27 +158,18 @@ async def start(
         log.info("run %s: stage %s stopped: the run ended while it ran", state.run_id, task.name)
         return None
     if isinstance(outcome, Failed):
-        retrying = outcome.retryable and step.attempt <= task.retries
         return await recorder.record(
             state,
             StageFailed,
-            stage=task.name,
-            index=request.index,
-            attempt=step.attempt,
+            **which,
             error_type=outcome.error_type,
             message=outcome.message,
             traceback=outcome.traceback,
             duration_ms=outcome.duration_ms,
-            retrying=retrying,
+            retrying=outcome.retryable and step.attempt <= task.retries,
         )
     return await recorder.record(
-        state,
-        StageSucceeded,
-        stage=task.name,
-        index=request.index,
-        attempt=step.attempt,
-        output=outcome.output,
-        duration_ms=outcome.duration_ms,
+        state, StageSucceeded, **which, output=outcome.output, duration_ms=outcome.duration_ms
     )
 
 
