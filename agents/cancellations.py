@@ -28,4 +28,5 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
                 await set_aside(streams, "cancellations", exc, event)
                 continue
             logs.bind(delivery_id=command.requested.event.delivery_id, run_id=command.run_id)
+            await recorder.catch_up(event.message.partition)
             await recorder.cancel(command)

@@ -188,6 +188,7 @@ def _register_one(streams: Streams, recorder: RunRecorder, topic: Any, task: Tas
                 continue
             logs.bind(delivery_id=request.event.delivery_id, run_id=request.run_id)
             try:
+                await recorder.catch_up(event.message.partition)
                 await run_stage(streams, recorder, task, request)
             except Exception:
                 # An exception escaping an agent acknowledges the message and restarts the actor without

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -33,6 +34,8 @@ def main() -> int:
     parser.add_argument("--webhooks", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for every run")
     args = parser.parse_args()
+    # Stopped from outside (a CI timeout, kill): still stop the broker, the intake and the workers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     port = int(os.environ.get("HAMSTER_FAULTS_KAFKA_PORT", "29892"))
     bootstrap = f"127.0.0.1:{port}"
     home = Path(tempfile.mkdtemp(prefix="hamster-faults-"))

@@ -22,6 +22,7 @@ machine, not the agents, decides what is legal.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -103,6 +104,9 @@ class RunState(BaseModel):
     original_run_id: str | None = None
     replay: bool = False
     lane: str | None = None  # the concurrency lane it holds while in flight (hamster.concurrency)
+    # Where its latest record is in the run log (offset in the run's partition), once a stage agent wrote
+    # one: after a worker died, the records after it are those its runs table may not reflect.
+    log_offset: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -254,3 +258,31 @@ def fold(events: list[RunEvent]) -> RunState | None:
     for event in events:
         state = evolve(state, event)
     return state
+
+
+def catch_up(
+    states: Mapping[str, RunState], records: Iterable[tuple[int, RunEvent]]
+) -> dict[str, RunState]:
+    """The runs whose log goes further than their state: their states after it.
+
+    ``records``: (offset, record) from the runs' partition of the run log, in log order.
+
+    A worker appends a record to the run log, then updates its state table, whose changelog is written
+    after that: a worker that dies in between leaves the table one record behind the log, and the next
+    owner of the run would decide from the stale state (and run a stage twice). It folds the log's newer
+    records first. Records a state already reflects are skipped; a record that does not follow (a gap) ends
+    that run's catching up. A run with nothing but its ``RunRequested`` is left out: its first stage request
+    rebuilds it.
+    """
+    caught: dict[str, RunState] = {}
+    broken: set[str] = set()
+    for offset, record in records:
+        run_id = record.run_id
+        state = caught.get(run_id) or states.get(run_id)
+        if run_id in broken or (state is not None and record.seq <= state.seq):
+            continue
+        try:
+            caught[run_id] = evolve(state, record).model_copy(update={"log_offset": offset})
+        except InvalidTransition:
+            broken.add(run_id)
+    return {run_id: state for run_id, state in caught.items() if state.seq > 1}

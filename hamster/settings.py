@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     partitions: int = Field(default=4, ge=1, le=256)
     retention_days: int = Field(default=30, ge=1)
     redelivery_window_days: int = Field(default=3, ge=1)
+    # How long Kafka waits for a worker that stopped answering before its partitions go to another
+    # worker: the pause a crashed worker's runs see. Too short, and a busy worker loses its partitions.
+    kafka_session_timeout_s: float = Field(default=60.0, ge=6.0, le=1800.0)
     github_api_token: SecretStr | None = None
     github_api_user: str | None = None
     github_host: str | None = None

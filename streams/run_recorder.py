@@ -7,7 +7,9 @@ and when a run ends, the stage attempt it still has running on this worker is ca
 The runs table is co-partitioned with the stage topics, the run log and the run-control topic, so every
 agent acting on a run lives on the worker that holds its state.
 
-When a run whose subscriber limits concurrency ends, the lanes agent is told (``RunDone``), so the runs
+The table lags the log when a worker dies between the two writes; whoever gets the partition next
+first brings the states up to the log (``catch_up``), so no stage runs twice and no record is written
+twice. When a run whose subscriber limits concurrency ends, the lanes agent is told (``RunDone``), so the runs
 waiting behind it can start.
 """
 
@@ -17,18 +19,56 @@ import asyncio
 import logging
 from typing import Any
 
+from pydantic import ValidationError
+
 from hamster import ids
 from hamster.audit import seal
 from hamster.context import TaskContext
-from hamster.errors import InvalidTransition
+from hamster.errors import BrokerError, InvalidTransition
 from hamster.execution import Outcome, execute
 from hamster.lane_commands import RunDone, lanes_key
-from hamster.lifecycle import RunState, evolve
-from hamster.run_events import CancelRun, RunCancelled, RunEvent, RunRequested, encode_run_event
+from hamster.lifecycle import RunState, catch_up, evolve
+from hamster.run_events import (
+    CancelRun,
+    RunCancelled,
+    RunEvent,
+    RunRequested,
+    decode_run_event,
+    encode_run_event,
+)
 from hamster.task import Task
 from streams.app import Streams, send_acked
+from streams.reader import partition_for, read_topic
+from streams.topics import run_events_topic
 
 log = logging.getLogger(__name__)
+
+
+def _read_from(bootstrap: str, topic: str, partition: int, start: int) -> list[tuple[int, RunEvent]]:
+    """The run-log records of ``partition`` from offset ``start`` on; undecodable ones are not runs'."""
+    found = []
+    for record in read_topic(bootstrap, topic, only=[partition], from_offset=start):
+        try:
+            found.append((record.offset, decode_run_event(record.value)))
+        except ValidationError:
+            continue
+    return found
+
+
+async def _read_patiently(
+    bootstrap: str, topic: str, partition: int, start: int
+) -> list[tuple[int, RunEvent]]:
+    """``_read_from``, retried while Kafka cannot be read: nothing can be decided for the runs before."""
+    delay = 1.0
+    while True:
+        try:
+            return await asyncio.to_thread(_read_from, bootstrap, topic, partition, start)
+        except BrokerError as exc:
+            log.warning(
+                "cannot read %s[%d] to catch up (%s); retrying in %.0f s", topic, partition, exc, delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 class RunEnded(Exception):
@@ -46,6 +86,39 @@ class RunRecorder:
         self.streams = streams
         self._locks: dict[str, asyncio.Lock] = {}
         self._attempts: dict[str, asyncio.Future[Outcome]] = {}  # run id → its stage attempt running here
+        self._partition_locks: dict[int, asyncio.Lock] = {}
+        self._caught_up: dict[int, int] = {}  # partition → the consumer generation it was caught up in
+
+    async def catch_up(self, partition: int) -> None:
+        """Bring the states of ``partition``'s runs up to the run log, once per rebalance, before any agent
+        decides from them: the worker that had the partition may have died between appending a record and
+        its table's changelog (``hamster.lifecycle.catch_up``). Reads the log from the latest record the
+        recovered states know of."""
+        generation = self.streams.app.consumer_generation_id
+        async with self._partition_locks.setdefault(partition, asyncio.Lock()):
+            if self._caught_up.get(partition) == generation:
+                return
+            count = self.streams.settings.partitions
+            states = {
+                key.decode(): RunState.model_validate_json(raw)
+                for key, raw in list(self.streams.runs.items())
+                if partition_for(key.decode(), count) == partition
+            }
+            known = [s.log_offset for s in states.values() if s.log_offset is not None]
+            start = max(known, default=-1) + 1
+            topic = run_events_topic(self.streams.settings)
+            records = await _read_patiently(self.streams.settings.kafka_bootstrap, topic, partition, start)
+            for run_id, state in catch_up(states, records).items():
+                current = self.stored(run_id)
+                if current is None or current.seq < state.seq:  # an agent here may have moved it on meanwhile
+                    self.streams.runs[run_id.encode()] = state.model_dump_json().encode()
+                    log.warning(
+                        "run %s: state caught up with the run log to seq %d (%s): its worker was cut off",
+                        run_id,
+                        state.seq,
+                        state.status,
+                    )
+            self._caught_up[partition] = generation
 
     def stored(self, run_id: str) -> RunState | None:
         raw = self.streams.runs.get(run_id.encode())
@@ -74,7 +147,8 @@ class RunRecorder:
                 state.last_hash,
             )
             new = evolve(state, record)  # raises InvalidTransition before anything is written
-            await send_acked(self.streams.run_events, state.run_id, encode_run_event(record))
+            written = await send_acked(self.streams.run_events, state.run_id, encode_run_event(record))
+            new = new.model_copy(update={"log_offset": written.offset})
             self.streams.metrics.observe(record, state.subscriber)
             self.streams.runs[state.run_id.encode()] = new.model_dump_json().encode()
             if new.finished:

@@ -9,14 +9,15 @@ and as a stage request cut off by a SIGKILLed worker that the next owner never r
 
 The fix: after Faust's seek, partitions of the topics agents read that have no committed offset go back
 to their beginning, as ``auto_offset_reset="earliest"`` means. Nothing there was committed, so reading it
-again is the at-least-once delivery every agent is written for. Changelog topics are left alone: Faust's
-table recovery positions those itself.
+again is the at-least-once delivery every agent is written for. The same drop hits changelog partitions
+while a table recovers, which then waits for ever for the records it lost; those go back to the last
+record recovery applied.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.transport.drivers import aiokafka as driver
@@ -26,20 +27,35 @@ from faust.types import TP
 class _ConsumerThread(driver.AIOKafkaConsumerThread):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed: Mapping[Any, int] = await super().seek_to_committed()
-        changelogs = self.consumer.app.tables.changelog_topics
+        app = self.consumer.app
+        changelogs = app.tables.changelog_topics
         never = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
-        if never:
+        # Changelog partitions are read by table recovery, which Faust does not seek back either: records
+        # dropped at a rebalance would leave recovery waiting for them for ever ("No event received for
+        # active tp"). Back to the last record applied, as recovery itself seeks (a record read twice is
+        # applied twice, to the same value).
+        recovery = cast(Any, app.tables).recovery  # the TableManager's; not in its declared type
+        applied = {
+            **{tp: recovery.active_offsets[tp] for tp in recovery.active_tps},
+            **{tp: recovery.standby_offsets[tp] for tp in recovery.standby_tps},
+        }
+        reread = {tp: max(applied[tp], 0) for tp in committed if tp in applied}
+        if never or reread:
             # Not aiokafka's seek_to_beginning: it waits for the new positions, which paused partitions
             # (all stream partitions, while tables recover) do not get until they resume, and Faust also
             # seeks here while recovery reads changelogs through this very consumer: a deadlock.
-            await self.call_thread(_rewind, self._ensure_consumer(), never)
+            await self.call_thread(_rewind, self._ensure_consumer(), never, reread)
+        if never:
             self.log.info("reading %d uncommitted partition(s) from their beginning", len(never))
         return committed
 
 
-async def _rewind(consumer: Any, partitions: list[Any]) -> None:
-    """Seek ``partitions`` to their first offsets (in the consumer's own thread)."""
-    for tp, offset in (await consumer.beginning_offsets(partitions)).items():
+async def _rewind(consumer: Any, never: list[Any], reread: Mapping[Any, int]) -> None:
+    """Seek ``never`` to their first offsets and ``reread`` to theirs (in the consumer's own thread)."""
+    if never:
+        for tp, offset in (await consumer.beginning_offsets(never)).items():
+            consumer.seek(tp, offset)
+    for tp, offset in reread.items():
         consumer.seek(tp, offset)
 
 

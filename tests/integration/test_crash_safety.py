@@ -1,11 +1,15 @@
 """A worker SIGKILLed mid-stage: the stage runs again as a new attempt, and nothing runs twice.
 
-The other worker takes the dead one's partitions once its Kafka session times out (Faust's default,
-60 s), so this test takes a minute and a half. It once failed half the time: the new owner never read the
-interrupted stage request, at the start of a partition nobody had committed (``streams.transport``).
+The other worker takes the dead one's partitions once its Kafka session times out (15 s here,
+``HAMSTER_KAFKA_SESSION_TIMEOUT_S``). The first test once failed half the time: the new owner never read
+the interrupted stage request, at the start of a partition nobody had committed (``streams.transport``).
+The second kills a worker between appending a record and its runs table's changelog following it
+(``RunRecorder.catch_up``).
 """
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 
@@ -18,8 +22,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 @pytest.fixture(scope="module")
 def system(kafka_bootstrap, tmp_path_factory):
-    home = tmp_path_factory.mktemp("crash")
-    with System(kafka_bootstrap, home, "tests.pipelines.faults").running({"crash"}, workers=2) as hamster:
+    hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("crash"), "tests.pipelines.faults")
+    hamster.env["HAMSTER_KAFKA_SESSION_TIMEOUT_S"] = "15"
+    with hamster.running({"crash", "cut"}, workers=2):
         yield hamster
 
 
@@ -43,7 +48,7 @@ def test_sigkill_mid_stage_runs_it_again_as_attempt_2(system: System):
     system.kill(victim)
     # The attempt's process goes with its worker: no orphan keeps running beside the retry.
     wait_until(lambda: not running(int(attempt_pid)), 30, what="the cut-off attempt to end")
-    # The other worker takes the dead one's partitions once its session times out (Faust: 60 s by default).
+    # The other worker takes the dead one's partitions once its session times out.
 
     [run] = system.wait_finished(delivery, timeout=600)
     assert run["status"] == "succeeded", run
@@ -64,5 +69,38 @@ def test_sigkill_mid_stage_runs_it_again_as_attempt_2(system: System):
     assert [(s, a) for r, s, a in system.marks_list() if r == run_id] == [
         ("hold", 1),
         ("hold", 2),
+        ("follow", 1),
+    ]
+    system.start_worker(victim)  # two workers again for the next test
+    system.wait_workers_ready({"crash", "cut"})
+
+
+def test_sigkill_between_the_log_and_the_table_writes_nothing_twice(system: System):
+    """The stage kills its own worker right after its StageStarted was appended, before the runs table's
+    changelog caught up. The next owner brings the state up to the log first: the stage runs as attempt 2,
+    every record is written once, the chain holds, and no stage runs twice."""
+    status, delivery = system.post(
+        "pull_request", with_repo(load("pull_request", "opened.payload.json"), "faults/cut")
+    )
+    assert status == 202
+    [run] = system.wait_finished(delivery, timeout=300)
+    assert run["status"] == "succeeded", run
+    log = run_log(system, run["run_id"])
+    assert [(r.type, getattr(r, "stage", None), getattr(r, "attempt", None)) for r in log][1:] == [
+        ("StageStarted", "quick", 1),
+        ("StageSucceeded", "quick", 1),
+        ("StageStarted", "cut", 1),
+        ("StageStarted", "cut", 2),
+        ("StageSucceeded", "cut", 2),
+        ("StageStarted", "follow", 1),
+        ("StageSucceeded", "follow", 1),
+        ("RunSucceeded", None, None),
+    ]
+    assert [r.seq for r in log] == list(range(1, len(log) + 1))
+    assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(log))
+    assert [(s, a) for r, s, a in system.marks_list() if r == run["run_id"]] == [
+        ("quick", 1),
+        ("cut", 1),
+        ("cut", 2),
         ("follow", 1),
     ]

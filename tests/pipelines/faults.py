@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import time
 from typing import Any
@@ -33,6 +34,16 @@ def hold(ctx: Any) -> dict[str, Any]:
     if ctx.attempt == 1:
         hold_note(ctx, os.getpid())
         time.sleep(600)
+    return {"attempt": ctx.attempt}
+
+
+@task
+async def cut(ctx: Any) -> dict[str, Any]:
+    """Attempt 1 SIGKILLs its own worker (it runs on the worker's loop) just after the run log recorded its
+    start, before the runs table's changelog could follow; later attempts finish at once."""
+    mark(ctx)
+    if ctx.attempt == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
     return {"attempt": ctx.attempt}
 
 
@@ -79,6 +90,7 @@ def quick(ctx: Any) -> dict[str, Any]:
 
 SUBSCRIBERS = [
     Subscriber("crash", events=["pull_request"], repos=["faults/crash"], pipeline=[hold, follow]),
+    Subscriber("cut", events=["pull_request"], repos=["faults/cut"], pipeline=[quick, cut, follow]),
     Subscriber("timeout", events=["pull_request"], repos=["faults/timeout"], pipeline=[hang, follow]),
     Subscriber("async-timeout", events=["pull_request"], repos=["faults/async"], pipeline=[async_hang]),
     Subscriber("flaky", events=["pull_request"], repos=["faults/flaky"], pipeline=[flaky, follow]),

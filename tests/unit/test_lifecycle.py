@@ -7,7 +7,7 @@ import pytest
 from hamster import ids
 from hamster.errors import InvalidTransition
 from hamster.github_events import EventInfo
-from hamster.lifecycle import RUN_TRANSITIONS, evolve, fold
+from hamster.lifecycle import RUN_TRANSITIONS, catch_up, evolve, fold
 from hamster.run_events import (
     RunCancelled,
     RunFailed,
@@ -189,3 +189,25 @@ def test_the_state_carries_the_latest_hash():
         [requested().model_copy(update={"hash": "h1"}), started(2, 0).model_copy(update={"hash": "h2"})]
     )
     assert state.last_hash == "h2"
+
+
+def test_catch_up_folds_what_the_log_has_beyond_the_state():
+    """The table one record behind the log (a worker died between the two writes): the stage that
+    succeeded in the log is succeeded in the caught-up state, which knows where its record is."""
+    log = [requested(), started(2, 0), succeeded(3, 0), started(4, 1), succeeded(5, 1)]
+    table = {RUN: fold(log[:4])}
+    caught = catch_up(table, enumerate(log, start=100))
+    assert caught[RUN].stages[1].status == "succeeded"
+    assert (caught[RUN].seq, caught[RUN].log_offset) == (5, 104)
+
+
+def test_catch_up_skips_what_the_state_already_has_and_stops_at_a_gap():
+    """Records the state reflects change nothing; a record that does not follow ends that run's catch-up;
+    a run with only its RunRequested in the log is left to its first stage request."""
+    log = [requested(), started(2, 0), succeeded(3, 0)]
+    assert catch_up({RUN: fold(log)}, enumerate(log)) == {}
+    gap = [requested(), started(2, 0), started(4, 1)]
+    assert catch_up({}, enumerate(gap))[RUN].seq == 2
+    assert catch_up({}, enumerate([requested()])) == {}
+    # No state at all (the table never got the run): the log alone rebuilds it.
+    assert catch_up({}, enumerate(log))[RUN].stages[0].status == "succeeded"
