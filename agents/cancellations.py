@@ -29,4 +29,4 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
                 continue
             logs.bind(delivery_id=command.requested.event.delivery_id, run_id=command.run_id)
             await recorder.catch_up(event.message.partition)
-            await recorder.cancel(command)
+            await recorder.cancel(command, event.message.partition)

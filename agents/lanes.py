@@ -33,7 +33,10 @@ def register(streams: Streams) -> None:
         for run in change.cancel:
             request = RunStage.model_validate_json(run.request)
             cancel = CancelRun(
-                run_id=run.run_id, reason=superseded_reason(superseding), requested=request.requested
+                run_id=run.run_id,
+                reason=superseded_reason(superseding),
+                requested=request.requested,
+                requested_offset=request.requested_offset,
             )
             await send_acked(streams.run_control, run.run_id, cancel.model_dump_json().encode())
             log.info("run %s: superseded by run %s in lane %s", run.run_id, superseding, run.lane)

@@ -5,7 +5,9 @@ already seen is a redelivery and starts nothing. For each enabled matching subsc
 ``RunRequested`` (deterministic run id from delivery id and subscriber) and hands the run to its first
 stage, or, when the subscriber limits its concurrency, files it with the lanes agent, which starts it when
 it may. The delivery is marked seen only after both writes were acknowledged: a crash in between means the
-webhook is processed again, and the deterministic run id makes the second try land on the same run.
+webhook is processed again, and the deterministic run id makes the second try land on the same run. A
+webhook a worker before this one may have matched (uncommitted when this worker began reading its
+partition) is checked against the run log, so a run's ``RunRequested`` is never written twice.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from hamster import ids, logs
 from hamster.audit import seal
 from hamster.concurrency import Policy, lane_of
 from hamster.envelope import EventEnvelope, decode_envelope
+from hamster.errors import BrokerError
 from hamster.github_events import event_info
 from hamster.lane_commands import FileRun, lanes_key
 from hamster.matching import SubscriberIndex
@@ -32,10 +35,13 @@ from hamster.reporting import is_own_comment
 from hamster.run_events import RunFailed, RunRequested, RunStage, encode_run_event
 from hamster.subscribers import SubscriberSpec
 from streams.app import Streams, send_acked
+from streams.reader import end_offset, requests_since
+from streams.topics import events_topic, run_events_topic
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
+CLOCK_MARGIN_MS = 5 * 60 * 1000
 OWN_SUBSCRIBERS_WAIT_S = 30.0
 
 
@@ -45,6 +51,8 @@ def register(streams: Streams) -> None:
     last_prune: dict[int, float] = {}
     ready: list[bool] = []  # set once this worker's own subscribers were seen in the table
     index_of: dict[str, Any] = {}  # "items": the subscribers table's raw items the "index" was built from
+    taken: dict[int, tuple[int, int]] = {}  # events partition → (generation, its end when first read in it)
+    earlier: dict[int, dict[str, tuple[int, RunRequested]]] = {}  # … → the runs requested before then
 
     def subscriber_index() -> SubscriberIndex:
         # Parsing and filing every subscriber for each event would make matching cost grow with their
@@ -87,8 +95,41 @@ def register(streams: Streams) -> None:
             if seen["partition"] == partition and now - seen["at"] > window_s:
                 del streams.deliveries[key]
 
+    async def earlier_requests(message: Any) -> dict[str, tuple[int, RunRequested]]:
+        """The runs already requested in the run log, for a webhook a worker before this one may have
+        matched: one that was in the partition when this worker began reading it, uncommitted. (That worker
+        may have died after writing a run's RunRequested, before the webhook counted as seen.)"""
+        partition = message.partition
+        generation = app.consumer_generation_id
+        if taken.get(partition, (None, 0))[0] != generation:
+            bootstrap = streams.settings.kafka_bootstrap
+            # Runs are requested after their webhook was stored; the margin allows for clocks apart.
+            since_ms = int((message.timestamp or 0) * 1000) - CLOCK_MARGIN_MS
+            delay = 1.0
+            while True:
+                try:
+                    end = await asyncio.to_thread(
+                        end_offset, bootstrap, events_topic(streams.settings), partition
+                    )
+                    found = await asyncio.to_thread(
+                        requests_since, bootstrap, run_events_topic(streams.settings), since_ms
+                    )
+                    break
+                except BrokerError as exc:  # nothing can be matched safely before
+                    log.warning("cannot read the run log (%s); retrying in %.0f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+            taken[partition] = (generation, end)
+            earlier[partition] = found
+        return earlier[partition] if message.offset < taken[partition][1] else {}
+
     async def start_run(
-        envelope: EventEnvelope, spec: SubscriberSpec, info: Any, position: tuple[int, int], report: bool
+        envelope: EventEnvelope,
+        spec: SubscriberSpec,
+        info: Any,
+        position: tuple[int, int],
+        report: bool,
+        before: dict[str, tuple[int, RunRequested]],
     ) -> None:
         run_id = ids.run_id(envelope.delivery_id, spec.name)
         replay_of = envelope.replay_of
@@ -112,10 +153,18 @@ def register(streams: Streams) -> None:
             lane=lane,
         )
         requested = seal(requested, "")
-        await send_acked(streams.run_events, run_id, encode_run_event(requested))
-        streams.metrics.observe(requested, spec.name)
+        if run_id in before:
+            # Requested already: go on from the record in the log (its hash chains the run's next record).
+            requested_offset, requested = before[run_id]
+            log.warning(
+                "run %s: already requested (run log offset %d); not written again", run_id, requested_offset
+            )
+        else:
+            written = await send_acked(streams.run_events, run_id, encode_run_event(requested))
+            requested_offset = written.offset
+            streams.metrics.observe(requested, spec.name)
         first = spec.pipeline[0]
-        if first not in streams.stages:
+        if first not in streams.stages and run_id not in before:
             failed = seal(
                 RunFailed(
                     event_id=ids.event_id(run_id, 2),
@@ -130,7 +179,14 @@ def register(streams: Streams) -> None:
             streams.metrics.observe(failed, spec.name)
             log.error("run %s: %s", run_id, failed.reason)
             return
-        request = RunStage(run_id=run_id, index=0, attempt=1, requested=requested, event=info)
+        request = RunStage(
+            run_id=run_id,
+            index=0,
+            attempt=1,
+            requested=requested,
+            event=info,
+            requested_offset=requested_offset,
+        )
         if lane is None:
             await send_acked(streams.stages[first], run_id, request.model_dump_json().encode())
         else:
@@ -169,9 +225,10 @@ def register(streams: Streams) -> None:
             # A comment Hamster wrote never starts a run, or a comment task could trigger itself.
             own = is_own_comment(info)
             matched = [] if own else subscriber_index().match(info, predicates)
+            before = await earlier_requests(message) if matched else {}
             for spec in matched:
                 report = replay_reports(message.headers)
-                await start_run(envelope, spec, info, (message.partition, message.offset), report)
+                await start_run(envelope, spec, info, (message.partition, message.offset), report, before)
             if not matched:
                 log.info("delivery %s (%s): no subscriber matched", envelope.delivery_id, envelope.event)
             streams.deliveries[key] = json.dumps({"at": time.time(), "partition": message.partition}).encode()

@@ -71,6 +71,7 @@ async def follow_up(
             index=decision.index,
             attempt=1,
             requested=request.requested,
+            requested_offset=request.requested_offset,
             event=request.event,
             outputs=state.outputs(),
         )
@@ -81,6 +82,7 @@ async def follow_up(
             index=index,
             attempt=decision.attempt,
             requested=request.requested,
+            requested_offset=request.requested_offset,
             event=request.event,
             outputs=state.outputs(),
             not_before=datetime.now(UTC) + timedelta(seconds=decision.delay_s),
@@ -105,8 +107,10 @@ async def follow_up(
         log.debug("run %s: nothing follows stage %d: %s", state.run_id, index, decision.reason)
 
 
-async def run_stage(streams: Streams, recorder: RunRecorder, task: Task, request: RunStage) -> None:
-    state = recorder.load(request.run_id, request.requested)
+async def run_stage(
+    streams: Streams, recorder: RunRecorder, task: Task, request: RunStage, partition: int
+) -> None:
+    state = await recorder.load(request.run_id, request.requested, request.requested_offset, partition)
     step = plan(state, request)
     if isinstance(step, Skip):
         if state.finished:
@@ -189,7 +193,7 @@ def _register_one(streams: Streams, recorder: RunRecorder, topic: Any, task: Tas
             logs.bind(delivery_id=request.event.delivery_id, run_id=request.run_id)
             try:
                 await recorder.catch_up(event.message.partition)
-                await run_stage(streams, recorder, task, request)
+                await run_stage(streams, recorder, task, request, event.message.partition)
             except Exception:
                 # An exception escaping an agent acknowledges the message and restarts the actor without
                 # retrying it; log it loudly instead so the run is not silently dropped.

@@ -101,6 +101,8 @@ def report(system: System, github: GitHub, runs: list[dict[str, object]], elapse
     ]
     duplicated = [d for d, count in per_delivery.items() if count > 1]
     events = delivery_counts(system)
+    # One record per step of a run: the same (run, seq) twice means a worker decided from a stale state.
+    rewritten = sum(c - 1 for c in Counter((r.run_id, r.seq) for r in log).values() if c > 1)
     marks = Counter((r, s) for r, s, _ in system.marks_list())
     attempts = Counter(a for _, _, a in system.marks_list())
     figures = {
@@ -116,6 +118,7 @@ def report(system: System, github: GitHub, runs: list[dict[str, object]], elapse
         "runs succeeded": sum(1 for r in finished if r["status"] == "succeeded"),
         "lost (delivery without a finished run)": len(lost),
         "duplicated (delivery with more than one run)": len(duplicated),
+        "run-log records written twice (same run and seq)": rewritten,
         "stage executions": sum(marks.values()),
         "stage attempts beyond the first": sum(c for a, c in attempts.items() if a > 1),
         "seconds": round(elapsed, 1),
@@ -127,6 +130,7 @@ def report(system: System, github: GitHub, runs: list[dict[str, object]], elapse
         len(requested) == len(ended) == len(finished) == len(github.deliveries)
         and not lost
         and not duplicated
+        and not rewritten
     )
     print("faults: PASS" if ok else f"faults: FAIL (lost: {lost[:5]}, duplicated: {duplicated[:5]})")
     return 0 if ok else 1

@@ -137,6 +137,7 @@ class RunStage(BaseModel):
     event: EventInfo  # the trigger, with its payload
     outputs: dict[str, Any] = {}  # earlier stages' outputs, by stage name
     not_before: datetime | None = None  # a retry's backoff: do not start before this time
+    requested_offset: int | None = None  # where the run's RunRequested is in its run-log partition
 
     @property
     def stage(self) -> str:
@@ -155,3 +156,4 @@ class CancelRun(BaseModel):
     run_id: str
     reason: str
     requested: RunRequested
+    requested_offset: int | None = None  # as in RunStage

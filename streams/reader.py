@@ -71,6 +71,35 @@ def read_topic(
         consumer.close()
 
 
+def end_offset(bootstrap: str, topic: str, partition: int, timeout_s: float = 30.0) -> int:
+    """Where the next record of ``topic``'s ``partition`` will go."""
+    consumer = _consumer(bootstrap, timeout_s)
+    try:
+        tp = TopicPartition(topic, partition)
+        return int(consumer.end_offsets([tp])[tp])
+    finally:
+        consumer.close()
+
+
+def requests_since(bootstrap: str, topic: str, since_ms: int, timeout_s: float = 30.0) -> dict[str, Any]:
+    """The run log ``topic``'s ``RunRequested`` records from ``since_ms`` on: run id → (offset, record)."""
+    from pydantic import ValidationError
+
+    from hamster.run_events import RunRequested, decode_run_event
+
+    found: dict[str, Any] = {}
+    for record in read_topic(bootstrap, topic, timeout_s, since_ms=since_ms):
+        if b'"RunRequested"' not in record.value:
+            continue
+        try:
+            event = decode_run_event(record.value)
+        except ValidationError:
+            continue
+        if isinstance(event, RunRequested):
+            found.setdefault(event.run_id, (record.offset, event))
+    return found
+
+
 def partition_for(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (Java's murmur2, as aiokafka and Faust use) gives ``key``."""
     from kafka.partitioner.default import murmur2

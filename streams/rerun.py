@@ -68,7 +68,7 @@ def rerun_run(settings: Settings, run_id: str, from_stage: str | None, report: b
     info = event_info(envelope.event, original.event.delivery_id, envelope.payload)
     request = RunStage(
         run_id=new.run_id, index=start, attempt=1, requested=new, event=info, outputs=new.reused_outputs
-    )
+    )  # its requested_offset is set once the RunRequested is written
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
         acks="all",
@@ -83,9 +83,10 @@ def rerun_run(settings: Settings, run_id: str, from_stage: str | None, report: b
             raise ConfigurationError(
                 f"no topic {topic}: no worker has registered task {new.pipeline[start]}"
             ) from None
-        producer.send(run_events_topic(settings), key=new.run_id.encode(), value=encode_run_event(new)).get(
-            timeout=30
-        )
+        written = producer.send(
+            run_events_topic(settings), key=new.run_id.encode(), value=encode_run_event(new)
+        ).get(timeout=30)
+        request = request.model_copy(update={"requested_offset": written.offset})
         producer.send(
             topic,
             key=new.run_id.encode(),

@@ -88,12 +88,13 @@ class RunRecorder:
         self._attempts: dict[str, asyncio.Future[Outcome]] = {}  # run id → its stage attempt running here
         self._partition_locks: dict[int, asyncio.Lock] = {}
         self._caught_up: dict[int, int] = {}  # partition → the consumer generation it was caught up in
+        self._read_from: dict[int, int] = {}  # partition → where in the run log that catch-up read from
 
     async def catch_up(self, partition: int) -> None:
         """Bring the states of ``partition``'s runs up to the run log, once per rebalance, before any agent
         decides from them: the worker that had the partition may have died between appending a record and
-        its table's changelog (``hamster.lifecycle.catch_up``). Reads the log from the latest record the
-        recovered states know of."""
+        its table's changelog (``hamster.lifecycle.catch_up``). Reads the log from the earliest of the
+        latest records of the runs in flight (``load`` reads further back for a run with no state)."""
         generation = self.streams.app.consumer_generation_id
         async with self._partition_locks.setdefault(partition, asyncio.Lock()):
             if self._caught_up.get(partition) == generation:
@@ -104,8 +105,12 @@ class RunRecorder:
                 for key, raw in list(self.streams.runs.items())
                 if partition_for(key.decode(), count) == partition
             }
+            # A record its table may miss comes after the latest record the table has for that run, and
+            # runs that ended write nothing more: read from the earliest latest record of a run in flight.
+            in_flight = [s.log_offset for s in states.values() if s.log_offset is not None and not s.finished]
             known = [s.log_offset for s in states.values() if s.log_offset is not None]
-            start = max(known, default=-1) + 1
+            start = min(in_flight) + 1 if in_flight else max(known, default=-1) + 1
+            self._read_from[partition] = start
             topic = run_events_topic(self.streams.settings)
             records = await _read_patiently(self.streams.settings.kafka_bootstrap, topic, partition, start)
             for run_id, state in catch_up(states, records).items():
@@ -124,9 +129,29 @@ class RunRecorder:
         raw = self.streams.runs.get(run_id.encode())
         return RunState.model_validate_json(raw) if raw else None
 
-    def load(self, run_id: str, requested: RunRequested) -> RunState:
-        # First record of this run on this partition: rebuild it from the run's RunRequested.
-        return self.stored(run_id) or evolve(None, requested)
+    async def load(
+        self, run_id: str, requested: RunRequested, requested_offset: int | None, partition: int
+    ) -> RunState:
+        """The run's state: from the table, else from the run log when a worker before may have begun it
+        (requested before the part of the log ``catch_up`` read), else from its ``RunRequested``."""
+        stored = self.stored(run_id)
+        if stored is not None:
+            return stored
+        read_from = self._read_from.get(partition)
+        if requested_offset is not None and read_from is not None and requested_offset < read_from:
+            topic = run_events_topic(self.streams.settings)
+            records = await _read_patiently(
+                self.streams.settings.kafka_bootstrap, topic, partition, requested_offset
+            )
+            found = catch_up({}, [(offset, r) for offset, r in records if r.run_id == run_id]).get(run_id)
+            if found is not None and self.stored(run_id) is None:
+                self.streams.runs[run_id.encode()] = found.model_dump_json().encode()
+                log.warning(
+                    "run %s: state rebuilt from the run log to seq %d (%s)", run_id, found.seq, found.status
+                )
+            if found is not None:
+                return self.stored(run_id) or found
+        return evolve(None, requested)
 
     async def record(self, state: RunState, make: Any, **fields: Any) -> RunState:
         """Append the next record of the run now in ``state``; the run's new state. Raises ``RunEnded``."""
@@ -185,9 +210,9 @@ class RunRecorder:
                 job.cancel()
         return None if job.cancelled() else job.result()
 
-    async def cancel(self, command: CancelRun) -> RunState:
+    async def cancel(self, command: CancelRun, partition: int) -> RunState:
         """End the run as cancelled, unless it already ended; stops its stage attempt on this worker."""
-        state = self.load(command.run_id, command.requested)
+        state = await self.load(command.run_id, command.requested, command.requested_offset, partition)
         if state.finished:
             await self.release(state)  # a crash may have come between its last record and the notice
             return state

@@ -1,4 +1,8 @@
-"""Faust's Kafka transport (aiokafka), with one fix: a partition nobody committed is read from its start.
+"""Faust's Kafka transport (aiokafka), with an idempotent producer and rebalances that lose no record.
+
+The producer is idempotent (Faust enables that only for exactly-once processing): without it a batch the
+broker wrote but could not acknowledge before a restart is written again when retried, and the run log
+got the same record twice.
 
 After a rebalance Faust drops the records it had fetched but not yet handed to an agent, then seeks every
 partition back to its committed offset. aiokafka's ``seek_to_committed`` seeks only when that offset is
@@ -64,12 +68,23 @@ class _Consumer(driver.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
+class _Producer(driver.Producer):
+    def _settings_extra(self) -> Mapping[str, Any]:
+        # Idempotent: a batch retried after a broker restart is written once, not twice. Faust enables it
+        # only with exactly-once processing.
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
 class _Transport(driver.Transport):
     Consumer = _Consumer
+    Producer = _Producer
 
 
 class App(faust.App):
-    """``faust.App`` whose consumer uses the transport above."""
+    """``faust.App`` whose consumer and producer use the transport above."""
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        return _Transport(self.conf.broker_producer, self)
