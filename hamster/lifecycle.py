@@ -260,9 +260,7 @@ def fold(events: list[RunEvent]) -> RunState | None:
     return state
 
 
-def catch_up(
-    states: Mapping[str, RunState], records: Iterable[tuple[int, RunEvent]]
-) -> dict[str, RunState]:
+def catch_up(states: Mapping[str, RunState], records: Iterable[tuple[int, RunEvent]]) -> dict[str, RunState]:
     """The runs whose log goes further than their state: their states after it.
 
     ``records``: (offset, record) from the runs' partition of the run log, in log order.
