@@ -26,7 +26,6 @@ from hamster import ids, logs
 from hamster.audit import seal
 from hamster.concurrency import Policy, lane_of
 from hamster.envelope import EventEnvelope, decode_envelope
-from hamster.errors import BrokerError
 from hamster.github_events import event_info
 from hamster.lane_commands import FileRun, lanes_key
 from hamster.matching import SubscriberIndex
@@ -115,7 +114,7 @@ def register(streams: Streams) -> None:
                         requests_since, bootstrap, run_events_topic(streams.settings), since_ms
                     )
                     break
-                except BrokerError as exc:  # nothing can be matched safely before
+                except Exception as exc:  # BrokerError, or kafka-python's own: nothing can be matched before
                     log.warning("cannot read the run log (%s); retrying in %.0f s", exc, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)

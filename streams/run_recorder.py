@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from hamster import ids
 from hamster.audit import seal
 from hamster.context import TaskContext
-from hamster.errors import BrokerError, InvalidTransition
+from hamster.errors import InvalidTransition
 from hamster.execution import Outcome, execute
 from hamster.lane_commands import RunDone, lanes_key
 from hamster.lifecycle import RunState, catch_up, evolve
@@ -63,7 +63,7 @@ async def _read_patiently(
     while True:
         try:
             return await asyncio.to_thread(_read_from, bootstrap, topic, partition, start)
-        except BrokerError as exc:
+        except Exception as exc:  # BrokerError, or kafka-python's own while the broker is away
             log.warning(
                 "cannot read %s[%d] to catch up (%s); retrying in %.0f s", topic, partition, exc, delay
             )
