@@ -34,7 +34,7 @@ from hamster.reporting import is_own_comment
 from hamster.run_events import RunFailed, RunRequested, RunStage, encode_run_event
 from hamster.subscribers import SubscriberSpec
 from streams.app import Streams, send_acked
-from streams.reader import end_offset, requests_since
+from streams.reader import end_offset, patiently, requests_since
 from streams.topics import events_topic, run_events_topic
 
 log = logging.getLogger(__name__)
@@ -104,20 +104,9 @@ def register(streams: Streams) -> None:
             bootstrap = streams.settings.kafka_bootstrap
             # Runs are requested after their webhook was stored; the margin allows for clocks apart.
             since_ms = int((message.timestamp or 0) * 1000) - CLOCK_MARGIN_MS
-            delay = 1.0
-            while True:
-                try:
-                    end = await asyncio.to_thread(
-                        end_offset, bootstrap, events_topic(streams.settings), partition
-                    )
-                    found = await asyncio.to_thread(
-                        requests_since, bootstrap, run_events_topic(streams.settings), since_ms
-                    )
-                    break
-                except Exception as exc:  # BrokerError, or kafka-python's own: nothing can be matched before
-                    log.warning("cannot read the run log (%s); retrying in %.0f s", exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
+            events, run_log = events_topic(streams.settings), run_events_topic(streams.settings)
+            end = await patiently(end_offset, bootstrap, events, partition, what=events)
+            found = await patiently(requests_since, bootstrap, run_log, since_ms, what=run_log)
             taken[partition] = (generation, end)
             earlier[partition] = found
         return earlier[partition] if message.offset < taken[partition][1] else {}

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 
 from hamster.errors import BrokerError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _consumer(bootstrap: str, timeout_s: float) -> KafkaConsumer:
@@ -69,6 +74,20 @@ def read_topic(
                             yield record
     finally:
         consumer.close()
+
+
+async def patiently(read: Callable[..., T], *args: Any, what: str) -> T:
+    """``read(*args)`` in a thread, retried with backoff (up to 30 s apart) for as long as Kafka cannot be
+    read: for agents that can decide nothing before. Any error is retried: a BrokerError, or kafka-python's
+    own once a consumer exists (the broker restarting, say)."""
+    delay = 1.0
+    while True:
+        try:
+            return await asyncio.to_thread(read, *args)
+        except Exception as exc:
+            log.warning("cannot read %s (%s); retrying in %.0f s", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 def end_offset(bootstrap: str, topic: str, partition: int, timeout_s: float = 30.0) -> int:

@@ -38,7 +38,7 @@ from hamster.run_events import (
 )
 from hamster.task import Task
 from streams.app import Streams, send_acked
-from streams.reader import partition_for, read_topic
+from streams.reader import partition_for, patiently, read_topic
 from streams.topics import run_events_topic
 
 log = logging.getLogger(__name__)
@@ -53,22 +53,6 @@ def _read_from(bootstrap: str, topic: str, partition: int, start: int) -> list[t
         except ValidationError:
             continue
     return found
-
-
-async def _read_patiently(
-    bootstrap: str, topic: str, partition: int, start: int
-) -> list[tuple[int, RunEvent]]:
-    """``_read_from``, retried while Kafka cannot be read: nothing can be decided for the runs before."""
-    delay = 1.0
-    while True:
-        try:
-            return await asyncio.to_thread(_read_from, bootstrap, topic, partition, start)
-        except Exception as exc:  # BrokerError, or kafka-python's own while the broker is away
-            log.warning(
-                "cannot read %s[%d] to catch up (%s); retrying in %.0f s", topic, partition, exc, delay
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
 
 
 class RunEnded(Exception):
@@ -112,7 +96,9 @@ class RunRecorder:
             start = min(in_flight) + 1 if in_flight else max(known, default=-1) + 1
             self._read_from[partition] = start
             topic = run_events_topic(self.streams.settings)
-            records = await _read_patiently(self.streams.settings.kafka_bootstrap, topic, partition, start)
+            records = await patiently(
+                _read_from, self.streams.settings.kafka_bootstrap, topic, partition, start, what=topic
+            )
             for run_id, state in catch_up(states, records).items():
                 current = self.stored(run_id)
                 if current is None or current.seq < state.seq:  # an agent here may have moved it on meanwhile
@@ -140,8 +126,13 @@ class RunRecorder:
         read_from = self._read_from.get(partition)
         if requested_offset is not None and read_from is not None and requested_offset < read_from:
             topic = run_events_topic(self.streams.settings)
-            records = await _read_patiently(
-                self.streams.settings.kafka_bootstrap, topic, partition, requested_offset
+            records = await patiently(
+                _read_from,
+                self.streams.settings.kafka_bootstrap,
+                topic,
+                partition,
+                requested_offset,
+                what=topic,
             )
             found = catch_up({}, [(offset, r) for offset, r in records if r.run_id == run_id]).get(run_id)
             if found is not None and self.stored(run_id) is None:
