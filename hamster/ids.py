@@ -16,3 +16,8 @@ def run_id(delivery_id: str, subscriber: str, replay_id: str | None = None) -> s
 def event_id(run: str, seq: int) -> str:
     """The id of the ``seq``-th record of a run: a rewritten record keeps its id."""
     return str(uuid.uuid5(_HAMSTER, f"{run}#{seq}"))
+
+
+def lease_id(run: str, seq: int, attempt: int, until: float) -> str:
+    """The id of a lease renewal made at the run's ``seq``-th record, for ``attempt``, lasting ``until``."""
+    return str(uuid.uuid5(_HAMSTER, f"{run}#{seq}/lease/{attempt}/{until:.3f}"))

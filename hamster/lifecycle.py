@@ -7,23 +7,29 @@ A run is a fold over its records in the run log. ``RunRequested`` creates it ``q
 ``succeeded`` and ``reused``, holding the original run's outputs. Stages run strictly in pipeline order:
 ``StageStarted`` is allowed only for the first stage that has not succeeded, and only with a higher
 attempt number than that stage's last. A ``StageFailed`` with ``retrying`` leaves the stage ``failed``
-until its next ``StageStarted``; one without ends the run with ``RunFailed``. A ``StageStarted`` on a stage
-that is still ``running`` means the worker running it died: the stage runs again as a new attempt.
-``RunSucceeded`` needs every stage ``succeeded``. Anything else raises ``InvalidTransition``: the state
-machine, not the agents, decides what is legal.
+until its next ``StageStarted``, which may not come before the ``retry_at`` it names; one without ends the
+run with ``RunFailed``. ``RunSucceeded`` needs every stage ``succeeded``. Anything else raises
+``InvalidTransition``: the state machine, not the agents, decides what is legal.
+
+Claims and leases. ``StageStarted`` is how a worker claims a stage, and it holds the attempt for
+``lease_s`` seconds; ``LeaseRenewed`` records from that worker extend it (they keep the run's ``seq``: they
+are not steps of the run). A ``StageStarted`` on a stage that is still ``running`` takes it over as a new
+attempt, and is refused while the running attempt's lease lasts. Records of an attempt that is no longer
+the stage's current one are refused. Every worker folds the same log in the same order, so all agree on
+which claim won and which records count; a refused record stays in the log and changes nothing.
 
     RUN:    (none) ─RunRequested→ queued ─StageStarted→ running ─RunSucceeded→ succeeded
                                     │                      ├─RunFailed→ failed
                                     └──RunFailed/RunCancelled──┴─RunCancelled→ cancelled
     STAGE:  pending ─StageStarted→ running ─StageSucceeded→ succeeded
-                                      ├─StageFailed→ failed ─StageStarted (retry)→ running
-                                      └─StageStarted (worker died)→ running
+                                      ├─StageFailed→ failed ─StageStarted (retry, after retry_at)→ running
+                                      ├─LeaseRenewed (same worker and attempt)→ running
+                                      └─StageStarted (lease expired: takeover)→ running
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +37,7 @@ from pydantic import BaseModel, ConfigDict
 from hamster.errors import InvalidTransition
 from hamster.github_events import EventInfo
 from hamster.run_events import (
+    LeaseRenewed,
     RunCancelled,
     RunEvent,
     RunFailed,
@@ -52,6 +59,7 @@ RUN_TRANSITIONS: dict[tuple[str | None, str], RunStatus] = {
     ("running", "StageStarted"): "running",
     ("running", "StageSucceeded"): "running",
     ("running", "StageFailed"): "running",
+    ("running", "LeaseRenewed"): "running",
     ("running", "RunSucceeded"): "succeeded",
     ("running", "RunFailed"): "failed",
     ("queued", "RunFailed"): "failed",
@@ -66,6 +74,7 @@ STAGE_TRANSITIONS: dict[tuple[str, str], StageStatus] = {
     ("running", "StageFailed"): "failed",
     ("failed", "StageStarted"): "running",
     ("running", "StageStarted"): "running",
+    ("running", "LeaseRenewed"): "running",
 }
 
 
@@ -81,6 +90,10 @@ class StageState(BaseModel):
     finished_at: datetime | None = None
     duration_ms: float | None = None
     reused: bool = False  # succeeded in the original run; a replay from a later stage reuses its output
+    worker: str | None = None  # who runs (or ran) the current attempt
+    # Until when the running attempt is its worker's; None: no lease (records from before leases).
+    lease_until: datetime | None = None
+    retry_at: datetime | None = None  # failed and retrying: the next attempt starts no earlier
 
 
 class RunState(BaseModel):
@@ -104,8 +117,7 @@ class RunState(BaseModel):
     original_run_id: str | None = None
     replay: bool = False
     lane: str | None = None  # the concurrency lane it holds while in flight (hamster.concurrency)
-    # Where its latest record is in the run log (offset in the run's partition), once a stage agent wrote
-    # one: after a worker died, the records after it are those its runs table may not reflect.
+    # Where its latest record is in the run log (offset in the run's partition).
     log_offset: int | None = None
 
     @property
@@ -121,7 +133,10 @@ class RunState(BaseModel):
         return next((i for i, s in enumerate(self.stages) if s.status != "succeeded"), None)
 
 
-def _stage(state: RunState, event: StageStarted | StageSucceeded | StageFailed) -> StageState:
+StageEvent = StageStarted | StageSucceeded | StageFailed | LeaseRenewed
+
+
+def _stage(state: RunState, event: StageEvent) -> StageState:
     if not 0 <= event.index < len(state.stages) or state.stages[event.index].name != event.stage:
         raise InvalidTransition(
             state.run_id, state.status, event.type, f"no stage {event.index}:{event.stage}"
@@ -129,34 +144,42 @@ def _stage(state: RunState, event: StageStarted | StageSucceeded | StageFailed) 
     return state.stages[event.index]
 
 
-def _evolve_stage(state: RunState, event: StageStarted | StageSucceeded | StageFailed) -> StageState:
+def _started(state: RunState, stage: StageState, event: StageStarted) -> StageState:
+    def refuse(detail: str) -> InvalidTransition:
+        return InvalidTransition(state.run_id, state.status, event.type, detail)
+
+    if state.next_index() != event.index:
+        raise refuse(f"stage {event.stage} is not next in the pipeline")
+    if event.attempt <= stage.attempt:
+        raise refuse(f"attempt {event.attempt} after attempt {stage.attempt}")
+    if stage.status == "running" and stage.lease_until is not None and event.occurred_at < stage.lease_until:
+        raise refuse(f"attempt {stage.attempt} is {stage.worker}'s until {stage.lease_until.isoformat()}")
+    if stage.status == "failed" and stage.retry_at is not None and event.occurred_at < stage.retry_at:
+        raise refuse(f"attempt {event.attempt} may not start before {stage.retry_at.isoformat()}")
+    lease = None if event.lease_s is None else event.occurred_at + timedelta(seconds=event.lease_s)
+    return stage.model_copy(
+        update={
+            "status": "running",
+            "attempt": event.attempt,
+            "started_at": event.occurred_at,
+            "finished_at": None,
+            "output": None,
+            "error": None,
+            "duration_ms": None,
+            "worker": event.worker,
+            "lease_until": lease,
+            "retry_at": None,
+        }
+    )
+
+
+def _evolve_stage(state: RunState, event: StageEvent) -> StageState:
     stage = _stage(state, event)
     new_status = STAGE_TRANSITIONS.get((stage.status, event.type))
     if new_status is None:
         raise InvalidTransition(state.run_id, f"{stage.name}={stage.status}", event.type)
     if isinstance(event, StageStarted):
-        if state.next_index() != event.index:
-            raise InvalidTransition(
-                state.run_id, state.status, event.type, f"stage {event.stage} is not next in the pipeline"
-            )
-        if event.attempt <= stage.attempt:
-            raise InvalidTransition(
-                state.run_id,
-                state.status,
-                event.type,
-                f"attempt {event.attempt} after attempt {stage.attempt}",
-            )
-        return stage.model_copy(
-            update={
-                "status": new_status,
-                "attempt": event.attempt,
-                "started_at": event.occurred_at,
-                "finished_at": None,
-                "output": None,
-                "error": None,
-                "duration_ms": None,
-            }
-        )
+        return _started(state, stage, event)
     if event.attempt != stage.attempt:
         raise InvalidTransition(
             state.run_id,
@@ -164,6 +187,12 @@ def _evolve_stage(state: RunState, event: StageStarted | StageSucceeded | StageF
             event.type,
             f"attempt {event.attempt} is not the running attempt {stage.attempt}",
         )
+    if isinstance(event, LeaseRenewed):
+        if event.worker != stage.worker:
+            raise InvalidTransition(
+                state.run_id, state.status, event.type, f"attempt {stage.attempt} is {stage.worker}'s"
+            )
+        return stage.model_copy(update={"lease_until": event.occurred_at if event.released else event.until})
     if isinstance(event, StageSucceeded):
         return stage.model_copy(
             update={
@@ -171,6 +200,7 @@ def _evolve_stage(state: RunState, event: StageStarted | StageSucceeded | StageF
                 "output": event.output,
                 "finished_at": event.occurred_at,
                 "duration_ms": event.duration_ms,
+                "lease_until": None,
             }
         )
     return stage.model_copy(
@@ -178,6 +208,8 @@ def _evolve_stage(state: RunState, event: StageStarted | StageSucceeded | StageF
             "status": new_status,
             "finished_at": event.occurred_at,
             "duration_ms": event.duration_ms,
+            "lease_until": None,
+            "retry_at": event.retry_at if event.retrying else None,
             "error": {
                 "type": event.error_type,
                 "message": event.message,
@@ -234,6 +266,13 @@ def evolve(state: RunState | None, event: RunEvent) -> RunState:
             lane=event.lane,
         )
     assert state is not None  # RUN_TRANSITIONS admits only RunRequested without a state
+    if isinstance(event, LeaseRenewed):
+        # Not a step of the run: it names the run's current step, and leaves the chain where it is.
+        if event.seq != state.seq:
+            raise InvalidTransition(run_id, state.status, event.type, f"seq {event.seq} at {state.seq}")
+        stages = list(state.stages)
+        stages[event.index] = _evolve_stage(state, event)
+        return state.model_copy(update={"stages": tuple(stages)})
     if event.seq != state.seq + 1:
         raise InvalidTransition(run_id, state.status, event.type, f"seq {event.seq} after {state.seq}")
     update: dict[str, Any] = {"status": new_status, "seq": event.seq, "last_hash": event.hash}
@@ -258,29 +297,3 @@ def fold(events: list[RunEvent]) -> RunState | None:
     for event in events:
         state = evolve(state, event)
     return state
-
-
-def catch_up(states: Mapping[str, RunState], records: Iterable[tuple[int, RunEvent]]) -> dict[str, RunState]:
-    """The runs whose log goes further than their state: their states after it.
-
-    ``records``: (offset, record) from the runs' partition of the run log, in log order.
-
-    A worker appends a record to the run log, then updates its state table, whose changelog is written
-    after that: a worker that dies in between leaves the table one record behind the log, and the next
-    owner of the run would decide from the stale state (and run a stage twice). It folds the log's newer
-    records first. Records a state already reflects are skipped; a record that does not follow (a gap) ends
-    that run's catching up. A run with nothing but its ``RunRequested`` is left out: its first stage request
-    rebuilds it.
-    """
-    caught: dict[str, RunState] = {}
-    broken: set[str] = set()
-    for offset, record in records:
-        run_id = record.run_id
-        state = caught.get(run_id) or states.get(run_id)
-        if run_id in broken or (state is not None and record.seq <= state.seq):
-            continue
-        try:
-            caught[run_id] = evolve(state, record).model_copy(update={"log_offset": offset})
-        except InvalidTransition:
-            broken.add(run_id)
-    return {run_id: state for run_id, state in caught.items() if state.seq > 1}

@@ -68,10 +68,17 @@ class RunRequested(_RunEvent):
 
 
 class StageStarted(_RunEvent):
+    """A worker claimed the stage as ``attempt`` and runs it, holding a lease of ``lease_s`` seconds.
+
+    It is also the claim: when several workers claim one stage, the run log's order decides, and the state
+    machine refuses every claim after the first (``hamster.lifecycle``).
+    """
+
     type: Literal["StageStarted"] = "StageStarted"
     stage: str
     index: int
     attempt: int
+    lease_s: float | None = None  # None: written before leases existed; the attempt never expires
 
 
 class StageSucceeded(_RunEvent):
@@ -93,6 +100,23 @@ class StageFailed(_RunEvent):
     traceback: str = ""
     duration_ms: float
     retrying: bool = False
+    retry_at: datetime | None = None  # with ``retrying``: the next attempt starts no earlier than this
+
+
+class LeaseRenewed(_RunEvent):
+    """The worker running ``attempt`` still runs it: its lease now lasts ``until``. ``released``: it gave the
+    attempt up (shutting down), so another worker may start the stage again at once.
+
+    Not a step of the run: it carries the run's current ``seq`` rather than the next, and stays out of the
+    audit chain (it is not sealed).
+    """
+
+    type: Literal["LeaseRenewed"] = "LeaseRenewed"
+    stage: str
+    index: int
+    attempt: int
+    until: datetime
+    released: bool = False
 
 
 class RunSucceeded(_RunEvent):
@@ -111,7 +135,14 @@ class RunCancelled(_RunEvent):
 
 
 RunEvent = Annotated[
-    RunRequested | StageStarted | StageSucceeded | StageFailed | RunSucceeded | RunFailed | RunCancelled,
+    RunRequested
+    | StageStarted
+    | StageSucceeded
+    | StageFailed
+    | LeaseRenewed
+    | RunSucceeded
+    | RunFailed
+    | RunCancelled,
     Field(discriminator="type"),
 ]
 RUN_EVENT = TypeAdapter(RunEvent)
@@ -126,7 +157,12 @@ def decode_run_event(raw: bytes) -> RunEvent:
 
 
 class RunStage(BaseModel):
-    """A command on a stage topic: run stage ``index`` of this run, with what it needs to do so."""
+    """A command on a stage topic: run this run from stage ``index`` on. It admits the run to the workers
+    (a run whose subscriber limits concurrency waits for its lane first) and carries what every stage of
+    it needs and the run log does not hold: the webhook's payload. Every worker reads every stage topic;
+    which worker runs which stage is decided by claims in the run log (``agents.stages``), and the stages
+    after this one need no command of their own.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -135,8 +171,8 @@ class RunStage(BaseModel):
     attempt: int = 1
     requested: RunRequested  # the run's configuration, so any worker can rebuild its state
     event: EventInfo  # the trigger, with its payload
-    outputs: dict[str, Any] = {}  # earlier stages' outputs, by stage name
-    not_before: datetime | None = None  # a retry's backoff: do not start before this time
+    outputs: dict[str, Any] = {}  # unused since outputs come from the run log; kept to read old records
+    not_before: datetime | None = None  # unused since retries are scheduled in the run log; as above
     requested_offset: int | None = None  # where the run's RunRequested is in its run-log partition
 
     @property
@@ -147,13 +183,12 @@ class RunStage(BaseModel):
 class CancelRun(BaseModel):
     """A command on the run-control topic: end this run as cancelled, whatever it is doing.
 
-    Carries the run's ``RunRequested`` so a run superseded before its first stage started (its state not
-    yet in any table) can still be cancelled, with a record of its own in the run log.
+    Any worker can carry it out: every worker holds the states of the runs in flight (``streams.run_view``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     run_id: str
     reason: str
-    requested: RunRequested
+    requested: RunRequested | None = None  # not needed since every worker holds in-flight runs' states
     requested_offset: int | None = None  # as in RunStage

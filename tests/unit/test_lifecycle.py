@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from hamster import ids
 from hamster.errors import InvalidTransition
 from hamster.github_events import EventInfo
-from hamster.lifecycle import RUN_TRANSITIONS, catch_up, evolve, fold
+from hamster.lifecycle import RUN_TRANSITIONS, evolve, fold
 from hamster.run_events import (
+    LeaseRenewed,
     RunCancelled,
     RunFailed,
     RunRequested,
@@ -33,9 +36,15 @@ def requested(pipeline=("a", "b")):
     )
 
 
-def started(seq, index, attempt=1, stage=None):
+def started(seq, index, attempt=1, stage=None, **fields):
     return StageStarted(
-        event_id=f"e{seq}", run_id=RUN, seq=seq, stage=stage or "ab"[index], index=index, attempt=attempt
+        event_id=f"e{seq}",
+        run_id=RUN,
+        seq=seq,
+        stage=stage or "ab"[index],
+        index=index,
+        attempt=attempt,
+        **fields,
     )
 
 
@@ -52,7 +61,7 @@ def succeeded(seq, index, attempt=1, output=None):
     )
 
 
-def failed(seq, index, attempt=1, retrying=False):
+def failed(seq, index, attempt=1, retrying=False, **fields):
     return StageFailed(
         event_id=f"e{seq}",
         run_id=RUN,
@@ -64,6 +73,7 @@ def failed(seq, index, attempt=1, retrying=False):
         message="m",
         duration_ms=1.0,
         retrying=retrying,
+        **fields,
     )
 
 
@@ -191,23 +201,89 @@ def test_the_state_carries_the_latest_hash():
     assert state.last_hash == "h2"
 
 
-def test_catch_up_folds_what_the_log_has_beyond_the_state():
-    """The table one record behind the log (a worker died between the two writes): the stage that
-    succeeded in the log is succeeded in the caught-up state, which knows where its record is."""
-    log = [requested(), started(2, 0), succeeded(3, 0), started(4, 1), succeeded(5, 1)]
-    table = {RUN: fold(log[:4])}
-    caught = catch_up(table, enumerate(log, start=100))
-    assert caught[RUN].stages[1].status == "succeeded"
-    assert (caught[RUN].seq, caught[RUN].log_offset) == (5, 104)
+T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-def test_catch_up_skips_what_the_state_already_has_and_stops_at_a_gap():
-    """Records the state reflects change nothing; a record that does not follow ends that run's catch-up;
-    a run with only its RunRequested in the log is left to its first stage request."""
-    log = [requested(), started(2, 0), succeeded(3, 0)]
-    assert catch_up({RUN: fold(log)}, enumerate(log)) == {}
-    gap = [requested(), started(2, 0), started(4, 1)]
-    assert catch_up({}, enumerate(gap))[RUN].seq == 2
-    assert catch_up({}, enumerate([requested()])) == {}
-    # No state at all (the table never got the run): the log alone rebuilds it.
-    assert catch_up({}, enumerate(log))[RUN].stages[0].status == "succeeded"
+def at(seconds):
+    return T0 + timedelta(seconds=seconds)
+
+
+def renewed(seq, index, attempt, until_s, worker="w1", occurred_s=0.0, released=False):
+    return LeaseRenewed(
+        event_id=f"l{seq}-{until_s}",
+        run_id=RUN,
+        seq=seq,
+        stage="ab"[index],
+        index=index,
+        attempt=attempt,
+        until=at(until_s),
+        released=released,
+        worker=worker,
+        occurred_at=at(occurred_s),
+    )
+
+
+def claimed(seq, index, attempt, when_s, worker="w1", lease_s=30.0):
+    return started(seq, index, attempt, lease_s=lease_s, worker=worker, occurred_at=at(when_s))
+
+
+def test_a_claim_holds_the_stage_for_its_lease():
+    """StageStarted with a lease makes the attempt its worker's until the lease runs out."""
+    state = fold([requested(), claimed(2, 0, 1, 0)])
+    stage = state.stages[0]
+    assert (stage.status, stage.worker, stage.lease_until) == ("running", "w1", at(30))
+
+
+def test_a_second_claim_of_the_same_stage_is_refused():
+    """Two workers claiming the same attempt: the first record in the log wins, the second is refused."""
+    state = fold([requested(), claimed(2, 0, 1, 0, worker="w1")])
+    with pytest.raises(InvalidTransition):
+        evolve(state, claimed(2, 0, 1, 0.01, worker="w2"))
+
+
+def test_a_takeover_is_refused_while_the_lease_lasts_and_accepted_after():
+    """Another attempt may start only once the running attempt's lease ran out; renewals extend it."""
+    state = fold([requested(), claimed(2, 0, 1, 0)])
+    with pytest.raises(InvalidTransition, match="w1's until"):
+        evolve(state, claimed(3, 0, 2, 29, worker="w2"))
+    taken = evolve(state, claimed(3, 0, 2, 30, worker="w2"))
+    assert (taken.stages[0].attempt, taken.stages[0].worker) == (2, "w2")
+    renewed_state = evolve(state, renewed(2, 0, 1, until_s=60, occurred_s=20))
+    assert renewed_state.seq == 2  # a renewal is not a step of the run
+    with pytest.raises(InvalidTransition):
+        evolve(renewed_state, claimed(3, 0, 2, 45, worker="w2"))
+
+
+def test_records_of_an_attempt_no_longer_current_are_refused():
+    """Once attempt 2 took over, attempt 1's renewals and outcome are refused: it cannot record anything."""
+    state = fold([requested(), claimed(2, 0, 1, 0, worker="w1"), claimed(3, 0, 2, 31, worker="w2")])
+    with pytest.raises(InvalidTransition):
+        evolve(state, succeeded(4, 0, attempt=1))
+    with pytest.raises(InvalidTransition):
+        evolve(state, renewed(3, 0, 1, until_s=90, worker="w1"))
+    assert evolve(state, succeeded(4, 0, attempt=2)).stages[0].status == "succeeded"
+
+
+def test_only_the_holder_renews_and_a_renewal_must_name_the_current_seq():
+    """A renewal by another worker, or one made from a stale seq, is refused."""
+    state = fold([requested(), claimed(2, 0, 1, 0, worker="w1")])
+    with pytest.raises(InvalidTransition):
+        evolve(state, renewed(2, 0, 1, until_s=60, worker="w2"))
+    with pytest.raises(InvalidTransition):
+        evolve(state, renewed(1, 0, 1, until_s=60))
+
+
+def test_a_released_lease_makes_the_stage_claimable_at_once():
+    """A stopping worker releases its lease: another attempt may start right after."""
+    release = renewed(2, 0, 1, until_s=99, occurred_s=5, released=True)
+    state = fold([requested(), claimed(2, 0, 1, 0), release])
+    assert state.stages[0].lease_until == at(5)
+    assert evolve(state, claimed(3, 0, 2, 5, worker="w2")).stages[0].attempt == 2
+
+
+def test_a_retry_may_not_start_before_its_time():
+    """A retrying failure names when the next attempt may start; the state machine holds to it."""
+    state = fold([requested(), claimed(2, 0, 1, 0), failed(3, 0, 1, retrying=True, retry_at=at(10))])
+    with pytest.raises(InvalidTransition, match="may not start before"):
+        evolve(state, claimed(4, 0, 2, 9))
+    assert evolve(state, claimed(4, 0, 2, 10)).stages[0].status == "running"

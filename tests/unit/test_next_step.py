@@ -1,4 +1,4 @@
-"""What a stage agent does with a request, and what follows a stage."""
+"""What a worker may claim, what follows a stage, and what the reaper does: pure decisions."""
 
 from __future__ import annotations
 
@@ -6,72 +6,92 @@ import random
 
 from hamster.lifecycle import fold
 from hamster.next_step import (
-    Continue,
     FinishFailed,
     FinishSucceeded,
-    HandOff,
-    Retry,
-    Skip,
+    GiveUp,
+    Reoffer,
     Start,
     after_stage,
     backoff,
-    plan,
+    claimable,
+    overdue,
+    wakes_at,
 )
-from hamster.run_events import RunStage
-from tests.unit.test_lifecycle import failed, requested, started, succeeded
+from tests.unit.test_lifecycle import at, claimed, failed, renewed, requested, succeeded
 
 
-def request(index, attempt=1):
-    req = requested()
-    return RunStage(run_id=req.run_id, index=index, attempt=attempt, requested=req, event=req.event)
+def test_a_pending_stage_is_claimable_as_attempt_one():
+    """A new run's first stage may be claimed at once, as attempt 1."""
+    assert claimable(fold([requested()]), at(0)) == Start(0, 1)
 
 
-def test_fresh_request_starts_attempt_one():
-    """A pending stage starts as attempt 1."""
-    assert plan(fold([requested()]), request(0)) == Start(1)
+def test_a_held_stage_is_not_claimable_until_its_lease_runs_out():
+    """While its lease lasts nobody else may start the stage; after it, a takeover as attempt + 1."""
+    state = fold([requested(), claimed(2, 0, 1, 0)])
+    assert claimable(state, at(29)) is None
+    assert wakes_at(state) == at(30)
+    assert claimable(state, at(30)) == Start(0, 2, takeover=True)
+    state = fold([requested(), claimed(2, 0, 1, 0), renewed(2, 0, 1, until_s=50, occurred_s=20)])
+    assert claimable(state, at(40)) is None
 
 
-def test_duplicate_after_success_continues_without_rerunning():
-    """A stage that already succeeded is never run again; what follows is decided again."""
-    state = fold([requested(), started(2, 0), succeeded(3, 0)])
-    assert plan(state, request(0)) == Continue()
-    assert after_stage(state, 0) == HandOff(1)
-    state = fold([requested(), started(2, 0), succeeded(3, 0), started(4, 1)])
-    assert isinstance(after_stage(state, 0), Skip)
+def test_the_next_stage_is_claimable_once_the_one_before_succeeded():
+    """No hand-off message: the log alone makes the next stage claimable."""
+    state = fold([requested(), claimed(2, 0, 1, 0), succeeded(3, 0)])
+    assert claimable(state, at(1)) == Start(1, 1)
+    assert after_stage(state, 0) is None
 
 
-def test_stage_found_running_restarts_as_new_attempt():
-    """A stage still marked running was cut off by a dead worker: it runs again as attempt + 1."""
-    state = fold([requested(), started(2, 0)])
-    assert plan(state, request(0)) == Start(2)
+def test_a_retry_is_claimable_when_it_is_due():
+    """A retrying failure is claimable from its retry time on; a final failure never."""
+    state = fold([requested(), claimed(2, 0, 1, 0), failed(3, 0, 1, retrying=True, retry_at=at(10))])
+    assert claimable(state, at(9)) is None
+    assert wakes_at(state) == at(10)
+    assert claimable(state, at(10)) == Start(0, 2)
+    final = fold([requested(), claimed(2, 0, 1, 0), failed(3, 0, 1)])
+    assert claimable(final, at(100)) is None
+    assert isinstance(after_stage(final, 0), FinishFailed)
 
 
-def test_retry_requests():
-    """A retrying failure is retried by the request for the next attempt; stale requests are skipped."""
-    state = fold([requested(), started(2, 0), failed(3, 0, retrying=True)])
-    decision = after_stage(state, 0)
-    assert isinstance(decision, Retry) and decision.attempt == 2 and decision.delay_s > 0
-    assert plan(state, request(0, attempt=2)) == Start(2)
-    assert isinstance(plan(state, request(0, attempt=1)), Skip)
-
-
-def test_final_failure_and_success():
-    """A failure without retry fails the run; the last stage's success finishes it."""
-    state = fold([requested(), started(2, 0), failed(3, 0)])
-    assert isinstance(after_stage(state, 0), FinishFailed)
-    assert plan(state, request(0)) == Continue()
-    state = fold([requested(), started(2, 0), succeeded(3, 0), started(4, 1), succeeded(5, 1)])
+def test_the_run_ends_after_its_last_stage():
+    """After the last stage succeeded the run succeeds; nothing is claimable in a run that ended."""
+    state = fold([requested(), claimed(2, 0, 1, 0), succeeded(3, 0), claimed(4, 1, 1, 1), succeeded(5, 1)])
     assert after_stage(state, 1) == FinishSucceeded()
-
-
-def test_out_of_order_and_finished_runs_are_skipped():
-    """A request for a stage that is not next, or for a finished run, does nothing."""
-    assert isinstance(plan(fold([requested()]), request(1)), Skip)
+    assert claimable(state, at(2)) is None
 
 
 def test_backoff_grows_and_is_capped():
-    """Backoff doubles per attempt, with jitter, up to the cap."""
+    """Backoff doubles per attempt with full jitter, up to the cap."""
     rng = random.Random(1)
     assert 0.5 <= backoff(2, rng=rng) <= 1.0
     assert 2.0 <= backoff(4, rng=rng) <= 4.0
-    assert backoff(30, cap_s=60, rng=rng) <= 60
+    assert backoff(30, cap_s=60.0, rng=rng) <= 60.0
+
+
+def _overdue(state, now_s, touched_s=0, admitted=True, governed=False):
+    return overdue(
+        state,
+        at(now_s),
+        touched_at=at(touched_s),
+        admitted=admitted,
+        governed=governed,
+        reoffer_after_s=30,
+        stuck_after_s=600,
+    )
+
+
+def test_the_reaper_offers_a_run_whose_request_was_lost_again():
+    """A queued run no worker has a request for is offered again after a while, unless its lane holds it."""
+    state = fold([requested()])
+    assert _overdue(state, 10, admitted=False) is None
+    assert isinstance(_overdue(state, 31, admitted=False), Reoffer)
+    assert _overdue(state, 3600, admitted=False, governed=True) is None
+
+
+def test_the_reaper_fails_a_run_nothing_moved_on_but_never_one_that_is_held():
+    """No progress and no live lease for too long fails the run; a stage renewing its lease is left alone."""
+    state = fold([requested(), claimed(2, 0, 1, 0), failed(3, 0, 1, retrying=True, retry_at=at(10))])
+    assert _overdue(state, 500) is None
+    assert isinstance(_overdue(state, 601), GiveUp)
+    held = fold([requested(), claimed(2, 0, 1, 0, lease_s=10_000)])
+    assert _overdue(held, 5000) is None
