@@ -1,8 +1,9 @@
 """Run one task: the user's function under its timeout, its outcome as data.
 
-Async functions run on the event loop under ``wait_for``. Blocking functions with a timeout, or of a run
-that may be cancelled (``killable``: its subscriber cancels superseded runs), run in a forked child per
-attempt (``hamster.subprocess_runner``), so a timeout or a cancellation really stops the work: a thread
+Async functions run on the event loop under ``wait_for``. Blocking functions with a timeout, or that may
+have to be stopped (``killable``: the stage worker always asks, since a cancelled run or a lost lease must
+stop the work), run in another process that is killed to stop them: one of the worker's task processes
+(``hamster.task_processes``), or a child forked for the attempt (``hamster.subprocess_runner``). A thread
 could not be killed. Other blocking functions run in a worker thread. Either way the event loop (and
 Faust's heartbeats) keep going. Cancelling ``execute`` stops the attempt: the async function is cancelled,
 the child killed.
@@ -21,6 +22,7 @@ from hamster.context import TaskContext
 from hamster.errors import TaskTimeout
 from hamster.subprocess_runner import Died, NotJson, Raised, run_killable
 from hamster.task import Task
+from hamster.task_processes import TaskProcesses
 
 MAX_TRACEBACK = 16 * 1024
 
@@ -47,19 +49,34 @@ class NonRetryable(Exception):
     """Raise (or subclass) this in a task to fail without retries."""
 
 
-def _check_output(task: Task, output: Any) -> Any:
+def _check_output(task: Task, output: Any, max_bytes: int | None = None) -> Any:
     try:
         # Outputs travel in Kafka records as JSON; round-tripping also normalises tuples to lists.
-        return json.loads(json.dumps(output))
+        text = json.dumps(output)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"task {task.name} returned output that is not JSON-serialisable: {exc}") from None
+    if max_bytes is not None and len(text.encode()) > max_bytes:
+        raise NonRetryable(
+            f"task {task.name} returned {len(text.encode())} bytes of output, over the limit of {max_bytes} "
+            "(HAMSTER_MAX_OUTPUT_BYTES): keep large results elsewhere and return a reference"
+        )
+    return json.loads(text)
 
 
 def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, NonRetryable)
 
 
-async def execute(task: Task, ctx: TaskContext, *, killable: bool = False) -> Outcome:
+async def execute(
+    task: Task,
+    ctx: TaskContext,
+    *,
+    killable: bool = False,
+    max_output_bytes: int | None = None,
+    processes: TaskProcesses | None = None,
+) -> Outcome:
+    """Run one attempt. ``processes``: the worker's task processes, where a blocking function that must be
+    stoppable runs (else in a child forked for the attempt)."""
     started = time.perf_counter()
 
     def elapsed() -> float:
@@ -68,13 +85,16 @@ async def execute(task: Task, ctx: TaskContext, *, killable: bool = False) -> Ou
     try:
         if task.is_async:
             result = await asyncio.wait_for(task.fn(ctx), timeout=task.timeout)
-            return Succeeded(_check_output(task, result), elapsed())
+            return Succeeded(_check_output(task, result, max_output_bytes), elapsed())
         if task.timeout is None and not killable:
             # Nothing will ever need to stop it, so a thread is enough, and it spares each attempt the
             # fork (~50 ms here) that makes a timeout enforceable.
             result = await asyncio.to_thread(task.fn, ctx)
-            return Succeeded(_check_output(task, result), elapsed())
-        child = await run_killable(task.fn, ctx, task.timeout, _retryable)
+            return Succeeded(_check_output(task, result, max_output_bytes), elapsed())
+        if processes is not None:
+            child = await processes.run(task.name, ctx, task.timeout)
+        else:
+            child = await run_killable(task.fn, ctx, task.timeout, _retryable)
         if isinstance(child, Raised):
             return Failed(child.error_type, child.message, child.traceback, elapsed(), child.retryable)
         if isinstance(child, NotJson):
@@ -83,7 +103,7 @@ async def execute(task: Task, ctx: TaskContext, *, killable: bool = False) -> Ou
         if isinstance(child, Died):
             message = f"task {task.name} ended without a result (exit code {child.exitcode})"
             return Failed("TaskError", message, "", elapsed())
-        return Succeeded(child.output, elapsed())
+        return Succeeded(_check_output(task, child.output, max_output_bytes), elapsed())
     except TimeoutError:
         err = TaskTimeout(f"task {task.name} ran past its timeout of {task.timeout} s")
         return Failed(type(err).__name__, str(err), "", elapsed())
