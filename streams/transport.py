@@ -44,7 +44,8 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
             **{tp: recovery.active_offsets[tp] for tp in recovery.active_tps},
             **{tp: recovery.standby_offsets[tp] for tp in recovery.standby_tps},
         }
-        reread = {tp: max(applied[tp], 0) for tp in committed if tp in applied}
+        # Faust holds None for a changelog partition whose start recovery has not worked out yet.
+        reread = {tp: max(applied[tp] or 0, 0) for tp in committed if tp in applied}
         if never or reread:
             # Not aiokafka's seek_to_beginning: it waits for the new positions, which paused partitions
             # (all stream partitions, while tables recover) do not get until they resume, and Faust also
