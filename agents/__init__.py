@@ -1,5 +1,5 @@
-"""One module per agent, in flow order: subscribers, match, lanes, stages, cancellations, projection,
-reporting."""
+"""One module per agent, in flow order: subscribers, match, lanes, stages (this worker's stage slots: not
+a Faust agent, see its docstring), cancellations, projection, reporting."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ from sqlalchemy import Engine
 from agents import cancellations, lanes, match, projection, reporting, stages, subscribers
 from streams.app import Streams
 from streams.run_recorder import RunRecorder
+from streams.run_view import RunView
 
 
 def register_all(streams: Streams, engine: Engine) -> None:
-    # The stage agents and the cancellation agent act on the same runs: one recorder serves them both.
-    recorder = RunRecorder(streams)
+    # One view of the runs in flight and one recorder per worker, shared by every agent that writes runs.
+    view = RunView(streams.settings, [t.get_topic_name() for t in streams.stages.values()], streams.metrics)
+    recorder = RunRecorder(streams, view)
     subscribers.register(streams)
-    match.register(streams)
+    match.register(streams, recorder)
     lanes.register(streams)
-    stages.register(streams, recorder)
+    stages.register(streams, view, recorder)
     cancellations.register(streams, recorder)
     projection.register(streams, engine)
     reporting.register(streams)

@@ -1,8 +1,8 @@
-"""Agent: cancel runs. Reads the run-control topic (key: run id), co-partitioned with the runs table.
+"""Agent: cancel runs. Reads the run-control topic (key: run id).
 
-A ``CancelRun`` (from the lanes agent, for a superseded run) ends the run as ``cancelled`` with its reason,
-unless it already ended; the run's stage attempt running on this worker is stopped, and the records its
-stage agent was about to write are dropped (``streams.run_recorder``).
+A ``CancelRun`` (from the lanes agent for a superseded run, or from GitHub) ends the run as ``cancelled``
+with its reason, unless it already ended. Whichever worker runs the run's stage sees the run end in its
+view of the run log and stops the attempt; what it was about to record is refused (``agents.stages``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,5 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             except ValidationError as exc:
                 await set_aside(streams, "cancellations", exc, event)
                 continue
-            logs.bind(delivery_id=command.requested.event.delivery_id, run_id=command.run_id)
-            await recorder.catch_up(event.message.partition)
+            logs.bind(run_id=command.run_id)
             await recorder.cancel(command, event.message.partition)

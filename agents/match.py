@@ -8,11 +8,17 @@ it may. The delivery is marked seen only after both writes were acknowledged: a 
 webhook is processed again, and the deterministic run id makes the second try land on the same run. A
 webhook a worker before this one may have matched (uncommitted when this worker began reading its
 partition) is checked against the run log, so a run's ``RunRequested`` is never written twice.
+
+A write that fails (Kafka away) is tried again for a while; if it still fails, the webhook goes to the
+dead letters (from where ``hamster dlq replay`` sends it back) and is not marked seen: a webhook is never
+acknowledged with its runs half-started. A run requested but never admitted is offered again by the
+reaper (``agents.stages``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -31,10 +37,11 @@ from hamster.lane_commands import FileRun, lanes_key
 from hamster.matching import SubscriberIndex
 from hamster.replay import replay_reports
 from hamster.reporting import is_own_comment
-from hamster.run_events import RunFailed, RunRequested, RunStage, encode_run_event
+from hamster.run_events import RunFailed, RunRequested, RunStage
 from hamster.subscribers import SubscriberSpec
 from streams.app import Streams, send_acked
 from streams.reader import end_offset, patiently, requests_since
+from streams.run_recorder import RunEnded, RunRecorder
 from streams.topics import events_topic, run_events_topic
 
 log = logging.getLogger(__name__)
@@ -42,9 +49,10 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 600.0
 CLOCK_MARGIN_MS = 5 * 60 * 1000
 OWN_SUBSCRIBERS_WAIT_S = 30.0
+START_TRIES = 5  # writes of one webhook's runs, 1 + 2 + 4 + 8 s apart, before it goes to the dead letters
 
 
-def register(streams: Streams) -> None:
+def register(streams: Streams, recorder: RunRecorder) -> None:
     app = streams.app
     window_s = streams.settings.redelivery_window_days * 86400
     last_prune: dict[int, float] = {}
@@ -148,24 +156,19 @@ def register(streams: Streams) -> None:
                 "run %s: already requested (run log offset %d); not written again", run_id, requested_offset
             )
         else:
-            written = await send_acked(streams.run_events, run_id, encode_run_event(requested))
-            requested_offset = written.offset
-            streams.metrics.observe(requested, spec.name)
+            found = await recorder.request(requested)
+            if found is None:
+                log.info("run %s: already requested and ended; nothing to start", run_id)
+                return
+            requested_offset, requested = found
         first = spec.pipeline[0]
-        if first not in streams.stages and run_id not in before:
-            failed = seal(
-                RunFailed(
-                    event_id=ids.event_id(run_id, 2),
-                    run_id=run_id,
-                    seq=2,
-                    stage=first,
-                    reason=f"task {first} is not registered on this worker (subscriber version skew?)",
-                ),
-                requested.hash,
-            )
-            await send_acked(streams.run_events, run_id, encode_run_event(failed))
-            streams.metrics.observe(failed, spec.name)
-            log.error("run %s: %s", run_id, failed.reason)
+        if first not in streams.stages:
+            state = recorder.view.state(run_id)
+            if state is not None:
+                reason = f"task {first} is not registered on this worker (subscriber version skew?)"
+                with contextlib.suppress(RunEnded):
+                    await recorder.record(state, RunFailed, stage=first, reason=reason)
+                log.error("run %s: %s", run_id, reason)
             return
         request = RunStage(
             run_id=run_id,
@@ -214,10 +217,33 @@ def register(streams: Streams) -> None:
             own = is_own_comment(info)
             matched = [] if own else subscriber_index().match(info, predicates)
             before = await earlier_requests(message) if matched else {}
-            for spec in matched:
-                report = replay_reports(message.headers)
-                await start_run(envelope, spec, info, (message.partition, message.offset), report, before)
+            report = replay_reports(message.headers)
+            position = (message.partition, message.offset)
+            started = await _tries(_start_all, start_run, envelope, matched, info, position, report, before)
+            if not started:
+                await set_aside(streams, "match", RuntimeError("its runs could not be started"), event)
+                continue
             if not matched:
                 log.info("delivery %s (%s): no subscriber matched", envelope.delivery_id, envelope.event)
             streams.deliveries[key] = json.dumps({"at": time.time(), "partition": message.partition}).encode()
             prune(message.partition)
+
+
+async def _start_all(start_run: Any, envelope: Any, matched: Any, info: Any, *args: Any) -> None:
+    for spec in matched:
+        await start_run(envelope, spec, info, *args)
+
+
+async def _tries(start: Any, *args: Any) -> bool:
+    """Await ``start(*args)`` until it succeeds, START_TRIES times at most (run ids are deterministic)."""
+    for attempt in range(START_TRIES):
+        try:
+            await start(*args)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("starting runs failed (try %d of %d): %s", attempt + 1, START_TRIES, exc)
+            if attempt + 1 < START_TRIES:
+                await asyncio.sleep(2**attempt)
+    return False

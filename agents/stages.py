@@ -1,43 +1,67 @@
-"""Agents: one per registered task, each reading its own stage topic (key: run id).
+"""Running stages: each worker takes stage attempts while it has free slots, claims them in the run log,
+holds them with a lease, runs them outside any Faust agent, and records how they went.
 
-A stage agent takes a ``RunStage`` request, asks ``hamster.next_step.plan`` what to do given the run's
-current state (the ``runs`` table, co-partitioned with the stage topics), records ``StageStarted``, runs
-the task, records ``StageSucceeded`` or ``StageFailed``, and carries out ``after_stage``: hand the run to
-the next stage's topic, retry after a backoff, or record ``RunSucceeded`` / ``RunFailed``.
+The stage step, top to bottom:
 
-Each record goes to the run log (acknowledged) before the table is updated (``streams.run_recorder``): the
-log is the truth, and a crash between the two only makes the next try redo work the state machine then
-recognises. A run cancelled while its stage runs (superseded, ``agents.cancellations``) has its attempt
-stopped and whatever the stage agent was about to record dropped.
-Concurrency stays 1 per agent: with more, Faust can commit an offset past a message still being processed
-(faust-streaming #606), and a crash would lose that stage.
+1. **Take.** The worker's ``RunView`` holds every run in flight and the stage requests that admitted
+   them. ``hamster.next_step.claimable`` says which runs have a stage that may start now: pending, a
+   retry that is due, or an attempt whose lease ran out. A worker takes one only while it has a free
+   slot (``HAMSTER_WORKER_SLOTS``) and the stage's task; a worker that does not hold the run's
+   run-log partition waits ``HAMSTER_CLAIM_DELAY_S`` first, so the holder usually takes it uncontested.
+2. **Claim.** It appends ``StageStarted`` with a lease (``HAMSTER_STAGE_LEASE_S``). When several workers
+   claim the same stage, the first claim in the log wins and the others are refused (``RunRecorder``).
+3. **Run.** The attempt runs as a task of its own, not inside an agent's message loop, so nothing a
+   rebalance waits for is ever held by a stage. Blocking task functions run in a child process, so a lost
+   lease or a cancelled run really stops them. While it runs, the worker renews the lease every third of
+   its length; when the run ends (cancelled), another attempt takes the stage over, or the lease cannot be
+   renewed before it runs out, the attempt is stopped.
+4. **Record.** ``StageSucceeded`` or ``StageFailed`` (with ``retry_at`` when it will be retried: retries
+   are scheduled in the log, never slept on). A record of an attempt that is no longer current is
+   refused by the state machine.
+5. **Hand off.** Nothing to send: the next stage is now claimable in the log, by any worker. Only the end
+   of the run is recorded here (``after_stage``).
+
+Shutting down (SIGTERM): no new claims; running attempts get ``HAMSTER_SHUTDOWN_GRACE_S`` to finish; the
+others are stopped and their leases released, so another worker starts them at once. A worker killed
+outright loses its leases when they run out.
+
+The reaper (``hamster.next_step.overdue``), on every worker: a run whose stage request went missing is
+offered again from its webhook in the events topic, and a run that nothing moved on for
+``HAMSTER_STUCK_AFTER_S`` fails with the reason, so no lane waits for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from pydantic import ValidationError
+from mode import Service
 
-from agents.dead_letters import set_aside
 from hamster import logs
 from hamster.context import TaskContext
-from hamster.execution import Failed
+from hamster.deadletter import dead_letter, encode_dead_letter
+from hamster.envelope import decode_envelope
+from hamster.errors import HamsterError, InvalidTransition
+from hamster.execution import Failed, Outcome, execute
 from hamster.github import EventObjects, client_for
+from hamster.github_events import event_info
 from hamster.lifecycle import RunState
 from hamster.next_step import (
-    Continue,
     FinishFailed,
     FinishSucceeded,
-    HandOff,
-    Retry,
-    Skip,
+    GiveUp,
+    Reoffer,
     Start,
     after_stage,
-    plan,
+    claimable,
+    overdue,
+    retry_time,
+    wakes_at,
 )
 from hamster.run_events import (
     RunFailed,
@@ -48,156 +72,413 @@ from hamster.run_events import (
     StageSucceeded,
 )
 from hamster.task import Task
+from hamster.task_processes import TaskProcesses
 from streams.app import Streams, send_acked
-from streams.run_recorder import RunEnded, RunRecorder
+from streams.reader import partition_for, patiently, read_at
+from streams.run_recorder import RecordRefused, RunEnded, RunRecorder
+from streams.run_view import RunView
+from streams.topics import events_topic
 
 log = logging.getLogger(__name__)
 
+REAP_EVERY_S = 5.0
+LEASE_MARGIN_S = 2.0  # an attempt stops this long before its lease runs out if it could not renew it
 
-async def follow_up(
-    streams: Streams, recorder: RunRecorder, state: RunState, index: int, request: RunStage
-) -> None:
-    decision = after_stage(state, index)
-    if isinstance(decision, HandOff):
-        following = state.pipeline[decision.index]
-        topic = streams.stages.get(following)
-        if topic is None:  # a subscriber version this worker does not have
-            await recorder.record(
-                state, RunFailed, stage=following, reason=f"task {following} is not registered on this worker"
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Attempt:
+    """One stage attempt running on this worker."""
+
+    run_id: str
+    index: int
+    attempt: int
+    task: Task
+    job: asyncio.Future[Outcome] | None = None
+    stopped_because: str | None = None
+    runner: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class StageWorker(Service):
+    """This worker's stage slots: takes, claims, runs and records stage attempts; reaps stuck runs."""
+
+    def __init__(self, streams: Streams, view: RunView, recorder: RunRecorder, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.streams = streams
+        self.view = view
+        self.recorder = recorder
+        self.settings = streams.settings
+        self.slots = self.settings.worker_slots
+        self.running: dict[tuple[str, int], Attempt] = {}
+        # Blocking tasks run in task processes kept ready, one per slot (a fork per attempt costs tens of ms).
+        self.processes = TaskProcesses(self.slots)
+        self._draining = False
+        self._first_seen: dict[tuple[str, int, int], float] = {}  # claimable since (monotonic)
+        self._last_reap = 0.0
+        self._update_slot_gauge()
+
+    # Service
+    async def on_start(self) -> None:
+        self.view.start()
+        if any(not task.is_async for task in self.streams.catalog.tasks.values()):
+            self.processes.warm_up()
+        self.add_future(self._schedule())
+
+    async def on_stop(self) -> None:
+        await self.drain()
+        await self.processes.close()
+        await self.view.stop()
+
+    # 1. Take
+    async def _schedule(self) -> None:
+        await self.view.ready.wait()
+        log.info(
+            "stage worker: %d slot(s) for task(s) %s",
+            self.slots,
+            ", ".join(sorted(self.streams.catalog.tasks)),
+        )
+        while not self._draining:
+            try:
+                wake = await self.take()
+                await self.set_aside()
+                await self.reap()
+                await self._write_marks()
+            except Exception:
+                log.exception("stage worker: scheduling failed; trying again")
+                wake = 1.0
+            await self.view.changed(timeout=wake)
+
+    def free_slots(self) -> int:
+        return self.slots - len(self.running)
+
+    async def take(self) -> float:
+        """Claim what this worker can start now; how long until something may become claimable."""
+        current = now()
+        wake = 1.0
+        for state in self.view.in_flight():
+            due = wakes_at(state)
+            if due is not None:
+                wake = min(wake, max(0.05, (due - current).total_seconds()))
+            if self.free_slots() <= 0 or self._draining:
+                break
+            start = claimable(state, current)
+            if start is None or (state.run_id, start.index) in self.running:
+                continue
+            task = self.streams.catalog.tasks.get(state.pipeline[start.index])
+            offer = self.view.offer(state.run_id)
+            if task is None or offer is None:
+                continue
+            key = (state.run_id, start.index, start.attempt)
+            seen = self._first_seen.setdefault(key, time.monotonic())
+            if not self._holds_partition(state.run_id):
+                waited = time.monotonic() - seen
+                if waited < self.settings.claim_delay_s:
+                    wake = min(wake, self.settings.claim_delay_s - waited)
+                    continue
+            await self.claim(state, start, task, offer)
+        self._first_seen = {k: v for k, v in self._first_seen.items() if k[0] in self.view.states}
+        return wake
+
+    def _holds_partition(self, run_id: str) -> bool:
+        """Whether this worker's group agents hold the run's run-log partition (first call on its stages)."""
+        return self._holds(partition_for(run_id, self.settings.partitions))
+
+    def _holds(self, partition: int) -> bool:
+        topic = self.streams.run_events.get_topic_name()
+        try:
+            assigned = self.streams.app.consumer.assignment()
+        except Exception:  # the consumer is not started (yet), or stopping
+            return False
+        return any(tp.topic == topic and tp.partition == partition for tp in assigned)
+
+    # 2. Claim
+    async def claim(self, state: RunState, start: Start, task: Task, offer: RunStage) -> None:
+        try:
+            state = await self.recorder.record(
+                state,
+                StageStarted,
+                stage=task.name,
+                index=start.index,
+                attempt=start.attempt,
+                lease_s=self.settings.stage_lease_s,
+            )
+        except (RecordRefused, InvalidTransition, RunEnded) as exc:
+            log.info("run %s: claim of stage %s not taken: %s", state.run_id, task.name, exc)
+            return
+        if start.takeover:
+            log.warning(
+                "run %s: stage %s taken over as attempt %d: attempt %d lost its lease",
+                state.run_id,
+                task.name,
+                start.attempt,
+                start.attempt - 1,
+            )
+        attempt = Attempt(state.run_id, start.index, start.attempt, task)
+        self.running[(state.run_id, start.index)] = attempt
+        self._update_slot_gauge()
+        attempt.runner = asyncio.ensure_future(self._run(attempt, state, offer))
+
+    # 3. Run
+    async def _run(self, attempt: Attempt, state: RunState, offer: RunStage) -> None:
+        logs.bind(delivery_id=state.event.delivery_id, run_id=state.run_id)
+        try:
+            outcome = await self._execute(attempt, state, offer)
+            if outcome is not None:
+                await self._record(attempt, state, outcome)
+            elif attempt.stopped_because == "shutdown":
+                await self._release(attempt)
+        except (RunEnded, RecordRefused, InvalidTransition) as exc:
+            log.info(
+                "run %s: stage %s attempt %d: %s", attempt.run_id, attempt.task.name, attempt.attempt, exc
+            )
+        except Exception:
+            log.exception("run %s: stage %s could not be recorded", attempt.run_id, attempt.task.name)
+        finally:
+            self.running.pop((attempt.run_id, attempt.index), None)
+            self.view.forget_watch(attempt.run_id)
+            self._update_slot_gauge()
+            self.view.poke()  # a slot is free: look for work
+
+    async def _execute(self, attempt: Attempt, state: RunState, offer: RunStage) -> Outcome | None:
+        """Run the attempt while holding its lease; None when it was stopped (``stopped_because``)."""
+        ctx = TaskContext(
+            event=offer.event,
+            params=state.params,
+            outputs=state.outputs(),
+            run_id=state.run_id,
+            attempt=attempt.attempt,
+            subscriber=state.subscriber,
+            stage=attempt.task.name,
+            github=EventObjects(client_for(self.settings), offer.event),
+        )
+        job = asyncio.ensure_future(
+            execute(
+                attempt.task,
+                ctx,
+                killable=True,
+                max_output_bytes=self.settings.max_output_bytes,
+                processes=self.processes,
+            )
+        )
+        attempt.job = job
+        changed = self.view.run_changed(state.run_id)
+        lease_s = self.settings.stage_lease_s
+        held_until = state.stages[attempt.index].lease_until or now() + timedelta(seconds=lease_s)
+        next_renewal = time.monotonic() + lease_s / 3
+        while not job.done():
+            timeout = max(0.0, next_renewal - time.monotonic())
+            waiter = asyncio.ensure_future(changed.wait())
+            await asyncio.wait([job, waiter], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            changed.clear()
+            if job.done():
+                break
+            reason = self._lost(attempt)
+            if reason is None and time.monotonic() >= next_renewal:
+                held_until, reason = await self._renew(attempt, held_until)
+                next_renewal = time.monotonic() + lease_s / 3
+            if reason is None and now() >= held_until - timedelta(seconds=LEASE_MARGIN_S):
+                reason = "its lease is running out and could not be renewed"
+            if reason is not None:
+                await self._stop(attempt, reason)
+                return None
+        if attempt.stopped_because is not None:
+            return None
+        return job.result()
+
+    def _lost(self, attempt: Attempt) -> str | None:
+        """Why the attempt may no longer run (the run ended, another attempt took over), or None."""
+        ended = self.view.ended.get(attempt.run_id)
+        if ended is not None:
+            return f"the run is {ended.status}"
+        state = self.view.state(attempt.run_id)
+        if state is None:
+            return "the run is no longer in flight"
+        stage = state.stages[attempt.index]
+        if stage.attempt != attempt.attempt:
+            return f"attempt {stage.attempt} took the stage over"
+        return None
+
+    async def _renew(self, attempt: Attempt, held_until: datetime) -> tuple[datetime, str | None]:
+        until = now() + timedelta(seconds=self.settings.stage_lease_s)
+        try:
+            await self.recorder.renew(
+                attempt.run_id, attempt.task.name, attempt.index, attempt.attempt, until
+            )
+        except (RecordRefused, InvalidTransition, RunEnded):
+            return held_until, self._lost(attempt)  # refused because the run moved on, or a race: recheck
+        except Exception as exc:  # Kafka unreachable: keep trying until the lease runs out
+            log.warning("run %s: lease of stage %s not renewed: %s", attempt.run_id, attempt.task.name, exc)
+            return held_until, None
+        return until, None
+
+    async def _stop(self, attempt: Attempt, reason: str) -> None:
+        """Stop the attempt's work (cancel the coroutine, kill the child) for ``reason``."""
+        attempt.stopped_because = reason
+        log.warning(
+            "run %s: stage %s attempt %d stopped: %s",
+            attempt.run_id,
+            attempt.task.name,
+            attempt.attempt,
+            reason,
+        )
+        if attempt.job is not None:
+            attempt.job.cancel()
+            with contextlib.suppress(BaseException):
+                await attempt.job
+
+    # 4. Record, 5. hand off
+    async def _record(self, attempt: Attempt, state: RunState, outcome: Outcome) -> None:
+        latest = self.view.state(attempt.run_id)
+        if latest is None:
+            ended = self.view.ended.get(attempt.run_id)
+            raise RunEnded(ended) if ended is not None else InvalidTransition(attempt.run_id, "?", "record")
+        which = {"stage": attempt.task.name, "index": attempt.index, "attempt": attempt.attempt}
+        if isinstance(outcome, Failed):
+            retrying = outcome.retryable and attempt.attempt <= attempt.task.retries
+            new = await self.recorder.record(
+                latest,
+                StageFailed,
+                **which,
+                error_type=outcome.error_type,
+                message=outcome.message,
+                traceback=outcome.traceback,
+                duration_ms=outcome.duration_ms,
+                retrying=retrying,
+                retry_at=retry_time(now(), attempt.attempt + 1) if retrying else None,
+            )
+        else:
+            new = await self.recorder.record(
+                latest, StageSucceeded, **which, output=outcome.output, duration_ms=outcome.duration_ms
+            )
+        decision = after_stage(new, attempt.index)
+        if isinstance(decision, FinishSucceeded):
+            await self.recorder.record(new, RunSucceeded)
+            log.info("run %s: succeeded", new.run_id)
+        elif isinstance(decision, FinishFailed):
+            await self.recorder.record(new, RunFailed, stage=decision.stage, reason=decision.reason)
+            log.info("run %s: failed: %s", new.run_id, decision.reason)
+
+    async def _release(self, attempt: Attempt) -> None:
+        """Give the attempt's lease up, so another worker starts the stage at once."""
+        with contextlib.suppress(RunEnded, RecordRefused, InvalidTransition):
+            await self.recorder.renew(
+                attempt.run_id, attempt.task.name, attempt.index, attempt.attempt, now(), released=True
+            )
+            log.info(
+                "run %s: stage %s attempt %d handed back", attempt.run_id, attempt.task.name, attempt.attempt
+            )
+
+    # Shutting down
+    async def drain(self) -> None:
+        """Stop taking work; let running attempts finish within the grace time, release the rest."""
+        self._draining = True
+        self.view.poke()
+        runners = [a.runner for a in self.running.values() if a.runner is not None]
+        if not runners:
+            return
+        grace = self.settings.shutdown_grace_s
+        log.info("stage worker stopping: %d attempt(s) running, %.0f s to finish", len(runners), grace)
+        await asyncio.wait(runners, timeout=grace)
+        for attempt in list(self.running.values()):
+            await self._stop(attempt, "shutdown")
+        pending = [r for r in runners if not r.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=30)
+
+    async def set_aside(self) -> None:
+        """Stage requests no worker can decode go to the dead letters, from the worker holding the run-log
+        partition of the same number (every worker reads them; one sets them aside)."""
+        poison, self.view.undecodable = self.view.undecodable, []
+        for record, exc in poison:
+            if not self._holds(record.partition):
+                continue
+            task = record.topic.rsplit(".stage.", 1)[-1]
+            letter = dead_letter(
+                f"stage {task}", exc, record.topic, record.partition, record.offset, record.key, record.value
+            )
+            await send_acked(self.streams.dead_letters, record.topic, encode_dead_letter(letter))
+            log.error(
+                "stage request %s[%d]@%d set aside: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                letter.reason,
+            )
+
+    # The reaper
+    async def reap(self) -> None:
+        if time.monotonic() - self._last_reap < REAP_EVERY_S:
+            return
+        self._last_reap = time.monotonic()
+        current = now()
+        for state in self.view.in_flight():
+            decision = overdue(
+                state,
+                current,
+                touched_at=self.view.touched.get(state.run_id, state.requested_at),
+                admitted=self.view.offer(state.run_id) is not None,
+                governed=state.lane is not None,
+                reoffer_after_s=self.settings.reoffer_after_s,
+                stuck_after_s=self.settings.stuck_after_s,
+            )
+            if decision is None or not self._holds_partition(state.run_id):
+                continue  # the holder of the run's partition reaps it, so workers do not race to
+            try:
+                if isinstance(decision, Reoffer):
+                    await self.reoffer(state, decision.reason)
+                elif isinstance(decision, GiveUp):
+                    await self.recorder.record(state, RunFailed, reason=decision.reason)
+                    log.warning("run %s: failed by the reaper: %s", state.run_id, decision.reason)
+            except (RunEnded, RecordRefused, InvalidTransition) as exc:
+                log.info("run %s: reaper: %s", state.run_id, exc)
+            except HamsterError as exc:
+                log.warning("run %s: reaper: %s", state.run_id, exc)
+
+    async def reoffer(self, state: RunState, reason: str) -> None:
+        """Send a run whose stage request went missing to the workers again, from its webhook."""
+        found = self.view.requests.get(state.run_id)
+        if found is None or found[1].events_offset is None:
+            await self.recorder.record(state, RunFailed, reason=f"{reason}, and its webhook is unknown")
+            return
+        offset, requested = found
+        partition, position = found[1].events_offset
+        topic = events_topic(self.settings)
+        stored = await patiently(
+            read_at, self.settings.kafka_bootstrap, topic, partition, position, what=topic
+        )
+        if stored is None:
+            await self.recorder.record(
+                state, RunFailed, reason=f"{reason}, and its webhook is past the events topic's retention"
             )
             return
-        handoff = RunStage(
-            run_id=state.run_id,
-            index=decision.index,
-            attempt=1,
-            requested=request.requested,
-            requested_offset=request.requested_offset,
-            event=request.event,
-            outputs=state.outputs(),
-        )
-        await send_acked(topic, state.run_id, handoff.model_dump_json().encode())
-    elif isinstance(decision, Retry):
-        retry = RunStage(
-            run_id=state.run_id,
-            index=index,
-            attempt=decision.attempt,
-            requested=request.requested,
-            requested_offset=request.requested_offset,
-            event=request.event,
-            outputs=state.outputs(),
-            not_before=datetime.now(UTC) + timedelta(seconds=decision.delay_s),
+        envelope = decode_envelope(stored.value)
+        info = event_info(envelope.event, envelope.delivery_id, envelope.payload)
+        index = state.next_index() or 0
+        request = RunStage(
+            run_id=state.run_id, index=index, requested=requested, event=info, requested_offset=offset
         )
         await send_acked(
-            streams.stages[state.pipeline[index]], state.run_id, retry.model_dump_json().encode()
+            self.streams.stage_topic(request.stage), state.run_id, request.model_dump_json().encode()
         )
-        log.info(
-            "run %s: stage %s retries as attempt %d in %.1f s",
-            state.run_id,
-            state.pipeline[index],
-            decision.attempt,
-            decision.delay_s,
-        )
-    elif isinstance(decision, FinishSucceeded):
-        await recorder.record(state, RunSucceeded)
-        log.info("run %s: succeeded", state.run_id)
-    elif isinstance(decision, FinishFailed):
-        await recorder.record(state, RunFailed, stage=decision.stage, reason=decision.reason)
-        log.info("run %s: failed: %s", state.run_id, decision.reason)
-    elif isinstance(decision, Skip):
-        log.debug("run %s: nothing follows stage %d: %s", state.run_id, index, decision.reason)
+        log.warning("run %s: stage request sent again (%s)", state.run_id, reason)
+
+    async def _write_marks(self) -> None:
+        marks = self.view.due_marks()
+        for partition, offset in (marks or {}).items():
+            await send_acked(self.streams.run_marks, str(partition), str(offset).encode())
+
+    def _update_slot_gauge(self) -> None:
+        busy = len(self.running)
+        self.streams.metrics.stage_slots.labels(state="busy").set(busy)
+        self.streams.metrics.stage_slots.labels(state="free").set(self.slots - busy)
 
 
-async def run_stage(
-    streams: Streams, recorder: RunRecorder, task: Task, request: RunStage, partition: int
-) -> None:
-    state = await recorder.load(request.run_id, request.requested, request.requested_offset, partition)
-    step = plan(state, request)
-    if isinstance(step, Skip):
-        if state.finished:
-            # A crash may have come between the run's last record and the lanes agent hearing of it.
-            await recorder.release(state)
-        log.info("run %s: stage %s request skipped: %s", request.run_id, request.stage, step.reason)
-        return
-    try:
-        if isinstance(step, Start):
-            after = await start(streams, recorder, task, request, state, step)
-            if after is None:
-                return
-            state = after
-        else:
-            assert isinstance(step, Continue)
-        await follow_up(streams, recorder, state, request.index, request)
-    except RunEnded as ended:
-        log.info(
-            "run %s: %s while stage %s ran; its outcome is dropped",
-            request.run_id,
-            ended.state.status,
-            task.name,
-        )
-
-
-async def start(
-    streams: Streams, recorder: RunRecorder, task: Task, request: RunStage, state: RunState, step: Start
-) -> RunState | None:
-    """Run the stage as ``step.attempt`` and record how it went; None if the run ended meanwhile."""
-    if request.not_before is not None:
-        wait = (request.not_before - datetime.now(UTC)).total_seconds()
-        if wait > 0:
-            await asyncio.sleep(wait)
-    which = {"stage": task.name, "index": request.index, "attempt": step.attempt}
-    state = await recorder.record(state, StageStarted, **which)
-    ctx = TaskContext(
-        event=request.event,
-        params=state.params,
-        outputs=request.outputs,
-        run_id=state.run_id,
-        attempt=step.attempt,
-        subscriber=state.subscriber,
-        stage=task.name,
-        github=EventObjects(client_for(streams.settings), request.event),
-    )
-    # A run that may be cancelled runs its blocking tasks where they can be stopped.
-    outcome = await recorder.attempt(task, ctx, killable=state.lane is not None)
-    if outcome is None:
-        log.info("run %s: stage %s stopped: the run ended while it ran", state.run_id, task.name)
-        return None
-    if isinstance(outcome, Failed):
-        return await recorder.record(
-            state,
-            StageFailed,
-            **which,
-            error_type=outcome.error_type,
-            message=outcome.message,
-            traceback=outcome.traceback,
-            duration_ms=outcome.duration_ms,
-            retrying=outcome.retryable and step.attempt <= task.retries,
-        )
-    return await recorder.record(
-        state, StageSucceeded, **which, output=outcome.output, duration_ms=outcome.duration_ms
-    )
-
-
-def register(streams: Streams, recorder: RunRecorder) -> None:
-    for name, task in streams.catalog.tasks.items():
-        _register_one(streams, recorder, streams.stages[name], task)
-
-
-def _register_one(streams: Streams, recorder: RunRecorder, topic: Any, task: Task) -> None:
-    async def stage_agent(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                request = RunStage.model_validate_json(event.value)
-            except ValidationError as exc:
-                await set_aside(streams, f"stage {task.name}", exc, event)
-                continue
-            logs.bind(delivery_id=request.event.delivery_id, run_id=request.run_id)
-            try:
-                await recorder.catch_up(event.message.partition)
-                await run_stage(streams, recorder, task, request, event.message.partition)
-            except Exception:
-                # An exception escaping an agent acknowledges the message and restarts the actor without
-                # retrying it; log it loudly instead so the run is not silently dropped.
-                log.exception("run %s: stage %s could not be processed", request.run_id, task.name)
-
-    stage_agent.__name__ = stage_agent.__qualname__ = f"stage_{task.name}"
-    streams.app.agent(topic, name=f"hamster.stage.{task.name}", concurrency=1)(stage_agent)
+def register(streams: Streams, view: RunView, recorder: RunRecorder) -> StageWorker:
+    """Start this worker's stage slots with the app (after its tables recovered), stop them first."""
+    worker = StageWorker(streams, view, recorder)
+    streams.app.service(cast(Any, worker))  # an instance serves as well as a class (Faust's own code)
+    return worker

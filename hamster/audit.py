@@ -84,6 +84,7 @@ class Verification:
     runs: int
     unsealed: int  # records written before the chain existed (no hash): counted, not judged
     breaks: tuple[Break, ...]
+    leases: int = 0  # lease renewals: not steps of a run, outside the chain
 
     @property
     def ok(self) -> bool:
@@ -94,39 +95,45 @@ def verify(records: Iterable[tuple[Position, dict[str, Any]]]) -> Verification:
     """Recompute every run's chain over ``records`` (JSON objects as stored, in offset order per run).
 
     A run whose first record seen is not its first (``--since`` cut into it) starts from that record's own
-    ``prev_hash``: the link before the window cannot be checked, everything after it is.
+    ``prev_hash``: the link before the window cannot be checked, everything after it is. Two workers may
+    append a record of the same ``seq`` (claims of one stage: the log's order decides, the later one is
+    refused); both chain to the same predecessor, and the next record may follow either. Lease renewals
+    are not steps of the run and stay out of the chain: counted, not judged.
     """
-    stored: dict[tuple[str, int], str] = {}  # (run, seq) → hash stored on the latest such record
+    stored: dict[tuple[str, int], list[str]] = {}  # (run, seq) → hashes stored on such records
     runs: set[str] = set()
     breaks: list[Break] = []
-    count = unsealed = 0
+    count = unsealed = leases = 0
     for position, content in records:
         count += 1
         run_id, seq = str(content.get("run_id", "")), int(content.get("seq", 0))
         runs.add(run_id)
+        if content.get("type") == "LeaseRenewed":
+            leases += 1
+            continue
         found = str(content.get("hash", ""))
         if not found:
             unsealed += 1
             continue
+        claimed = str(content.get("prev_hash", ""))
         if seq == 1:
             prev = ""
         elif (run_id, seq - 1) in stored:
-            prev = stored[(run_id, seq - 1)]
+            before = stored[(run_id, seq - 1)]
+            prev = claimed if claimed in before else before[0]
         elif not any(r == run_id for r, _ in stored):
-            prev = str(content.get("prev_hash", ""))  # the window starts inside this run
+            prev = claimed  # the window starts inside this run
         else:
-            prev = ""
             breaks.append(Break(run_id, seq, position, "", found, f"no record {seq - 1} before it"))
-            stored[(run_id, seq)] = found
+            stored.setdefault((run_id, seq), []).append(found)
             continue
         expected = chain_hash(prev, content)
         if expected != found:
             breaks.append(Break(run_id, seq, position, expected, found, "content does not match its hash"))
-        elif content.get("prev_hash", "") != prev:
-            claimed = str(content.get("prev_hash"))
+        elif claimed != prev:
             breaks.append(Break(run_id, seq, position, prev, claimed, "prev_hash is not the chain's"))
-        stored[(run_id, seq)] = found
-    return Verification(count, len(runs), unsealed, tuple(breaks))
+        stored.setdefault((run_id, seq), []).append(found)
+    return Verification(count, len(runs), unsealed, tuple(breaks), leases)
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,19 @@ class Metrics:
             buckets=_STAGE_BUCKETS,
             registry=r,
         )
+        self.records_refused = Counter(
+            "hamster_records_refused",
+            "Run-log records the state machine refused as this worker folded the log (claims that lost to "
+            "another worker's, records of attempts no longer current), by record type.",
+            ["type"],
+            registry=r,
+        )
+        self.stage_slots = Gauge(
+            "hamster_stage_slots",
+            "This worker's stage slots, by state (busy or free).",
+            ["state"],
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "hamster_consumer_lag",
             "Records in a partition that this worker has not processed yet.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -32,6 +33,20 @@ class Settings(BaseSettings):
     # How long Kafka waits for a worker that stopped answering before its partitions go to another
     # worker: the pause a crashed worker's runs see. Too short, and a busy worker loses its partitions.
     kafka_session_timeout_s: float = Field(default=60.0, ge=6.0, le=1800.0)
+    # Stage execution (agents.stages): how many stage attempts one worker runs at once, how long a claimed
+    # attempt stays its worker's without a renewal, how long a stopping worker lets attempts finish.
+    worker_slots: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
+    stage_lease_s: float = Field(default=30.0, ge=3.0, le=3600.0)
+    shutdown_grace_s: float = Field(default=30.0, ge=0.0, le=3600.0)
+    # The reaper: a run admitted to the workers with no progress for this long fails (no lane waits for
+    # ever); a run whose stage request went missing is sent to the workers again after reoffer_after_s.
+    stuck_after_s: float = Field(default=3600.0, ge=5.0)
+    reoffer_after_s: float = Field(default=30.0, ge=1.0)
+    # A worker that does not hold the run-log partition of a run waits this long before claiming its
+    # stages, so the partition's holder usually wins without a contest (and a full holder loses nothing).
+    claim_delay_s: float = Field(default=0.5, ge=0.0, le=60.0)
+    # A stage's output travels in the run log: one larger than this fails the stage rather than the write.
+    max_output_bytes: int = Field(default=1024 * 1024, ge=1024, le=16 * 1024 * 1024)
     github_api_token: SecretStr | None = None
     github_api_user: str | None = None
     github_host: str | None = None

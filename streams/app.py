@@ -29,12 +29,12 @@ class Streams:
     run_events: Any
     subscribers: Any  # GlobalTable: subscriber name → SubscriberState JSON
     deliveries: Any  # Table: delivery id → first-seen record JSON (partitioned like the events topic)
-    runs: Any  # Table: run id → RunState JSON (partitioned like the stage topics and the run log)
     lanes: Any = None  # LaneCommand records, key repository (hamster.lane_commands)
     lane_books: Any = None  # Table: subscriber + repository → LaneBook JSON (partitioned like ``lanes``)
     run_control: Any = None  # CancelRun commands, key run id (partitioned like the run log)
     dead_letters: Any = None  # records no agent could decode (hamster.deadletter)
     reported: Any = None  # Table: run id → ReportState JSON (what GitHub was told; like the run log)
+    run_marks: Any = None  # where a starting worker begins to fold the run log (streams.run_view)
     metrics: Metrics = field(default_factory=Metrics)  # served with Faust's sensors at the worker's /metrics
 
     def stage_topic(self, task_name: str) -> Any:
@@ -107,12 +107,12 @@ def create_streams(
         # buffer of one (faust-streaming #176/#597).
         subscribers=app.GlobalTable("subscribers", partitions=1, recovery_buffer_size=1, **table_args),
         deliveries=app.Table("deliveries", partitions=p, **table_args),
-        runs=app.Table("runs", partitions=p, **table_args),
         reported=app.Table("reported", partitions=p, **table_args),
         lanes=_topic(app, topics.lanes_topic(settings), p),
         lane_books=app.Table("lanes", partitions=p, **table_args),
         run_control=_topic(app, topics.run_control_topic(settings), p),
         dead_letters=_topic(app, topics.dead_letters_topic(settings), 1),
+        run_marks=_topic(app, topics.run_marks_topic(settings), 1),
         metrics=metrics,
     )
 

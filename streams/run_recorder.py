@@ -1,180 +1,152 @@
-"""Appending a run's records to the run log, keeping the ``runs`` table folded from them, and cancelling.
+"""The one way to append a run's records to the run log: checked by the state machine before the write,
+and decided by the log after it.
 
-One ``RunRecorder`` per worker serves the stage agents and the cancellation agent, which may both act on
-one run (a superseded run is cancelled while its stage runs). Each record is written under the run's lock
-against the run's latest state: a record made from a state that has since ended is dropped (``RunEnded``),
-and when a run ends, the stage attempt it still has running on this worker is cancelled (its child killed).
-The runs table is co-partitioned with the stage topics, the run log and the run-control topic, so every
-agent acting on a run lives on the worker that holds its state.
+Every writer (the match agent's ``RunRequested``, the stages' claims, lease renewals and outcomes, the
+cancellation agent, the reaper) goes through a ``RunRecorder``. It builds the record from the run's state as
+this worker's ``RunView`` folded it, checks it with ``evolve`` (an illegal record is never written), appends
+it (acknowledged), and then waits for the view to fold it: two workers may append to one run at once, and
+the first record in the log wins. ``accepted`` or ``RecordRefused`` tells the writer which it was.
 
-The table lags the log when a worker dies between the two writes; whoever gets the partition next
-first brings the states up to the log (``catch_up``), so no stage runs twice and no record is written
-twice. When a run whose subscriber limits concurrency ends, the lanes agent is told (``RunDone``), so the runs
-waiting behind it can start.
+When a run holding a concurrency lane ends, the lanes agent is told (``RunDone``), so the runs waiting
+behind it can start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
-
-from pydantic import ValidationError
 
 from hamster import ids
 from hamster.audit import seal
-from hamster.context import TaskContext
-from hamster.errors import InvalidTransition
-from hamster.execution import Outcome, execute
+from hamster.errors import HamsterError, InvalidTransition
 from hamster.lane_commands import RunDone, lanes_key
-from hamster.lifecycle import RunState, catch_up, evolve
+from hamster.lifecycle import RunState, evolve
 from hamster.run_events import (
     CancelRun,
+    LeaseRenewed,
     RunCancelled,
     RunEvent,
     RunRequested,
-    decode_run_event,
     encode_run_event,
 )
-from hamster.task import Task
 from streams.app import Streams, send_acked
-from streams.reader import partition_for, patiently, read_topic
-from streams.topics import run_events_topic
+from streams.reader import partition_for
+from streams.run_view import RunView
 
 log = logging.getLogger(__name__)
 
 
-def _read_from(bootstrap: str, topic: str, partition: int, start: int) -> list[tuple[int, RunEvent]]:
-    """The run-log records of ``partition`` from offset ``start`` on; undecodable ones are not runs'."""
-    found = []
-    for record in read_topic(bootstrap, topic, only=[partition], from_offset=start):
-        try:
-            found.append((record.offset, decode_run_event(record.value)))
-        except ValidationError:
-            continue
-    return found
-
-
-class RunEnded(Exception):
-    """The run ended (cancelled) while an agent worked on it: what it was about to record is dropped."""
+class RunEnded(HamsterError):
+    """The run ended (cancelled, failed by the reaper) while a worker worked on it: the record it was about
+    to write is dropped."""
 
     def __init__(self, state: RunState) -> None:
         super().__init__(f"run {state.run_id} is already {state.status}")
         self.state = state
 
 
+class RecordRefused(HamsterError):
+    """The run log refused a record: another worker's record for the run came first (a claim it lost, an
+    attempt that was no longer current). Retrying the same record cannot help; deciding again can."""
+
+    def __init__(self, record: RunEvent) -> None:
+        super().__init__(f"run {record.run_id}: {record.type} (seq {record.seq}) refused by the run log")
+        self.record = record
+
+
 class RunRecorder:
-    """Appends a run's records to the log and keeps the ``runs`` table folded from them."""
+    """Appends a run's records to the log, against the state this worker's view holds."""
 
-    def __init__(self, streams: Streams) -> None:
+    def __init__(self, streams: Streams, view: RunView) -> None:
         self.streams = streams
+        self.view = view
         self._locks: dict[str, asyncio.Lock] = {}
-        self._attempts: dict[str, asyncio.Future[Outcome]] = {}  # run id → its stage attempt running here
-        self._partition_locks: dict[int, asyncio.Lock] = {}
-        self._caught_up: dict[int, int] = {}  # partition → the consumer generation it was caught up in
-        self._read_from: dict[int, int] = {}  # partition → where in the run log that catch-up read from
 
-    async def catch_up(self, partition: int) -> None:
-        """Bring the states of ``partition``'s runs up to the run log, once per rebalance, before any agent
-        decides from them: the worker that had the partition may have died between appending a record and
-        its table's changelog (``hamster.lifecycle.catch_up``). Reads the log from the earliest of the
-        latest records of the runs in flight (``load`` reads further back for a run with no state)."""
-        generation = self.streams.app.consumer_generation_id
-        async with self._partition_locks.setdefault(partition, asyncio.Lock()):
-            if self._caught_up.get(partition) == generation:
-                return
-            count = self.streams.settings.partitions
-            states = {
-                key.decode(): RunState.model_validate_json(raw)
-                for key, raw in list(self.streams.runs.items())
-                if partition_for(key.decode(), count) == partition
-            }
-            # A record its table may miss comes after the latest record the table has for that run, and
-            # runs that ended write nothing more: read from the earliest latest record of a run in flight.
-            in_flight = [s.log_offset for s in states.values() if s.log_offset is not None and not s.finished]
-            known = [s.log_offset for s in states.values() if s.log_offset is not None]
-            start = min(in_flight) + 1 if in_flight else max(known, default=-1) + 1
-            self._read_from[partition] = start
-            topic = run_events_topic(self.streams.settings)
-            records = await patiently(
-                _read_from, self.streams.settings.kafka_bootstrap, topic, partition, start, what=topic
-            )
-            for run_id, state in catch_up(states, records).items():
-                current = self.stored(run_id)
-                if current is None or current.seq < state.seq:  # an agent here may have moved it on meanwhile
-                    self.streams.runs[run_id.encode()] = state.model_dump_json().encode()
-                    log.warning(
-                        "run %s: state caught up with the run log to seq %d (%s): its worker was cut off",
-                        run_id,
-                        state.seq,
-                        state.status,
-                    )
-            self._caught_up[partition] = generation
-
-    def stored(self, run_id: str) -> RunState | None:
-        raw = self.streams.runs.get(run_id.encode())
-        return RunState.model_validate_json(raw) if raw else None
-
-    async def load(
-        self, run_id: str, requested: RunRequested, requested_offset: int | None, partition: int
-    ) -> RunState:
-        """The run's state: from the table, else from the run log when a worker before may have begun it
-        (requested before the part of the log ``catch_up`` read), else from its ``RunRequested``."""
-        stored = self.stored(run_id)
-        if stored is not None:
-            return stored
-        read_from = self._read_from.get(partition)
-        if requested_offset is not None and read_from is not None and requested_offset < read_from:
-            topic = run_events_topic(self.streams.settings)
-            records = await patiently(
-                _read_from,
-                self.streams.settings.kafka_bootstrap,
-                topic,
-                partition,
-                requested_offset,
-                what=topic,
-            )
-            found = catch_up({}, [(offset, r) for offset, r in records if r.run_id == run_id]).get(run_id)
-            if found is not None and self.stored(run_id) is None:
-                self.streams.runs[run_id.encode()] = found.model_dump_json().encode()
-                log.warning(
-                    "run %s: state rebuilt from the run log to seq %d (%s)", run_id, found.seq, found.status
-                )
-            if found is not None:
-                return self.stored(run_id) or found
-        return evolve(None, requested)
+    async def request(self, requested: RunRequested) -> tuple[int, RunRequested] | None:
+        """Append a run's ``RunRequested`` unless the log has it: (its offset, the record that counts), or
+        None when the run already ended."""
+        run_id = requested.run_id
+        if run_id in self.view.ended:
+            return None
+        known = self.view.requests.get(run_id)
+        if known is not None:
+            return known
+        try:
+            offset = await self._append(requested, requested.subscriber)
+        except RecordRefused:  # another worker requested it first (a webhook matched twice)
+            return self.view.requests.get(run_id)
+        return self.view.requests.get(run_id, (offset, requested))
 
     async def record(self, state: RunState, make: Any, **fields: Any) -> RunState:
-        """Append the next record of the run now in ``state``; the run's new state. Raises ``RunEnded``."""
-        async with self._locks.setdefault(state.run_id, asyncio.Lock()):
-            current = self.stored(state.run_id)
-            if current is not None and current.seq != state.seq:
-                if current.finished:
-                    raise RunEnded(current)
+        """Append the next record of the run now in ``state``; the run's new state.
+
+        Raises ``RunEnded`` when the run ended meanwhile, ``InvalidTransition`` when the record does not fit
+        the run (or ``state`` is not its latest), ``RecordRefused`` when another worker's record came first.
+        """
+        run_id = state.run_id
+        async with self._locks.setdefault(run_id, asyncio.Lock()):
+            current = self._current(run_id)
+            if current.seq != state.seq:
                 raise InvalidTransition(
-                    state.run_id,
-                    current.status,
-                    make.__name__,
-                    f"made from seq {state.seq}, run at {current.seq}",
+                    run_id, current.status, make.__name__, f"made from seq {state.seq}, run at {current.seq}"
                 )
             seq = state.seq + 1
-            record: RunEvent = seal(
-                make(event_id=ids.event_id(state.run_id, seq), run_id=state.run_id, seq=seq, **fields),
-                state.last_hash,
+            record = seal(
+                make(event_id=ids.event_id(run_id, seq), run_id=run_id, seq=seq, **fields), state.last_hash
             )
-            new = evolve(state, record)  # raises InvalidTransition before anything is written
-            written = await send_acked(self.streams.run_events, state.run_id, encode_run_event(record))
-            new = new.model_copy(update={"log_offset": written.offset})
-            self.streams.metrics.observe(record, state.subscriber)
-            self.streams.runs[state.run_id.encode()] = new.model_dump_json().encode()
-            if new.finished:
-                self._locks.pop(state.run_id, None)
-                attempt = self._attempts.pop(state.run_id, None)
-                if attempt is not None:
-                    attempt.cancel()  # the run ended while its stage ran (cancelled): stop the work
+            evolve(current, record)  # raises InvalidTransition before anything is written
+            await self._append(record, state.subscriber)
+            new = self.view.state(run_id) or self.view.ended.get(run_id)
+            assert new is not None
         if new.finished:
+            self._locks.pop(run_id, None)
             await self.release(new)
         return new
+
+    async def renew(
+        self, run_id: str, stage: str, index: int, attempt: int, until: datetime, released: bool = False
+    ) -> RunState:
+        """Record that this worker still holds ``attempt`` until ``until`` (or gave it up: ``released``)."""
+        async with self._locks.setdefault(run_id, asyncio.Lock()):
+            current = self._current(run_id)
+            record = LeaseRenewed(
+                event_id=ids.lease_id(run_id, current.seq, attempt, until.timestamp()),
+                run_id=run_id,
+                seq=current.seq,
+                stage=stage,
+                index=index,
+                attempt=attempt,
+                until=until,
+                released=released,
+            )
+            evolve(current, record)
+            await self._append(record, current.subscriber)
+            new = self.view.state(run_id) or self.view.ended.get(run_id)
+            assert new is not None
+            return new
+
+    async def cancel(self, command: CancelRun, partition: int) -> RunState | None:
+        """End the run as cancelled, unless it already ended; the worker running its stage stops it."""
+        await self.view.wait_for_run(command.run_id, partition, command.requested_offset, timeout=30.0)
+        while True:
+            ended = self.view.ended.get(command.run_id)
+            if ended is not None:
+                await self.release(ended)  # a crash may have come between its last record and the notice
+                return ended
+            state = self.view.state(command.run_id)
+            if state is None:
+                log.warning("run %s: not in the run log; cancel ignored", command.run_id)
+                return None
+            try:
+                state = await self.record(state, RunCancelled, reason=command.reason)
+            except RunEnded as exc:
+                return exc.state
+            except (RecordRefused, InvalidTransition):
+                continue  # the run moved on meanwhile: decide again from its new state
+            log.info("run %s: cancelled: %s", command.run_id, command.reason)
+            return state
 
     async def release(self, state: RunState) -> None:
         """Tell the lanes agent that a run holding a lane ended (again, if a crash may have hidden it)."""
@@ -183,33 +155,26 @@ class RunRecorder:
         done = RunDone(subscriber=state.subscriber, repo=lanes_key(state.event), run_id=state.run_id)
         await send_acked(self.streams.lanes, done.repo, done.model_dump_json().encode())
 
-    async def attempt(self, task: Task, ctx: TaskContext, killable: bool) -> Outcome | None:
-        """Run one attempt of a stage; None when the run ended (was cancelled) before it finished."""
-        ended = self.stored(ctx.run_id)
-        if ended is not None and ended.finished:
-            return None
-        # No await between the check above and this: a cancellation either came before (and is seen) or
-        # comes after, and finds the attempt to cancel.
-        job = asyncio.ensure_future(execute(task, ctx, killable=killable))
-        self._attempts[ctx.run_id] = job
-        try:
-            await asyncio.wait([job])
-        finally:
-            if self._attempts.get(ctx.run_id) is job:
-                del self._attempts[ctx.run_id]
-            if not job.done():  # this agent itself was cancelled (the worker is stopping)
-                job.cancel()
-        return None if job.cancelled() else job.result()
+    def _current(self, run_id: str) -> RunState:
+        current = self.view.state(run_id)
+        if current is None:
+            ended = self.view.ended.get(run_id)
+            if ended is not None:
+                raise RunEnded(ended)
+            raise InvalidTransition(run_id, "unknown", "record", "the run is not in this worker's view")
+        return current
 
-    async def cancel(self, command: CancelRun, partition: int) -> RunState:
-        """End the run as cancelled, unless it already ended; stops its stage attempt on this worker."""
-        state = await self.load(command.run_id, command.requested, command.requested_offset, partition)
-        if state.finished:
-            await self.release(state)  # a crash may have come between its last record and the notice
-            return state
-        try:
-            state = await self.record(state, RunCancelled, reason=command.reason)
-        except RunEnded as ended:
-            return ended.state
-        log.info("run %s: cancelled: %s", command.run_id, command.reason)
-        return state
+    async def _append(self, record: RunEvent, subscriber: str) -> int:
+        """Write ``record``, wait for the view to fold it; its offset. Raises ``RecordRefused``."""
+        self.view.start()
+        await self.view.ready.wait()
+        written = await send_acked(self.streams.run_events, record.run_id, encode_run_event(record))
+        partition = partition_for(record.run_id, self.streams.settings.partitions)
+        if written.partition != partition:  # the view folds per partition by the same partitioner
+            raise InvalidTransition(
+                record.run_id, "?", record.type, f"written to partition {written.partition}"
+            )
+        if not await self.view.accepted(written.partition, written.offset):
+            raise RecordRefused(record)
+        self.streams.metrics.observe(record, subscriber)
+        return int(written.offset)

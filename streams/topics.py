@@ -60,6 +60,10 @@ def run_events_topic(settings: Settings) -> str:
     return f"{settings.namespace}.run-events"
 
 
+def run_marks_topic(settings: Settings) -> str:
+    return f"{settings.namespace}.run-marks"
+
+
 def dead_letters_topic(settings: Settings) -> str:
     return f"{settings.namespace}.dead-letters"
 
@@ -100,7 +104,9 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
     ]
     specs += [
         TopicSpec(run_events_topic(settings), "run id", "RunEvent", p, retention),
-        TopicSpec(changelog_topic(settings, "runs"), "run id", "RunState", p, retention),
+        # Per run-log partition, an offset before which every run has finished: where a starting worker
+        # begins to fold the log (streams.run_view). Only the latest mark per partition matters.
+        TopicSpec(run_marks_topic(settings), "run-log partition", "offset", 1, -1, compacted=True),
         TopicSpec(changelog_topic(settings, "reported"), "run id", "ReportState", p, retention),
         # Records no agent could decode (hamster.deadletter): one partition, read whole by `hamster dlq`.
         TopicSpec(dead_letters_topic(settings), "source topic", "DeadLetter", 1, retention),

@@ -10,10 +10,11 @@ from hamster.errors import HamsterError
 from hamster.settings import Settings, load_settings
 
 
-def settings_or_exit() -> Settings:
-    """Read the settings once; a bad setting ends the command with one line naming it."""
+def settings_or_exit(**overrides: object) -> Settings:
+    """Read the settings once (``overrides``: from command-line options); a bad setting ends the command
+    with one line naming it."""
     try:
-        return load_settings()
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except HamsterError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -11,10 +11,18 @@ from hamster.errors import HamsterError
 @click.command()
 @click.option("--web-port", default=6066, show_default=True, type=int, help="Faust web (stats) port.")
 @click.option("--web-host", default="127.0.0.1", show_default=True, help="Faust web bind address.")
-def worker(web_port: int, web_host: str) -> None:
-    """Run a worker: the match, stage, subscriber and projection agents.
+@click.option(
+    "--slots",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Stage attempts this worker runs at once [default: HAMSTER_WORKER_SLOTS, else the number of CPUs].",
+)
+def worker(web_port: int, web_host: str, slots: int | None) -> None:
+    """Run a worker: every agent, and stage slots that run pipeline stages.
 
-    Start as many as you like; Kafka shares the partitions between them.
+    Start as many as you like: Kafka shares the agents' partitions between them, and any worker with a
+    free slot takes the next stage that may start. On SIGTERM it finishes its stages for
+    HAMSTER_SHUTDOWN_GRACE_S and hands the rest to the other workers.
     """
     from faust.worker import Worker
 
@@ -26,7 +34,7 @@ def worker(web_port: int, web_host: str) -> None:
     from streams.app import create_streams
     from streams.topics import topic_specs
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(worker_slots=slots)
     try:
         catalog = load_catalog(settings.subscribers)
         ensure_topics(settings.kafka_bootstrap, topic_specs(settings, list(catalog.tasks)))
