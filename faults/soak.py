@@ -5,7 +5,7 @@ home), the `hamster web` intake and two `hamster worker` processes. A sender pla
 every webhook not answered 202. Faults: when 40 % of the webhooks are acknowledged the broker is stopped and
 started again (mid-stream); when 25 % of the runs finished worker-1 gets SIGKILL (mid-work); at 60 % it is
 started again. Then it waits for every run to finish and checks runs requested = runs finished = webhooks,
-none lost, none duplicated.
+none lost, none duplicated, no stage executed twice.
 
     python -m faults.soak [--webhooks 1000] [--timeout 900]
 """
@@ -13,6 +13,7 @@ none lost, none duplicated.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import sys
@@ -20,10 +21,14 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from hamster.broker import LocalBroker
+from hamster.errors import InvalidTransition
+from hamster.lifecycle import evolve
 from hamster.settings import load_settings
 from tests.integration.fault_tools import GitHub, delivery_counts, run_log
+from tests.integration.stage_tools import spans
 from tests.integration.system import System, wait_until
 
 FINAL = {"succeeded", "failed", "cancelled"}
@@ -41,6 +46,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="hamster-faults-"))
     broker = LocalBroker(load_settings(kafka_bootstrap=bootstrap, home=home / "kafka-home"))
     system = System(bootstrap, home, "tests.pipelines.faults")
+    system.env["HAMSTER_STAGE_LEASE_S"] = "10"  # the killed worker's stages are taken over after this
     started = time.monotonic()
     try:
         say(f"broker on {bootstrap}, files in {home}")
@@ -101,9 +107,20 @@ def report(system: System, github: GitHub, runs: list[dict[str, object]], elapse
     ]
     duplicated = [d for d, count in per_delivery.items() if count > 1]
     events = delivery_counts(system)
-    # One record per step of a run: the same (run, seq) twice means a worker decided from a stale state.
-    rewritten = sum(c - 1 for c in Counter((r.run_id, r.seq) for r in log).values() if c > 1)
+    # Every worker folds the log the same way: a record the state machine refuses (a claim that lost to
+    # another worker's, a record of an attempt no longer current) changes nothing; count them apart.
+    accepted, refused = fold_log(log)
+    # One record per step of a run: the same step accepted twice would mean a record written twice.
+    rewritten = sum(c - 1 for c in Counter(r.event_id for r in accepted).values() if c > 1)
     marks = Counter((r, s) for r, s, _ in system.marks_list())
+    ran = spans(system)
+    ends = Counter((s.run_id, s.stage) for s in ran)
+    executed_twice = sum(1 for c in ends.values() if c > 1)
+    overlapping = sum(
+        1
+        for a, b in itertools.combinations(ran, 2)
+        if (a.run_id, a.stage) == (b.run_id, b.stage) and a.start < b.end and b.start < a.end
+    )
     attempts = Counter(a for _, _, a in system.marks_list())
     figures = {
         "webhooks sent": len(github.deliveries),
@@ -118,8 +135,11 @@ def report(system: System, github: GitHub, runs: list[dict[str, object]], elapse
         "runs succeeded": sum(1 for r in finished if r["status"] == "succeeded"),
         "lost (delivery without a finished run)": len(lost),
         "duplicated (delivery with more than one run)": len(duplicated),
-        "run-log records written twice (same run and seq)": rewritten,
+        "run-log records written twice (same step)": rewritten,
+        "run-log records refused (lost claims, stale attempts)": len(refused),
         "stage executions": sum(marks.values()),
+        "stages executed to the end twice": executed_twice,
+        "attempts of one stage executing at the same time": overlapping,
         "stage attempts beyond the first": sum(c for a, c in attempts.items() if a > 1),
         "seconds": round(elapsed, 1),
     }
@@ -131,9 +151,26 @@ def report(system: System, github: GitHub, runs: list[dict[str, object]], elapse
         and not lost
         and not duplicated
         and not rewritten
+        and not executed_twice
+        and not overlapping
     )
     print("faults: PASS" if ok else f"faults: FAIL (lost: {lost[:5]}, duplicated: {duplicated[:5]})")
     return 0 if ok else 1
+
+
+def fold_log(log: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(the records the state machine accepts, those it refuses), folding each run as every worker does."""
+    states: dict[str, Any] = {}
+    accepted, refused = [], []
+    for record in log:
+        try:
+            states[record.run_id] = evolve(states.get(record.run_id), record)
+        except InvalidTransition:
+            refused.append(record)
+            continue
+        if record.type != "LeaseRenewed":
+            accepted.append(record)
+    return accepted, refused
 
 
 def say(message: str) -> None:

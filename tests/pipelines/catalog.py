@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from hamster import Subscriber, task
@@ -13,6 +14,15 @@ def mark(ctx: Any) -> None:
     if path:
         with open(path, "a") as marks:  # one short O_APPEND write per line: safe across processes
             marks.write(f"{ctx.run_id} {ctx.stage} {ctx.attempt}\n")
+
+
+def span(ctx: Any, started: float, worker: int) -> None:
+    """Note an execution that ran to its end: "run stage attempt worker-pid start end" in
+    $HAMSTER_TEST_MARKS.spans (``worker``: the worker process, the parent of a blocking task's child)."""
+    path = os.environ.get("HAMSTER_TEST_MARKS")
+    if path:
+        with open(path + ".spans", "a") as spans:
+            spans.write(f"{ctx.run_id} {ctx.stage} {ctx.attempt} {worker} {started:.3f} {time.time():.3f}\n")
 
 
 @task

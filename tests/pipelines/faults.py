@@ -15,7 +15,7 @@ from typing import Any
 
 from hamster import Subscriber, task
 from hamster.execution import NonRetryable
-from tests.pipelines.catalog import mark
+from tests.pipelines.catalog import mark, span
 
 
 def hold_note(ctx: Any, *pids: int) -> None:
@@ -50,6 +50,7 @@ async def cut(ctx: Any) -> dict[str, Any]:
 @task
 def follow(ctx: Any) -> dict[str, Any]:
     mark(ctx)
+    span(ctx, time.time(), os.getppid())
     return {"after": ctx.outputs}
 
 
@@ -83,8 +84,15 @@ def refuses(ctx: Any) -> None:
 
 
 @task
+def exits(ctx: Any) -> None:
+    """Ends its own process without a word (as a crash in C code would)."""
+    os._exit(3)
+
+
+@task
 def quick(ctx: Any) -> dict[str, Any]:
     mark(ctx)
+    span(ctx, time.time(), os.getppid())
     return {"repo": ctx.event.repo}
 
 
@@ -94,6 +102,7 @@ SUBSCRIBERS = [
     Subscriber("timeout", events=["pull_request"], repos=["faults/timeout"], pipeline=[hang, follow]),
     Subscriber("async-timeout", events=["pull_request"], repos=["faults/async"], pipeline=[async_hang]),
     Subscriber("flaky", events=["pull_request"], repos=["faults/flaky"], pipeline=[flaky, follow]),
+    Subscriber("exits", events=["pull_request"], repos=["faults/exits"], pipeline=[exits]),
     Subscriber("refuses", events=["pull_request"], repos=["faults/refuses"], pipeline=[refuses, follow]),
     Subscriber(
         "steady", events=["pull_request"], actions=["opened"], repos=["soak/*"], pipeline=[quick, follow]
