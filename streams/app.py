@@ -84,6 +84,8 @@ def create_streams(
         consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.kafka_session_timeout_s,
+        # Faust refuses a session timeout longer than its request timeout (90 s by default).
+        broker_request_timeout=max(90.0, settings.kafka_session_timeout_s + 30.0),
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
         table_standby_replicas=0,
     )
