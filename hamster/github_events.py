@@ -6,6 +6,7 @@ https://docs.github.com/en/webhooks/webhook-events-and-payloads.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +32,9 @@ EVENT_NAMES = frozenset(
 )
 
 BRANCH_PREFIX = "refs/heads/"
+DEPLOYMENT_EVENTS = frozenset({"deployment", "deployment_status"})
+TAG_PREFIX = "refs/tags/"
+_FULL_SHA = re.compile(r"[0-9a-f]{40}\Z")
 
 
 class EventInfo(BaseModel):
@@ -50,6 +54,8 @@ class EventInfo(BaseModel):
     labels: tuple[str, ...] = ()
     changed_paths: tuple[str, ...] | None = None  # None: the payload does not list files
     comment: str | None = None
+    deployment_id: int | None = None  # deployment and deployment_status: the deployment's id
+    environment: str | None = None  # deployment and deployment_status: its environment
     payload: dict[str, Any] = {}
 
 
@@ -78,6 +84,14 @@ def _ref_and_branch(event: str, payload: dict[str, Any]) -> tuple[str | None, st
     if event in {"create", "delete"}:
         ref = _str(payload.get("ref"))
         return ref, ref if payload.get("ref_type") == "branch" else None
+    if event == "merge_group":
+        # The group's own branch (gh-readonly-queue/<base>/pr-…) is the ref; the branch is the base it
+        # merges into, as GitHub Actions' ``on: merge_group: branches`` filters.
+        base_ref = _str(_get(payload, "merge_group", "base_ref"))
+        head_ref = _str(_get(payload, "merge_group", "head_ref"))
+        return head_ref, base_ref.removeprefix(BRANCH_PREFIX) if base_ref else None
+    if event in DEPLOYMENT_EVENTS:
+        return _deployment_ref(_str(_get(payload, "deployment", "ref")))
     base = _str(_get(payload, "pull_request", "base", "ref"))
     if base is not None:  # pull_request and its review events: the base branch
         return _str(_get(payload, "pull_request", "head", "ref")), base
@@ -93,10 +107,23 @@ def _ref_and_branch(event: str, payload: dict[str, Any]) -> tuple[str | None, st
     return None, None
 
 
+def _deployment_ref(ref: str | None) -> tuple[str | None, str | None]:
+    # A deployment's ref is "a branch, tag, or SHA" as its creator wrote it, usually a bare branch name
+    # (https://docs.github.com/en/rest/deployments/deployments#create-a-deployment). A full sha or a
+    # refs/tags/ ref is no branch; a bare tag name cannot be told from a branch name.
+    if ref is None or _FULL_SHA.match(ref) or ref.startswith(TAG_PREFIX):
+        return ref, None
+    return ref, ref.removeprefix(BRANCH_PREFIX)
+
+
 def _sha(event: str, payload: dict[str, Any]) -> str | None:
     if event == "push":
         after = _str(payload.get("after"))
         return None if after and set(after) == {"0"} else after  # a deleted branch has no head
+    if event == "merge_group":
+        return _str(_get(payload, "merge_group", "head_sha"))
+    if event in DEPLOYMENT_EVENTS:
+        return _str(_get(payload, "deployment", "sha"))
     return (
         _str(_get(payload, "pull_request", "head", "sha"))
         or _str(_get(payload, "check_suite", "head_sha"))
@@ -157,5 +184,12 @@ def event_info(event: str, delivery_id: str, payload: dict[str, Any]) -> EventIn
         labels=_labels(payload),
         changed_paths=_changed_paths(payload),
         comment=_str(_get(payload, "comment", "body")) if event == "issue_comment" else None,
+        deployment_id=_int(_get(payload, "deployment", "id")) if event in DEPLOYMENT_EVENTS else None,
+        environment=(
+            _str(_get(payload, "deployment_status", "environment"))
+            or _str(_get(payload, "deployment", "environment"))
+            if event in DEPLOYMENT_EVENTS
+            else None
+        ),
         payload=payload,
     )

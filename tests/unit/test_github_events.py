@@ -66,3 +66,51 @@ def test_missing_fields_are_none():
     """A payload without repository or sender gives None, not an error."""
     info = event_info("ping", "d", {"zen": "Keep it logically awesome."})
     assert (info.repo, info.sender, info.sha, info.branch, info.pr_number) == (None, None, None, None, None)
+
+
+def test_merge_group_facts():
+    """A merge_group event gives the group's head sha and ref, and the base branch it merges into."""
+    payload = load("merge_group", "checks_requested.payload.json")
+    info = event_info("merge_group", "d", payload)
+    group = payload["merge_group"]
+    assert info.sha == group["head_sha"] == "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d"
+    assert info.ref == group["head_ref"]
+    assert info.branch == "main"
+    assert info.pr_number is None
+    assert (info.deployment_id, info.environment) == (None, None)
+
+
+def test_deployment_facts():
+    """A deployment gives its sha, ref (a branch name here), id and environment."""
+    payload = load("deployment", "payload.json")
+    info = event_info("deployment", "d", payload)
+    assert info.sha == payload["deployment"]["sha"]
+    assert (info.ref, info.branch) == ("master", "master")
+    assert info.deployment_id == payload["deployment"]["id"] == 145988746
+    assert info.environment == "production"
+
+
+def test_deployment_status_facts():
+    """A deployment_status gives its deployment's sha, ref and id, and the status's environment."""
+    payload = load("deployment_status", "payload.json")
+    info = event_info("deployment_status", "d", payload)
+    assert info.sha == payload["deployment"]["sha"]
+    assert info.branch == "master"
+    assert info.deployment_id == payload["deployment"]["id"]
+    assert info.environment == payload["deployment_status"]["environment"] == "production"
+
+
+@pytest.mark.parametrize(
+    ("ref", "branch"),
+    [
+        ("refs/heads/release/2", "release/2"),
+        ("refs/tags/v1.0", None),
+        ("f95f852bd8fca8fcc58a9a2d6c842781e32a215e", None),
+    ],
+)
+def test_deployment_of_a_tag_or_sha_has_no_branch(ref, branch):
+    """A deployment of a full sha or a refs/tags/ ref has no branch; refs/heads/ is stripped."""
+    payload = load("deployment", "payload.json")
+    payload["deployment"]["ref"] = ref  # derived: the recorded sample deploys the branch "master"
+    info = event_info("deployment", "d", payload)
+    assert (info.ref, info.branch) == (ref, branch)
