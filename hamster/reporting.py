@@ -21,6 +21,11 @@ keeps the latest per context), and the check run is looked up by its ``external_
 
 Comments Hamster writes carry a hidden marker, so a comment of its own never starts a run
 (``is_own_comment``), as the original Hamster did.
+
+Deployments: a run started by a ``deployment`` event reports to that deployment instead of the commit
+(``for_deployment``): deployment status ``queued`` where others get ``pending``, ``in_progress`` at each
+stage, then ``success``, ``failure`` or ``error``. Their descriptions end with ``(hamster run <id>)``, so
+the ``deployment_status`` webhooks they cause start no run (``is_own_deployment_status``).
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ class ReportState(BaseModel):
     context: str
     stages: dict[str, str]  # stage name → pending/running/succeeded/failed, in pipeline order
     check_run_id: int | None = None
+    deployment_id: int | None = None  # the deployment the run reports to (see ``for_deployment``)
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,19 @@ class RemoveWorkspace:
     run_id: str
 
 
-Action = SetStatus | StartCheck | UpdateCheck | RemoveWorkspace
+DeploymentState = Literal["queued", "in_progress", "success", "failure", "error"]
+
+
+@dataclass(frozen=True)
+class SetDeploymentStatus:
+    """A status of the run's deployment (https://docs.github.com/en/rest/deployments/statuses)."""
+
+    state: DeploymentState
+    description: str
+    target_url: str | None
+
+
+Action = SetStatus | StartCheck | UpdateCheck | RemoveWorkspace | SetDeploymentStatus
 
 
 def run_url(public_url: str | None, run_id: str) -> str | None:
@@ -163,6 +181,7 @@ def report(
             checks=options.checks,
             context=options.context,
             stages=dict.fromkeys(event.pipeline, "pending"),
+            deployment_id=deployment_of(event),
         )
         url = run_url(public_url, event.run_id)
         actions: list[Action] = []
@@ -170,7 +189,7 @@ def report(
             actions.append(SetStatus("pending", _short(f"queued: {' → '.join(event.pipeline)}"), url))
         if new.checks:
             actions.append(StartCheck(event.run_id, url, "queued", _summary(new.stages)))
-        return new, actions
+        return new, for_deployment(new, event, actions, url)
     if state is None:
         return None, cleanup  # a run that reports nothing (or whose start was never seen)
     new = state.model_copy(update={"seq": event.seq})
@@ -209,7 +228,7 @@ def report(
             actions.append(SetStatus("error", _short(f"cancelled: {event.reason}"), url))
         if new.checks:
             actions.append(UpdateCheck("completed", "cancelled", _summary(new.stages), "cancelled"))
-    return new, actions + cleanup
+    return new, for_deployment(new, event, actions, url) + cleanup
 
 
 def comment_marker(run_id: str, stage: str) -> str:
@@ -228,3 +247,55 @@ def is_own_comment(event: EventInfo) -> bool:
     comment = event.payload.get("comment")
     body = comment.get("body") if isinstance(comment, dict) else None
     return carries_marker(event.comment) or carries_marker(body if isinstance(body, str) else None)
+
+
+# Deployments. GitHub's deployment status states: error, failure, inactive, in_progress, queued, pending,
+# success (https://docs.github.com/en/rest/deployments/statuses#create-a-deployment-status).
+_DEPLOYMENT_STATE: dict[StatusState, DeploymentState] = {
+    "pending": "queued",
+    "success": "success",
+    "failure": "failure",
+    "error": "error",
+}
+_OWN_DEPLOYMENT_STATUS = re.compile(r"\(hamster run [0-9a-f]{8}\)\Z")
+
+
+def deployment_of(event: RunRequested) -> int | None:
+    """The deployment a run reports to: the one whose ``deployment`` event started it, if one did."""
+    return event.event.deployment_id if event.event.name == "deployment" else None
+
+
+def deployment_description(text: str, run_id: str) -> str:
+    """``text`` with the mark of Hamster's own deployment statuses, within GitHub's 140 characters."""
+    mark = f" (hamster run {run_id[:8]})"
+    return _short(text, DESCRIPTION_MAX - len(mark)) + mark
+
+
+def for_deployment(
+    state: ReportState, event: RunEvent, actions: list[Action], url: str | None
+) -> list[Action]:
+    """A deployment's run: its commit statuses become statuses of the deployment, and each stage that
+    starts makes it ``in_progress``. Any other run's actions stay as they are."""
+    if state.deployment_id is None:
+        return actions
+    out: list[Action] = [
+        SetDeploymentStatus(
+            _DEPLOYMENT_STATE[a.state], deployment_description(a.description, state.run_id), a.target_url
+        )
+        if isinstance(a, SetStatus)
+        else a
+        for a in actions
+    ]
+    if isinstance(event, StageStarted) and state.status:
+        running = deployment_description(f"running {event.stage}", state.run_id)
+        out.insert(0, SetDeploymentStatus("in_progress", running, url))
+    return out
+
+
+def is_own_deployment_status(event: EventInfo) -> bool:
+    """True for a deployment_status event about a status Hamster posted: it must not start runs."""
+    if event.name != "deployment_status":
+        return False
+    status = event.payload.get("deployment_status")
+    description = status.get("description") if isinstance(status, dict) else None
+    return isinstance(description, str) and _OWN_DEPLOYMENT_STATUS.search(description) is not None

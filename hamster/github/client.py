@@ -135,6 +135,16 @@ class GitHubClient:
         if response.status_code != 200:
             raise GitHubCallFailed(f"{repo}: check run {check_id} update answered {response.status_code}")
 
+    def create_deployment_status(
+        self, repo: str, deployment_id: int, state: str, description: str, target_url: str | None
+    ) -> None:
+        deployment = self.repository(repo).deployment(deployment_id)
+        if deployment is None:
+            raise GitHubCallFailed(f"{repo}: deployment {deployment_id} not found")
+        status = deployment.create_status(state, target_url=target_url, description=description)
+        if status is None:
+            raise GitHubCallFailed(f"{repo}: deployment {deployment_id} status {state} was not created")
+
 
 _CHECKS_HEADERS = {"Accept": "application/vnd.github+json"}
 
