@@ -26,11 +26,21 @@ from hamster import ids, logs
 from hamster.audit import seal
 from hamster.concurrency import Policy, lane_of
 from hamster.envelope import EventEnvelope, decode_envelope
-from hamster.github_events import event_info
+from hamster.github_events import EventInfo, event_info
 from hamster.lane_commands import FileRun, lanes_key
 from hamster.matching import SubscriberIndex
+from hamster.merge_groups import (
+    GroupRun,
+    GroupRuns,
+    destroyed_reason,
+    group_key,
+    is_destroyed,
+    is_stale,
+    on_destroyed,
+    remember,
+)
 from hamster.replay import replay_reports
-from hamster.reporting import is_own_comment
+from hamster.reporting import is_own_comment, is_own_deployment_status
 from hamster.run_events import RunFailed, RunRequested, RunStage, encode_run_event
 from hamster.subscribers import SubscriberSpec
 from streams.app import Streams, send_acked
@@ -118,7 +128,8 @@ def register(streams: Streams) -> None:
         position: tuple[int, int],
         report: bool,
         before: dict[str, tuple[int, RunRequested]],
-    ) -> None:
+    ) -> RunStage | None:
+        """Start the run; its first stage request, or None when it failed at once."""
         run_id = ids.run_id(envelope.delivery_id, spec.name)
         replay_of = envelope.replay_of
         policy = Policy(spec.concurrency, spec.max_parallel)
@@ -166,7 +177,7 @@ def register(streams: Streams) -> None:
             await send_acked(streams.run_events, run_id, encode_run_event(failed))
             streams.metrics.observe(failed, spec.name)
             log.error("run %s: %s", run_id, failed.reason)
-            return
+            return None
         request = RunStage(
             run_id=run_id,
             index=0,
@@ -190,6 +201,53 @@ def register(streams: Streams) -> None:
             )
             await send_acked(streams.lanes, filed.repo, filed.model_dump_json().encode())
         log.info("run %s: requested (subscriber %s, delivery %s)", run_id, spec.name, envelope.delivery_id)
+        return request
+
+    # Merge queues (hamster.merge_groups): the runs a merge group starts are remembered, and cancelled when
+    # GitHub destroys the group unmerged. Table writes go to the changelog partition of the record being
+    # processed: a group's key lives in the events partition of its repository.
+    def remember_merge_group_runs(info: EventInfo, started: list[RunStage | None], partition: int) -> None:
+        key = group_key(info)
+        if key is None or is_destroyed(info):
+            return
+        raw = streams.merge_groups.get(key.encode())
+        book = GroupRuns.model_validate_json(raw) if raw else None
+        for request in started:
+            if request is not None:
+                run = GroupRun(
+                    run_id=request.run_id,
+                    requested=request.requested,
+                    requested_offset=request.requested_offset,
+                )
+                book = remember(book, run, partition, time.time())
+        if book is not None and book.model_dump_json().encode() != raw:
+            streams.merge_groups[key.encode()] = book.model_dump_json().encode()
+
+    async def cancel_destroyed_merge_group(info: EventInfo) -> None:
+        key = group_key(info)
+        if key is None or not is_destroyed(info):
+            return
+        raw = streams.merge_groups.get(key.encode())
+        reason = destroyed_reason(info)
+        book = GroupRuns.model_validate_json(raw) if raw else None
+        for cancel in on_destroyed(book, reason):
+            await send_acked(streams.run_control, cancel.run_id, cancel.model_dump_json().encode())
+            log.info("run %s: cancelled, merge group %s destroyed (%s)", cancel.run_id, key, reason)
+        if raw is not None:
+            del streams.merge_groups[key.encode()]
+
+    last_group_prune: dict[int, float] = {}
+
+    def prune_merge_groups(partition: int) -> None:
+        # Like ``prune``: now and then, and only the keys of the partition being processed.
+        now = time.time()
+        if now - last_group_prune.get(partition, 0.0) < PRUNE_EVERY_S:
+            return
+        last_group_prune[partition] = now
+        for key, raw in list(streams.merge_groups.items()):
+            book = GroupRuns.model_validate_json(raw)
+            if book.partition == partition and is_stale(book, now):
+                del streams.merge_groups[key]
 
     @app.agent(streams.events, name="hamster.match", concurrency=1)
     async def match(stream: Any) -> None:
@@ -210,14 +268,20 @@ def register(streams: Streams) -> None:
                 continue
             info = event_info(envelope.event, envelope.delivery_id, envelope.payload)
             predicates = {s.name: s.when for s in streams.catalog.subscribers if s.when is not None}
-            # A comment Hamster wrote never starts a run, or a comment task could trigger itself.
-            own = is_own_comment(info)
+            # A comment Hamster wrote never starts a run, or a comment task could trigger itself; nor does
+            # a deployment status it posted.
+            own = is_own_comment(info) or is_own_deployment_status(info)
             matched = [] if own else subscriber_index().match(info, predicates)
             before = await earlier_requests(message) if matched else {}
+            started: list[RunStage | None] = []
             for spec in matched:
                 report = replay_reports(message.headers)
-                await start_run(envelope, spec, info, (message.partition, message.offset), report, before)
+                position = (message.partition, message.offset)
+                started.append(await start_run(envelope, spec, info, position, report, before))
+            remember_merge_group_runs(info, started, message.partition)
+            await cancel_destroyed_merge_group(info)
             if not matched:
                 log.info("delivery %s (%s): no subscriber matched", envelope.delivery_id, envelope.event)
             streams.deliveries[key] = json.dumps({"at": time.time(), "partition": message.partition}).encode()
             prune(message.partition)
+            prune_merge_groups(message.partition)
