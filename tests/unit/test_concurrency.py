@@ -74,6 +74,16 @@ def test_each_merge_group_is_a_lane_of_its_own():
     assert lane_of(first) != lane_of(second)
 
 
+def test_a_deployment_lane_is_its_environment():
+    """Deployments of any ref to one environment share a lane; another environment is another lane."""
+    payload = load("deployment", "payload.json")
+    production = event_info("deployment", "d1", payload)
+    payload["deployment"].update(environment="staging", ref="release/2")  # derived
+    staging = event_info("deployment", "d2", payload)
+    assert lane_of(production) == "environment:production"
+    assert lane_of(staging) == "environment:staging"
+
+
 def test_only_non_default_policies_are_governed():
     """Plain parallel runs skip the lanes agent; any other option sends runs through it."""
     assert not PARALLEL.governed

@@ -94,7 +94,8 @@ def test_own_deployment_statuses_are_recognised():
     """A deployment_status webhook about a status Hamster wrote is its own; a person's or a tool's is not."""
     payload = load("deployment_status", "payload.json")
     assert not is_own_deployment_status(event_info("deployment_status", "d", payload))
-    payload["deployment_status"]["description"] = deployment_description("all 2 stages passed", RUN)  # derived
+    # Derived: the description of a status Hamster posted.
+    payload["deployment_status"]["description"] = deployment_description("all 2 stages passed", RUN)
     assert is_own_deployment_status(event_info("deployment_status", "d", payload))
     payload["deployment_status"]["description"] = "deployed by hamster run 0a1b2c3d, says the ops team"
     assert not is_own_deployment_status(event_info("deployment_status", "d", payload))
