@@ -103,6 +103,7 @@ def register(streams: Streams) -> None:
             seen = json.loads(raw)
             if seen["partition"] == partition and now - seen["at"] > window_s:
                 del streams.deliveries[key]
+        prune_merge_groups(partition, now)
 
     async def earlier_requests(message: Any) -> dict[str, tuple[int, RunRequested]]:
         """The runs already requested in the run log, for a webhook a worker before this one may have
@@ -236,14 +237,8 @@ def register(streams: Streams) -> None:
         if raw is not None:
             del streams.merge_groups[key.encode()]
 
-    last_group_prune: dict[int, float] = {}
-
-    def prune_merge_groups(partition: int) -> None:
-        # Like ``prune``: now and then, and only the keys of the partition being processed.
-        now = time.time()
-        if now - last_group_prune.get(partition, 0.0) < PRUNE_EVERY_S:
-            return
-        last_group_prune[partition] = now
+    def prune_merge_groups(partition: int, now: float) -> None:
+        # Called by ``prune``; like it, deletes only the keys of the partition being processed.
         for key, raw in list(streams.merge_groups.items()):
             book = GroupRuns.model_validate_json(raw)
             if book.partition == partition and is_stale(book, now):
@@ -284,4 +279,3 @@ def register(streams: Streams) -> None:
                 log.info("delivery %s (%s): no subscriber matched", envelope.delivery_id, envelope.event)
             streams.deliveries[key] = json.dumps({"at": time.time(), "partition": message.partition}).encode()
             prune(message.partition)
-            prune_merge_groups(message.partition)
