@@ -76,11 +76,8 @@ def _int(value: Any) -> int | None:
 
 
 def _ref_and_branch(event: str, payload: dict[str, Any]) -> tuple[str | None, str | None]:
-    if event == "push":
-        ref = _str(payload.get("ref"))
-        # Tag pushes (refs/tags/...) have no branch, so they never match a ``branches`` filter.
-        branch = ref[len(BRANCH_PREFIX) :] if ref and ref.startswith(BRANCH_PREFIX) else None
-        return ref, branch
+    if event in {"push", "workflow_dispatch", "code_scanning_alert"}:
+        return _full_ref(_str(payload.get("ref")))
     if event in {"create", "delete"}:
         ref = _str(payload.get("ref"))
         return ref, ref if payload.get("ref_type") == "branch" else None
@@ -92,19 +89,56 @@ def _ref_and_branch(event: str, payload: dict[str, Any]) -> tuple[str | None, st
         return head_ref, base_ref.removeprefix(BRANCH_PREFIX) if base_ref else None
     if event in DEPLOYMENT_EVENTS:
         return _deployment_ref(_str(_get(payload, "deployment", "ref")))
+    if event == "repository_dispatch":
+        # ``branch`` is the repository's default branch: the dispatch names no ref of its own.
+        return _branch_ref(_str(payload.get("branch")))
+    if event == "release":
+        # A release is of a tag; its ``target_commitish`` only says where a tag not yet made is made from.
+        tag = _str(_get(payload, "release", "tag_name"))
+        return (TAG_PREFIX + tag if tag else None), None
+    if event == "status":
+        return _branch_ref(_status_branch(payload))
     base = _str(_get(payload, "pull_request", "base", "ref"))
     if base is not None:  # pull_request and its review events: the base branch
         return _str(_get(payload, "pull_request", "head", "ref")), base
-    for suite in ("check_suite", "check_run", "workflow_run"):
-        head = _str(_get(payload, suite, "head_branch"))
-        if head is not None:
-            return BRANCH_PREFIX + head, head
-    if event == "status":
-        branches = payload.get("branches")
-        if isinstance(branches, list) and branches and isinstance(branches[0], dict):
-            name = _str(branches[0].get("name"))
-            return (BRANCH_PREFIX + name if name else None), name
+    for path in _HEAD_BRANCH:
+        head = _str(_get(payload, *path))
+        if head:
+            return _branch_ref(head)
     return None, None
+
+
+# Where events about a suite, a check or a workflow put the branch of the commit they are about. A check run
+# has no head_branch of its own: its suite's is the one.
+_HEAD_BRANCH = (
+    ("check_suite", "head_branch"),
+    ("check_run", "check_suite", "head_branch"),
+    ("workflow_run", "head_branch"),
+    ("workflow_job", "head_branch"),
+)
+
+
+def _full_ref(ref: str | None) -> tuple[str | None, str | None]:
+    """A full ref and its branch: none for a tag (``refs/tags/``) or a pull request's ``refs/pull/``."""
+    if not ref:
+        return None, None
+    return ref, ref[len(BRANCH_PREFIX) :] if ref.startswith(BRANCH_PREFIX) else None
+
+
+def _branch_ref(branch: str | None) -> tuple[str | None, str | None]:
+    return (BRANCH_PREFIX + branch, branch) if branch else (None, None)
+
+
+def _status_branch(payload: dict[str, Any]) -> str | None:
+    # ``branches`` lists up to 10 branches that *contain* the commit, which "may or may not be the head of
+    # the branch" (https://docs.github.com/en/webhooks/webhook-events-and-payloads#status): the commit's
+    # branch is one it is the head of; a commit deep in a branch's history has none.
+    sha = _str(payload.get("sha"))
+    branches = payload.get("branches")
+    for item in branches if isinstance(branches, list) else ():
+        if isinstance(item, dict) and sha and _get(item, "commit", "sha") == sha:
+            return _str(item.get("name"))
+    return None
 
 
 def _deployment_ref(ref: str | None) -> tuple[str | None, str | None]:
@@ -124,13 +158,32 @@ def _sha(event: str, payload: dict[str, Any]) -> str | None:
         return _str(_get(payload, "merge_group", "head_sha"))
     if event in DEPLOYMENT_EVENTS:
         return _str(_get(payload, "deployment", "sha"))
-    return (
-        _str(_get(payload, "pull_request", "head", "sha"))
-        or _str(_get(payload, "check_suite", "head_sha"))
-        or _str(_get(payload, "check_run", "head_sha"))
-        or _str(_get(payload, "workflow_run", "head_sha"))
-        or (_str(payload.get("sha")) if event == "status" else None)
-    )
+    if event == "status":
+        return _str(payload.get("sha"))
+    if event == "commit_comment":
+        return _str(_get(payload, "comment", "commit_id"))
+    if event == "page_build":
+        return _str(_get(payload, "build", "commit"))
+    if event == "code_scanning_alert":
+        return _str(payload.get("commit_oid")) or None  # empty when a person closed the alert
+    if event == "release":
+        commitish = _str(_get(payload, "release", "target_commitish"))
+        return commitish if commitish and _FULL_SHA.match(commitish) else None  # usually a branch name
+    for path in _HEAD_SHA:
+        sha = _str(_get(payload, *path))
+        if sha:
+            return sha
+    return None
+
+
+# Where pull requests and their review events, suites, checks and workflows put the commit they are about.
+_HEAD_SHA = (
+    ("pull_request", "head", "sha"),
+    ("check_suite", "head_sha"),
+    ("check_run", "head_sha"),
+    ("workflow_run", "head_sha"),
+    ("workflow_job", "head_sha"),
+)
 
 
 def _pr_number(payload: dict[str, Any]) -> int | None:
