@@ -91,7 +91,8 @@ async def _carry_out(
             state.deployment_id,
             action.state,
             action.description,
-            action.target_url,
+            action.log_url,
+            action.environment_url,
         )
     elif isinstance(action, UpdateCheck) and state.check_run_id is not None:
         await github.call(

@@ -24,8 +24,12 @@ Comments Hamster writes carry a hidden marker, so a comment of its own never sta
 
 Deployments: a run started by a ``deployment`` event reports to that deployment instead of the commit
 (``for_deployment``): deployment status ``queued`` where others get ``pending``, ``in_progress`` at each
-stage, then ``success``, ``failure`` or ``error``. Their descriptions end with ``(hamster run <id>)``, so
-the ``deployment_status`` webhooks they cause start no run (``is_own_deployment_status``).
+stage, then ``success``, ``failure`` or ``error``, each with the run's page as ``log_url``. A stage whose
+output holds an ``environment_url`` (an http(s) URL) names where the deployment can be seen: the state keeps
+the latest one, and the ``in_progress`` and ``success`` statuses after it carry it (``failure`` and
+``error`` do not: GitHub's "View deployment" link would lead to what did not deploy). Their descriptions end
+with ``(hamster run <id>)``, so the ``deployment_status`` webhooks they cause start no run
+(``is_own_deployment_status``).
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ class ReportState(BaseModel):
     stages: dict[str, str]  # stage name → pending/running/succeeded/failed, in pipeline order
     check_run_id: int | None = None
     deployment_id: int | None = None  # the deployment the run reports to (see ``for_deployment``)
+    environment_url: str | None = None  # the latest a stage of that deployment's run returned
 
 
 @dataclass(frozen=True)
@@ -126,11 +131,13 @@ DeploymentState = Literal["queued", "in_progress", "success", "failure", "error"
 
 @dataclass(frozen=True)
 class SetDeploymentStatus:
-    """A status of the run's deployment (https://docs.github.com/en/rest/deployments/statuses)."""
+    """A status of the run's deployment (https://docs.github.com/en/rest/deployments/statuses): ``log_url``
+    is the run's page, ``environment_url`` where the deployed environment is (see ``environment_url_of``)."""
 
     state: DeploymentState
     description: str
-    target_url: str | None
+    log_url: str | None
+    environment_url: str | None = None
 
 
 Action = SetStatus | StartCheck | UpdateCheck | RemoveWorkspace | SetDeploymentStatus
@@ -201,6 +208,10 @@ def report(
             actions.append(UpdateCheck("in_progress", f"running {event.stage}", _summary(new.stages)))
     elif isinstance(event, StageSucceeded | StageFailed):
         failed = isinstance(event, StageFailed)
+        if isinstance(event, StageSucceeded) and new.deployment_id is not None:
+            returned = environment_url_of(event.output)
+            if returned is not None:
+                new = new.model_copy(update={"environment_url": returned})
         new = _stage_update(new, event.stage, "failed" if failed else "succeeded")
         if new.checks:
             verb = "failed" if failed else "succeeded"
@@ -258,6 +269,16 @@ _DEPLOYMENT_STATE: dict[StatusState, DeploymentState] = {
     "error": "error",
 }
 _OWN_DEPLOYMENT_STATUS = re.compile(r"\(hamster run [0-9a-f]{8}\)\Z")
+ENVIRONMENT_URL = "environment_url"  # the output key a deployment's task names its environment's URL with
+_SHOWS_ENVIRONMENT: frozenset[DeploymentState] = frozenset({"in_progress", "success"})
+
+
+def environment_url_of(output: object) -> str | None:
+    """The environment URL a stage returned: its output dict's ``environment_url``, if an http(s) URL."""
+    value = output.get(ENVIRONMENT_URL) if isinstance(output, dict) else None
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return value
+    return None
 
 
 def deployment_of(event: RunRequested) -> int | None:
@@ -279,17 +300,21 @@ def for_deployment(
     if state.deployment_id is None:
         return actions
     out: list[Action] = [
-        SetDeploymentStatus(
-            _DEPLOYMENT_STATE[a.state], deployment_description(a.description, state.run_id), a.target_url
-        )
+        _deployment_status(state, _DEPLOYMENT_STATE[a.state], a.description, a.target_url)
         if isinstance(a, SetStatus)
         else a
         for a in actions
     ]
     if isinstance(event, StageStarted) and state.status:
-        running = deployment_description(f"running {event.stage}", state.run_id)
-        out.insert(0, SetDeploymentStatus("in_progress", running, url))
+        out.insert(0, _deployment_status(state, "in_progress", f"running {event.stage}", url))
     return out
+
+
+def _deployment_status(
+    state: ReportState, to: DeploymentState, description: str, log_url: str | None
+) -> SetDeploymentStatus:
+    shown = state.environment_url if to in _SHOWS_ENVIRONMENT else None
+    return SetDeploymentStatus(to, deployment_description(description, state.run_id), log_url, shown)
 
 
 def is_own_deployment_status(event: EventInfo) -> bool:

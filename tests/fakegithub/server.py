@@ -376,6 +376,7 @@ class FakeGitHub:
     DEPLOYMENT_STATES = frozenset(
         {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
     )
+    DEPLOYMENT_STATUS_URLS = ("log_url", "target_url", "environment_url")
 
     def add_deployment(
         self, repo: str, deployment_id: int, sha: str, ref: str, environment: str = "production"
@@ -433,6 +434,10 @@ class FakeGitHub:
             )
         if len(data.get("description") or "") > 140:
             return web.json_response({"message": "Validation Failed: description is too long"}, status=422)
+        for name in self.DEPLOYMENT_STATUS_URLS:
+            if name in data and not isinstance(data[name], str):  # GitHub's schema check: null too
+                message = f"Invalid request.\n\nFor 'properties/{name}', {data[name]!r} is not a string."
+                return web.json_response({"message": message}, status=422)
         body = self._shaped(
             request,
             "Deployment_create_status",
@@ -442,6 +447,7 @@ class FakeGitHub:
         )
         status_id = self._new_id()
         body = json.loads(json.dumps(body).replace("/deployments/801", f"/deployments/{deployment['id']}"))
+        # "Setting log_url will automatically set target_url to the same value."
         url = data.get("log_url") or data.get("target_url") or ""
         body.update(
             id=status_id,
@@ -451,6 +457,7 @@ class FakeGitHub:
             environment=data.get("environment") or deployment["environment"],
             target_url=url,
             log_url=url,
+            environment_url=data.get("environment_url") or "",
         )
         self.repo(self._full(request)).deployment_statuses.setdefault(deployment["id"], []).append(body)
         return web.json_response(body, status=201)

@@ -62,6 +62,34 @@ def test_status_lands_on_the_deployment(fake: FakeGitHub, tmp_path):
     assert status["creator"]["login"]  # a full GitHub object, as recorded
 
 
+def test_status_carries_the_environment_url(fake: FakeGitHub, tmp_path):
+    """log_url and environment_url reach GitHub as such (GitHub copies log_url to target_url)."""
+    fake.add_deployment("acme/site", 42, SHA, "main")
+    client(fake, tmp_path).create_deployment_status(
+        "acme/site", 42, "success", "done", "https://ci/runs/1", "https://site.example.com"
+    )
+    [sent] = [r.body for r in fake.seen("POST", "/deployments/42/statuses")]
+    assert sent == {
+        "state": "success",
+        "description": "done",
+        "log_url": "https://ci/runs/1",
+        "environment_url": "https://site.example.com",
+    }
+    [status] = fake.deployment_statuses("acme/site", 42)
+    assert (status["log_url"], status["target_url"]) == ("https://ci/runs/1", "https://ci/runs/1")
+    assert status["environment_url"] == "https://site.example.com"
+
+
+def test_urls_without_a_value_are_left_out(fake: FakeGitHub, tmp_path):
+    """No log URL (no HAMSTER_PUBLIC_URL) and no environment URL: neither is sent, not even as null."""
+    fake.add_deployment("acme/site", 42, SHA, "main")
+    client(fake, tmp_path).create_deployment_status("acme/site", 42, "queued", "queued", None)
+    [sent] = [r.body for r in fake.seen("POST", "/deployments/42/statuses")]
+    assert sent == {"state": "queued", "description": "queued"}
+    [status] = fake.deployment_statuses("acme/site", 42)
+    assert (status["log_url"], status["environment_url"]) == ("", "")
+
+
 def test_missing_deployment_is_an_error(fake: FakeGitHub, tmp_path):
     """A status for a deployment GitHub does not have fails with GitHubCallFailed, and nothing is stored."""
     github = client(fake, tmp_path)
@@ -71,11 +99,14 @@ def test_missing_deployment_is_an_error(fake: FakeGitHub, tmp_path):
 
 
 def test_fake_refuses_what_github_refuses(fake: FakeGitHub):
-    """Like GitHub: an unknown state or a description over 140 characters is 422, a missing deployment 404."""
+    """Like GitHub: an unknown state, a description over 140 characters or a URL that is not a string (null
+    too) is 422, a missing deployment 404."""
     fake.add_deployment("acme/site", 42, SHA, "main")
     path = "/repos/acme/site/deployments/42/statuses"
     assert post(fake, path, {"state": "cancelled"})[0] == 422
     assert post(fake, path, {"state": "success", "description": "x" * 141})[0] == 422
     assert post(fake, "/repos/acme/site/deployments/43/statuses", {"state": "success"})[0] == 404
+    assert post(fake, path, {"state": "success", "log_url": None})[0] == 422
+    assert post(fake, path, {"state": "success", "environment_url": 7})[0] == 422
     assert post(fake, path, {"state": "inactive"})[0] == 201
     assert [s["state"] for s in fake.deployment_statuses("acme/site", 42)] == ["inactive"]

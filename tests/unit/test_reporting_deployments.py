@@ -12,10 +12,18 @@ from hamster.reporting import (
     StartCheck,
     UpdateCheck,
     deployment_description,
+    environment_url_of,
     is_own_deployment_status,
     report,
 )
-from hamster.run_events import RunCancelled, RunFailed, RunRequested, RunSucceeded, StageStarted
+from hamster.run_events import (
+    RunCancelled,
+    RunFailed,
+    RunRequested,
+    RunSucceeded,
+    StageStarted,
+    StageSucceeded,
+)
 from tests.samples import load
 
 RUN = "0a1b2c3d-0000-5000-8000-000000000000"
@@ -52,6 +60,60 @@ def test_deployment_run_reports_to_its_deployment():
         SetDeploymentStatus("success", f"all 2 stages passed (hamster run {RUN[:8]})", None),
         RemoveWorkspace(RUN),
     ]
+
+
+def succeeded(seq: int, stage: str, output: object) -> StageSucceeded:
+    return StageSucceeded(
+        event_id=f"e{seq}", run_id=RUN, seq=seq, stage=stage, index=0, attempt=1, output=output, duration_ms=1
+    )
+
+
+def test_environment_url_a_stage_returns_goes_on_in_progress_and_success():
+    """The latest environment_url a stage returned rides on later in_progress statuses and on success,
+    each status with the run's page as its log URL."""
+    state, _ = report(None, requested(), STATUS, "https://ci.example.com")
+    state, _ = report(state, started(2, "build"), STATUS, "https://ci.example.com")
+    state, none = report(
+        state, succeeded(3, "build", {"environment_url": "https://pr-7.example.com"}), STATUS
+    )
+    assert none == []  # a stage's end is no deployment status
+    state, running = report(state, started(4, "ship"), STATUS, "https://ci.example.com")
+    mark = f"(hamster run {RUN[:8]})"
+    assert running == [
+        SetDeploymentStatus("in_progress", f"running ship {mark}", URL, "https://pr-7.example.com")
+    ]
+    state, _ = report(state, succeeded(5, "ship", {"environment_url": "https://site.example.com"}), STATUS)
+    _, done = report(state, RunSucceeded(event_id="e6", run_id=RUN, seq=6), STATUS, "https://ci.example.com")
+    assert done[0] == SetDeploymentStatus(
+        "success", f"all 2 stages passed {mark}", URL, "https://site.example.com"
+    )
+
+
+def test_failure_names_no_environment_url():
+    """A failed deployment's status has its log URL but no environment URL, even when a stage returned one."""
+    state, _ = report(None, requested(), STATUS, "https://ci.example.com")
+    state, _ = report(state, succeeded(2, "build", {"environment_url": "https://pr-7.example.com"}), STATUS)
+    state, _ = report(state, started(3, "ship"), STATUS)
+    failed = RunFailed(event_id="e4", run_id=RUN, seq=4, stage="ship", reason="RuntimeError: no")
+    [status, _] = report(state, failed, STATUS, "https://ci.example.com")[1]
+    assert isinstance(status, SetDeploymentStatus) and status.state == "failure"
+    assert (status.log_url, status.environment_url) == (URL, None)
+
+
+def test_environment_url_must_be_an_http_url_in_an_output_dict():
+    """Only an http(s) URL under environment_url in a dict output counts; anything else is ignored."""
+    assert environment_url_of({"environment_url": "https://x.example.com"}) == "https://x.example.com"
+    assert environment_url_of({"environment_url": "http://10.0.0.7:8080/"}) == "http://10.0.0.7:8080/"
+    for output in ({"environment_url": "x.example.com"}, {"environment_url": 7}, {"url": "https://x"}, None):
+        assert environment_url_of(output) is None
+    assert environment_url_of(["environment_url"]) is None
+
+
+def test_only_a_deployments_run_keeps_an_environment_url():
+    """A run reporting commit statuses ignores environment_url: only deployment statuses carry one."""
+    state, _ = report(None, requested("deployment_status"), STATUS)
+    state, _ = report(state, succeeded(2, "build", {"environment_url": "https://x.example.com"}), STATUS)
+    assert state is not None and state.environment_url is None
 
 
 def test_failed_and_cancelled_deployment_runs():
