@@ -28,7 +28,7 @@ def system(kafka_bootstrap, tmp_path_factory, fake):
             "HAMSTER_PUBLIC_URL": "https://ci.example.com",
         }
     )
-    with hamster.running({"mq-required", "mq-slow", "deploy", "after-deploy"}):
+    with hamster.running({"mq-required", "mq-slow", "deploy", "deploy-broken", "after-deploy"}):
         yield hamster
 
 
@@ -86,30 +86,44 @@ def test_destroyed_merge_group_cancels_its_running_run(system: System, fake: Fak
     assert error["description"] == "cancelled: merge group destroyed: dequeued"
 
 
+def deployment_statuses(fake: FakeGitHub, repo: str, deployment_id: int, count: int) -> list[dict]:
+    return list(
+        wait_until(
+            lambda: (s := fake.deployment_statuses(repo, deployment_id)) and len(s) >= count and s,
+            90,
+            what=f"{count} deployment statuses of {repo} #{deployment_id}",
+        )
+    )
+
+
 def test_deployment_run_reports_deployment_statuses(system: System, fake: FakeGitHub):
     """A deployment's run gets queued, in_progress per stage and success on the deployment, not on the
-    commit; its deployment_status webhooks start nothing, a status by someone else starts a run."""
+    commit, each with the run's page as log URL, and the environment URL its ship stage returned from then
+    on; its deployment_status webhooks start nothing, a status by someone else starts a run."""
     payload = with_repo(load("deployment", "payload.json"), "acme/site")
     deployment = payload["deployment"]
     fake.add_deployment("acme/site", deployment["id"], deployment["sha"], deployment["ref"])
     _, delivery = system.post("deployment", payload)
     [run] = system.wait_finished(delivery, timeout=90)
     assert run["status"] == "succeeded", run
-    assert run["stages"][1]["output"] == {"deployment": deployment["id"], "environment": "production"}
-    posted = wait_until(
-        lambda: (s := fake.deployment_statuses("acme/site", deployment["id"])) and len(s) >= 4 and s,
-        90,
-        what="4 deployment statuses",
-    )
+    site = "https://production.site.example.com"
+    assert run["stages"][0]["output"] == {
+        "deployment": deployment["id"],
+        "environment": "production",
+        "environment_url": site,
+    }
+    posted = deployment_statuses(fake, "acme/site", deployment["id"], 4)
     assert [s["state"] for s in posted] == ["queued", "in_progress", "in_progress", "success"]
     mark = f"(hamster run {run['run_id'][:8]})"
     assert [s["description"] for s in posted] == [
-        f"queued: facts → ship {mark}",
-        f"running facts {mark}",
+        f"queued: ship → verify {mark}",
         f"running ship {mark}",
+        f"running verify {mark}",
         f"all 2 stages passed {mark}",
     ]
-    assert posted[-1]["target_url"] == f"https://ci.example.com/runs/{run['run_id']}"
+    page = f"https://ci.example.com/runs/{run['run_id']}"
+    assert [s["log_url"] for s in posted] == [page] * 4
+    assert [s["environment_url"] for s in posted] == ["", "", site, site]
     assert fake.statuses("acme/site", deployment["sha"]) == []
 
     # GitHub sends a deployment_status webhook for each status; derived from the recorded one.
@@ -121,3 +135,23 @@ def test_deployment_run_reports_deployment_statuses(system: System, fake: FakeGi
     [smoke] = system.wait_finished(other_delivery, timeout=90)
     assert (smoke["subscriber"], smoke["status"]) == ("after-deploy", "succeeded")
     assert system.runs_for(own_delivery) == []
+
+
+def test_failing_deployment_run_posts_failure(system: System, fake: FakeGitHub):
+    """A deployment whose run fails gets failure naming the stage, with the log URL and no environment
+    URL (though its ship stage returned one)."""
+    payload = with_repo(load("deployment", "payload.json"), "acme/site-broken")
+    deployment = payload["deployment"]
+    fake.add_deployment("acme/site-broken", deployment["id"], deployment["sha"], deployment["ref"])
+    _, delivery = system.post("deployment", payload)
+    [run] = system.wait_finished(delivery, timeout=90)
+    assert (run["subscriber"], run["status"]) == ("deploy-broken", "failed"), run
+    posted = deployment_statuses(fake, "acme/site-broken", deployment["id"], 4)
+    assert [s["state"] for s in posted] == ["queued", "in_progress", "in_progress", "failure"]
+    failure = posted[-1]
+    mark = f"(hamster run {run['run_id'][:8]})"
+    assert failure["description"].startswith("stage broken_verify failed: ")
+    assert "smoke test failed" in failure["description"] and failure["description"].endswith(mark)
+    assert failure["log_url"] == f"https://ci.example.com/runs/{run['run_id']}"
+    assert failure["environment_url"] == ""
+    assert fake.statuses("acme/site-broken", deployment["sha"]) == []

@@ -21,7 +21,22 @@ def hold(ctx: Any) -> None:
 
 @task
 def ship(ctx: Any) -> dict[str, Any]:
-    return {"deployment": ctx.event.deployment_id, "environment": ctx.event.environment}
+    """Deploys nothing; names where the deployment would be, as a real deploy task does."""
+    return {
+        "deployment": ctx.event.deployment_id,
+        "environment": ctx.event.environment,
+        "environment_url": f"https://{ctx.event.environment}.{ctx.event.repo.split('/')[1]}.example.com",
+    }
+
+
+@task
+def verify(ctx: Any) -> dict[str, Any]:
+    return {"checked": ctx.outputs["ship"]["environment_url"]}
+
+
+@task
+def broken_verify(ctx: Any) -> None:
+    raise RuntimeError("smoke test failed")
 
 
 @task
@@ -47,6 +62,14 @@ SUBSCRIBERS = [
         pipeline=[hold],
         report=True,
     ),
-    Subscriber("deploy", events=["deployment"], repos=["acme/site"], pipeline=[facts, ship], report=True),
+    Subscriber("deploy", events=["deployment"], repos=["acme/site"], pipeline=[ship, verify], report=True),
+    Subscriber(
+        "deploy-broken",
+        events=["deployment"],
+        repos=["acme/site-broken"],
+        environments=["production"],
+        pipeline=[ship, broken_verify],
+        report=True,
+    ),
     Subscriber("after-deploy", events=["deployment_status"], repos=["acme/site"], pipeline=[smoke]),
 ]
