@@ -56,6 +56,7 @@ class EventInfo(BaseModel):
     comment: str | None = None
     deployment_id: int | None = None  # deployment and deployment_status: the deployment's id
     environment: str | None = None  # deployment and deployment_status: its environment
+    deployment_task: str | None = None  # deployment and deployment_status: its task ("deploy", "deploy:…")
     payload: dict[str, Any] = {}
 
 
@@ -238,6 +239,7 @@ def event_info(event: str, delivery_id: str, payload: dict[str, Any]) -> EventIn
         changed_paths=_changed_paths(payload),
         comment=_str(_get(payload, "comment", "body")) if event == "issue_comment" else None,
         deployment_id=_int(_get(payload, "deployment", "id")) if event in DEPLOYMENT_EVENTS else None,
+        deployment_task=_str(_get(payload, "deployment", "task")) if event in DEPLOYMENT_EVENTS else None,
         environment=(
             _str(_get(payload, "deployment_status", "environment"))
             or _str(_get(payload, "deployment", "environment"))

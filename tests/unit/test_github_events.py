@@ -77,7 +77,7 @@ def test_merge_group_facts():
     assert info.ref == group["head_ref"]
     assert info.branch == "main"
     assert info.pr_number is None
-    assert (info.deployment_id, info.environment) == (None, None)
+    assert (info.deployment_id, info.environment, info.deployment_task) == (None, None, None)
 
 
 def test_deployment_facts():
@@ -88,6 +88,7 @@ def test_deployment_facts():
     assert (info.ref, info.branch) == ("master", "master")
     assert info.deployment_id == payload["deployment"]["id"] == 145988746
     assert info.environment == "production"
+    assert info.deployment_task == payload["deployment"]["task"] == "deploy"
 
 
 def test_deployment_status_facts():
