@@ -76,6 +76,26 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+# Where events about a suite, a check or a workflow put the branch of the commit they are about. A check run
+# has no head_branch of its own: its suite's is the one.
+_HEAD_BRANCH = (
+    ("check_suite", "head_branch"),
+    ("check_run", "check_suite", "head_branch"),
+    ("workflow_run", "head_branch"),
+    ("workflow_job", "head_branch"),
+)
+
+
+# Where pull requests and their review events, suites, checks and workflows put the commit they are about.
+_HEAD_SHA = (
+    ("pull_request", "head", "sha"),
+    ("check_suite", "head_sha"),
+    ("check_run", "head_sha"),
+    ("workflow_run", "head_sha"),
+    ("workflow_job", "head_sha"),
+)
+
+
 def _ref_and_branch(event: str, payload: dict[str, Any]) -> tuple[str | None, str | None]:
     if event in {"push", "workflow_dispatch", "code_scanning_alert"}:
         return _full_ref(_str(payload.get("ref")))
@@ -107,16 +127,6 @@ def _ref_and_branch(event: str, payload: dict[str, Any]) -> tuple[str | None, st
         if head:
             return _branch_ref(head)
     return None, None
-
-
-# Where events about a suite, a check or a workflow put the branch of the commit they are about. A check run
-# has no head_branch of its own: its suite's is the one.
-_HEAD_BRANCH = (
-    ("check_suite", "head_branch"),
-    ("check_run", "check_suite", "head_branch"),
-    ("workflow_run", "head_branch"),
-    ("workflow_job", "head_branch"),
-)
 
 
 def _full_ref(ref: str | None) -> tuple[str | None, str | None]:
@@ -175,16 +185,6 @@ def _sha(event: str, payload: dict[str, Any]) -> str | None:
         if sha:
             return sha
     return None
-
-
-# Where pull requests and their review events, suites, checks and workflows put the commit they are about.
-_HEAD_SHA = (
-    ("pull_request", "head", "sha"),
-    ("check_suite", "head_sha"),
-    ("check_run", "head_sha"),
-    ("workflow_run", "head_sha"),
-    ("workflow_job", "head_sha"),
-)
 
 
 def _pr_number(payload: dict[str, Any]) -> int | None:
