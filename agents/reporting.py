@@ -24,6 +24,7 @@ from hamster.reporting import (
     RemoveWorkspace,
     ReportOptions,
     ReportState,
+    SetDeploymentStatus,
     SetStatus,
     StartCheck,
     UpdateCheck,
@@ -83,6 +84,16 @@ async def _carry_out(
                 output={"title": action.title, "summary": action.summary},
             )
         state = state.model_copy(update={"check_run_id": found})
+    elif isinstance(action, SetDeploymentStatus) and state.deployment_id is not None:
+        await github.call(
+            github.create_deployment_status,
+            state.repo,
+            state.deployment_id,
+            action.state,
+            action.description,
+            action.log_url,
+            action.environment_url,
+        )
     elif isinstance(action, UpdateCheck) and state.check_run_id is not None:
         await github.call(
             github.update_check_run,

@@ -131,12 +131,38 @@ class GitHubClient:
         repository = self.repository(repo)
         url = repository._build_url("check-runs", str(check_id), base_url=repository._api)
         body = {key: value for key, value in fields.items() if value is not None}
-        response = repository._patch(url, json=body, headers=_CHECKS_HEADERS)
+        response = repository._patch(url, json=body, headers=_REST_HEADERS)
         if response.status_code != 200:
             raise GitHubCallFailed(f"{repo}: check run {check_id} update answered {response.status_code}")
 
+    def create_deployment_status(
+        self,
+        repo: str,
+        deployment_id: int,
+        state: str,
+        description: str,
+        log_url: str | None,
+        environment_url: str | None = None,
+    ) -> None:
+        """One status of the deployment (https://docs.github.com/en/rest/deployments/statuses).
 
-_CHECKS_HEADERS = {"Accept": "application/vnd.github+json"}
+        github3's ``Deployment.create_status`` sends only the legacy ``target_url``: the status is posted
+        here with ``log_url`` (GitHub copies it to ``target_url``) and ``environment_url``. A field without
+        a value is left out: GitHub refuses ``null`` for these strings.
+        """
+        repository = self.repository(repo)
+        url = repository._build_url("deployments", str(deployment_id), "statuses", base_url=repository._api)
+        fields = {"log_url": log_url, "environment_url": environment_url}
+        body = {"state": state, "description": description}
+        body.update({key: value for key, value in fields.items() if value is not None})
+        response = repository._post(url, data=body, headers=_REST_HEADERS)
+        if response.status_code != 201:
+            raise GitHubCallFailed(
+                f"{repo}: deployment {deployment_id} status {state} answered {response.status_code}"
+            )
+
+
+_REST_HEADERS = {"Accept": "application/vnd.github+json"}
 
 _clients: dict[int, GitHubClient] = {}
 _clients_lock = threading.Lock()

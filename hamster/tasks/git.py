@@ -104,7 +104,8 @@ def plan_checkout(
     else:
         refspec = event.sha
     base_ref = None
-    if merge:
+    # A merge group's head already is its pull requests merged onto the base: it is checked out as is.
+    if merge and event.name != "merge_group":
         if event.pr_number is None or not event.branch:
             raise ConfigurationError("checkout: merge=True needs a pull request event (it has a base branch)")
         base_ref = f"refs/heads/{event.branch}"

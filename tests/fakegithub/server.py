@@ -42,6 +42,8 @@ class Repo:
     assignees: dict[int, list[str]] = field(default_factory=dict)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     merged: set[int] = field(default_factory=set)
+    deployments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id → deployment
+    deployment_statuses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # id → oldest first
 
 
 class FakeGitHub:
@@ -137,6 +139,7 @@ class FakeGitHub:
         app.router.add_get(r + "/commits/{sha}/check-runs", self._list_check_runs)
         app.router.add_post(r + "/check-runs", self._create_check_run)
         app.router.add_patch(r + "/check-runs/{id}", self._update_check_run)
+        self._deployment_routes(app, r)
         return app
 
     @web.middleware
@@ -367,3 +370,94 @@ class FakeGitHub:
         check.update({k: v for k, v in data.items() if k != "output"})
         check["output"] = {**check.get("output", {}), **data.get("output", {})}
         return web.json_response(check)
+
+    # Deployments (https://docs.github.com/en/rest/deployments). A deployment exists only once the test
+    # made it with ``add_deployment`` (GitHub creates them on request of a person or tool, not of Hamster).
+    DEPLOYMENT_STATES = frozenset(
+        {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
+    )
+    DEPLOYMENT_STATUS_URLS = ("log_url", "target_url", "environment_url")
+
+    def add_deployment(
+        self, repo: str, deployment_id: int, sha: str, ref: str, environment: str = "production"
+    ) -> dict[str, Any]:
+        """A deployment of ``repo`` as GitHub would hold it, shaped like the recorded one."""
+        body = recorded(
+            "Repository_deployment",
+            "GET",
+            "/deployments/797",
+            "sigmavirus24/github3.py",
+            repo,
+            self.url,
+        )
+        body = json.loads(json.dumps(body).replace("/deployments/797", f"/deployments/{deployment_id}"))
+        body.update(id=deployment_id, sha=sha, ref=ref, environment=environment)
+        self.repo(repo).deployments[deployment_id] = body
+        return body
+
+    def deployment_statuses(self, repo: str, deployment_id: int) -> list[dict[str, Any]]:
+        """The statuses of a deployment, oldest first."""
+        return list(self.repo(repo).deployment_statuses.get(deployment_id, []))
+
+    def _deployment_routes(self, app: web.Application, r: str) -> None:
+        app.router.add_get(r + "/deployments/{id}", self._deployment)
+        app.router.add_get(r + "/deployments/{id}/statuses", self._list_deployment_statuses)
+        app.router.add_post(r + "/deployments/{id}/statuses", self._create_deployment_status)
+
+    def _known_deployment(self, request: web.Request) -> dict[str, Any] | None:
+        return self.repo(self._full(request)).deployments.get(int(request.match_info["id"]))
+
+    async def _deployment(self, request: web.Request) -> web.Response:
+        deployment = self._known_deployment(request)
+        if deployment is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        return web.json_response(deployment)
+
+    async def _list_deployment_statuses(self, request: web.Request) -> web.Response:
+        if self._known_deployment(request) is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        statuses = self.deployment_statuses(self._full(request), int(request.match_info["id"]))
+        return web.json_response(statuses[::-1])  # GitHub lists the newest first
+
+    async def _create_deployment_status(self, request: web.Request) -> web.Response:
+        deployment = self._known_deployment(request)
+        if deployment is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        data = await request.json()
+        if data.get("state") not in self.DEPLOYMENT_STATES:
+            return web.json_response(
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "DeploymentStatus", "code": "invalid", "field": "state"}],
+                },
+                status=422,
+            )
+        if len(data.get("description") or "") > 140:
+            return web.json_response({"message": "Validation Failed: description is too long"}, status=422)
+        for name in self.DEPLOYMENT_STATUS_URLS:
+            if name in data and not isinstance(data[name], str):  # GitHub's schema check: null too
+                message = f"Invalid request.\n\nFor 'properties/{name}', {data[name]!r} is not a string."
+                return web.json_response({"message": message}, status=422)
+        body = self._shaped(
+            request,
+            "Deployment_create_status",
+            "POST",
+            "/deployments/801/statuses",
+            "sigmavirus24/github3.py",
+        )
+        status_id = self._new_id()
+        body = json.loads(json.dumps(body).replace("/deployments/801", f"/deployments/{deployment['id']}"))
+        # "Setting log_url will automatically set target_url to the same value."
+        url = data.get("log_url") or data.get("target_url") or ""
+        body.update(
+            id=status_id,
+            url=f"{deployment['url']}/statuses/{status_id}",
+            state=data["state"],
+            description=data.get("description") or "",
+            environment=data.get("environment") or deployment["environment"],
+            target_url=url,
+            log_url=url,
+            environment_url=data.get("environment_url") or "",
+        )
+        self.repo(self._full(request)).deployment_statuses.setdefault(deployment["id"], []).append(body)
+        return web.json_response(body, status=201)

@@ -7,9 +7,10 @@ import base64
 import pytest
 
 from hamster.errors import ConfigurationError
-from hamster.github_events import EventInfo
+from hamster.github_events import EventInfo, event_info
 from hamster.settings import load_settings
 from hamster.tasks.git import plan_checkout
+from tests.samples import load
 
 PR = EventInfo(
     name="pull_request", delivery_id="d", repo="acme/app", sha="a" * 40, pr_number=5, branch="main"
@@ -54,3 +55,19 @@ def test_merge_needs_a_pull_request(tmp_path):
     assert plan_checkout(load_settings(), PR, merge=True, cwd=tmp_path).base_ref == "refs/heads/main"
     with pytest.raises(ConfigurationError, match="needs a pull request"):
         plan_checkout(load_settings(), PUSH, merge=True, cwd=tmp_path)
+
+
+def test_merge_group_head_is_checked_out_as_is(tmp_path):
+    """A merge group: its own branch at its head sha; merge=True adds nothing, the head is the merge."""
+    payload = load("merge_group", "checks_requested.payload.json")
+    group = event_info("merge_group", "d", payload)
+    plan = plan_checkout(load_settings(github_api_token="t"), group, merge=True, cwd=tmp_path)
+    assert plan.refspec == payload["merge_group"]["head_ref"]
+    assert (plan.sha, plan.base_ref) == (payload["merge_group"]["head_sha"], None)
+
+
+def test_deployment_is_fetched_by_its_sha(tmp_path):
+    """A deployment names a bare branch, tag or sha: the deployed sha is what is fetched."""
+    deployment = event_info("deployment", "d", load("deployment", "payload.json"))
+    plan = plan_checkout(load_settings(github_api_token="t"), deployment, cwd=tmp_path)
+    assert plan.refspec == plan.sha == deployment.sha
