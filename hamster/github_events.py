@@ -50,6 +50,9 @@ class EventInfo(BaseModel):
     labels: tuple[str, ...] = ()
     changed_paths: tuple[str, ...] | None = None  # None: the payload does not list files
     comment: str | None = None
+    # The GitHub App installation the webhook came through (``installation.id``); None for a repository
+    # webhook. With an app, the run's GitHub calls use this installation's token.
+    installation_id: int | None = None
     payload: dict[str, Any] = {}
 
 
@@ -157,5 +160,6 @@ def event_info(event: str, delivery_id: str, payload: dict[str, Any]) -> EventIn
         labels=_labels(payload),
         changed_paths=_changed_paths(payload),
         comment=_str(_get(payload, "comment", "body")) if event == "issue_comment" else None,
+        installation_id=_int(_get(payload, "installation", "id")),
         payload=payload,
     )
