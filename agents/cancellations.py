@@ -1,8 +1,8 @@
 """Agent: cancel runs. Reads the run-control topic (key: run id), co-partitioned with the runs table.
 
-A ``CancelRun`` (from the lanes agent, for a superseded run) ends the run as ``cancelled`` with its reason,
-unless it already ended; the run's stage attempt running on this worker is stopped, and the records its
-stage agent was about to write are dropped (``streams.run_recorder``).
+A ``CancelRun`` (from the lanes agent, for a superseded run, or from GitHub's Cancel button) ends the run
+as ``cancelled`` with its reason, unless it already ended; the run's stage attempt running on this worker
+is stopped, and the records its stage agent was about to write are dropped (``streams.run_recorder``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             except ValidationError as exc:
                 await set_aside(streams, "cancellations", exc, event)
                 continue
-            logs.bind(delivery_id=command.requested.event.delivery_id, run_id=command.run_id)
+            delivery = command.requested.event.delivery_id if command.requested is not None else None
+            logs.bind(delivery_id=delivery, run_id=command.run_id)
             await recorder.catch_up(event.message.partition)
             await recorder.cancel(command, event.message.partition)

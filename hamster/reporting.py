@@ -31,6 +31,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from hamster.check_actions import CANCEL_BUTTON, CheckButton
 from hamster.github_events import EventInfo
 from hamster.run_events import (
     RunCancelled,
@@ -83,6 +84,7 @@ class ReportState(BaseModel):
     context: str
     stages: dict[str, str]  # stage name → pending/running/succeeded/failed, in pipeline order
     check_run_id: int | None = None
+    installation_id: int | None = None  # the GitHub App installation the run reports as (its webhook's)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class StartCheck:
     details_url: str | None
     title: str
     summary: str
+    actions: tuple[CheckButton, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class UpdateCheck:
     title: str
     summary: str
     conclusion: Literal["success", "failure", "cancelled"] | None = None
+    actions: tuple[CheckButton, ...] = ()  # the check run's buttons from now on (none once completed)
 
 
 @dataclass(frozen=True)
@@ -163,13 +167,14 @@ def report(
             checks=options.checks,
             context=options.context,
             stages=dict.fromkeys(event.pipeline, "pending"),
+            installation_id=event.event.installation_id,
         )
         url = run_url(public_url, event.run_id)
         actions: list[Action] = []
         if new.status:
             actions.append(SetStatus("pending", _short(f"queued: {' → '.join(event.pipeline)}"), url))
         if new.checks:
-            actions.append(StartCheck(event.run_id, url, "queued", _summary(new.stages)))
+            actions.append(StartCheck(event.run_id, url, "queued", _summary(new.stages), (CANCEL_BUTTON,)))
         return new, actions
     if state is None:
         return None, cleanup  # a run that reports nothing (or whose start was never seen)
@@ -179,13 +184,21 @@ def report(
     if isinstance(event, StageStarted):
         new = _stage_update(new, event.stage, "running")
         if new.checks:
-            actions.append(UpdateCheck("in_progress", f"running {event.stage}", _summary(new.stages)))
+            actions.append(
+                UpdateCheck(
+                    "in_progress", f"running {event.stage}", _summary(new.stages), None, (CANCEL_BUTTON,)
+                )
+            )
     elif isinstance(event, StageSucceeded | StageFailed):
         failed = isinstance(event, StageFailed)
         new = _stage_update(new, event.stage, "failed" if failed else "succeeded")
         if new.checks:
             verb = "failed" if failed else "succeeded"
-            actions.append(UpdateCheck("in_progress", f"{event.stage} {verb}", _summary(new.stages)))
+            actions.append(
+                UpdateCheck(
+                    "in_progress", f"{event.stage} {verb}", _summary(new.stages), None, (CANCEL_BUTTON,)
+                )
+            )
     elif isinstance(event, RunSucceeded):
         if new.status:
             actions.append(SetStatus("success", _short(f"all {len(new.stages)} stages passed"), url))

@@ -65,6 +65,8 @@ class RunRequested(_RunEvent):
     # Concurrency control (hamster.concurrency): the lane the run holds while in flight, when its
     # subscriber limits concurrency; None: the run starts at once and nothing waits for it.
     lane: str | None = None
+    # Who asked for this run when a person did (a rerun from GitHub's "Re-run": the GitHub login).
+    requested_by: str | None = None
 
 
 class StageStarted(_RunEvent):
@@ -147,13 +149,15 @@ class RunStage(BaseModel):
 class CancelRun(BaseModel):
     """A command on the run-control topic: end this run as cancelled, whatever it is doing.
 
-    Carries the run's ``RunRequested`` so a run superseded before its first stage started (its state not
-    yet in any table) can still be cancelled, with a record of its own in the run log.
+    The lanes agent gives the run's ``RunRequested`` so a run superseded before its first stage started
+    (its state not yet in any table) can still be cancelled, with a record of its own in the run log. A
+    cancellation from outside (GitHub's "Cancel" button) has only the run id: the run's stored state is
+    used, and a run with none is not cancelled.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     run_id: str
     reason: str
-    requested: RunRequested
+    requested: RunRequested | None = None
     requested_offset: int | None = None  # as in RunStage

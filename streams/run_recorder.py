@@ -201,9 +201,16 @@ class RunRecorder:
                 job.cancel()
         return None if job.cancelled() else job.result()
 
-    async def cancel(self, command: CancelRun, partition: int) -> RunState:
+    async def cancel(self, command: CancelRun, partition: int) -> RunState | None:
         """End the run as cancelled, unless it already ended; stops its stage attempt on this worker."""
-        state = await self.load(command.run_id, command.requested, command.requested_offset, partition)
+        if command.requested is None:  # from outside (GitHub's Cancel button): the stored state only
+            known = self.stored(command.run_id)
+            if known is None:
+                log.warning("run %s: not cancelled (%s): no state of it here", command.run_id, command.reason)
+                return None
+            state = known
+        else:
+            state = await self.load(command.run_id, command.requested, command.requested_offset, partition)
         if state.finished:
             await self.release(state)  # a crash may have come between its last record and the notice
             return state

@@ -29,6 +29,7 @@ import jwt
 from github3 import apps
 
 from hamster.errors import ConfigurationError, HamsterError
+from hamster.github.session import app_client
 from hamster.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -170,3 +171,21 @@ class GitHubApp:
                 raise AppAuthFailed(f"{repo}: the app {self.app_id} is not installed there")
             self._installations[repo] = int(found.id)
             return int(found.id)
+
+
+def convert_manifest(settings: Settings, code: str) -> dict[str, Any]:
+    """Exchange the code GitHub gave after creating an app from Hamster's manifest for the app's id,
+    private key (``pem``) and ``webhook_secret`` (``POST /app-manifests/{code}/conversions``, no auth)."""
+    client = app_client(settings)
+    url = client._build_url("app-manifests", code, "conversions")
+    try:
+        response = client._post(url)
+    except github3.exceptions.GitHubException as exc:
+        raise AppAuthFailed(f"GitHub did not convert the manifest code: {exc}") from None
+    if response is None or response.status_code != 201:
+        status = getattr(response, "status_code", "no answer")
+        raise AppAuthFailed(
+            f"GitHub did not convert the manifest code ({status}): codes are good for an hour, and once"
+        )
+    body: dict[str, Any] = response.json()
+    return body

@@ -208,7 +208,7 @@ class GitHubClient:
         return int(check.id)
 
     def check_runs(self, repo: str, sha: str) -> list[dict[str, Any]]:
-        """The check runs on ``sha``, as GitHub describes them (``id``, ``name``, ``external_id``, ``app``…)."""
+        """The check runs on ``sha`` as GitHub describes them (``id``, ``name``, ``external_id``, ``app``)."""
         commit = self.repository(repo).commit(sha)
         return [] if commit is None else [check.as_dict() for check in commit.check_runs()]
 

@@ -2,8 +2,9 @@
 
 Bodies are the recorded real responses (``cassettes.py``) with the request's values put in. It checks the
 credentials as GitHub does (the personal token, or the GitHub App's JWT and installation tokens, see
-``apps.py``; check runs are written by an installation only), records every request it receives, keeps what was written (statuses, comments, labels, check runs),
-and can be told to answer the next requests with a rate limit (403 or 429) or a server error (500).
+``apps.py``; check runs are written by an installation only), records every request it receives, keeps
+what was written (statuses, comments, labels, check runs), and can be told to answer the next requests
+with a rate limit (403 or 429) or a server error (500).
 """
 
 from __future__ import annotations
