@@ -83,9 +83,7 @@ class InstallationSession(RateLimitedSession):
     once more: the caller never sees the refusal.
     """
 
-    def __init__(
-        self, throttle: Throttle, token: Callable[[], Any], renew: Callable[[str], Any]
-    ) -> None:
+    def __init__(self, throttle: Throttle, token: Callable[[], Any], renew: Callable[[str], Any]) -> None:
         super().__init__(throttle)
         self._token = token
         self._renew = renew
