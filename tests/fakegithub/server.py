@@ -219,7 +219,7 @@ class FakeGitHub:
         if fault is not None:
             return self._fault(fault.kind)
         try:
-            request["auth"] = self._authorize(request)
+            self._authorize(request)
         except Refused as refused:
             return web.json_response(
                 {"message": refused.message, "documentation_url": "https://docs.github.com/rest"},
