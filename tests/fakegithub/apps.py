@@ -63,6 +63,7 @@ class FakeApp:
     installations: dict[int, Installation] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
     issued: list[tuple[int, str]] = field(default_factory=list)  # (installation, token), in order
+    codes: set[str] = field(default_factory=set)  # manifest codes not yet converted
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -171,6 +172,28 @@ class FakeApp:
             "suspended_at": None,
             "suspended_by": None,
         }
+
+    def manifest_code(self) -> str:
+        """A code as GitHub gives the browser after an app was created from a manifest (good once)."""
+        code = secrets.token_hex(10)
+        with self._lock:
+            self.codes.add(code)
+        return code
+
+    def convert(self, code: str, base_url: str) -> dict[str, Any]:
+        """``POST /app-manifests/{code}/conversions``: the app, with its private key and webhook secret."""
+        with self._lock:
+            if code not in self.codes:
+                raise Refused(404, "Not Found")
+            self.codes.discard(code)
+        body = dict(self.app_body(base_url))
+        body.update(
+            pem=self.private_key_pem().decode(),
+            webhook_secret=secrets.token_hex(20),
+            client_id="Iv1." + secrets.token_hex(8),
+            client_secret=secrets.token_hex(20),
+        )
+        return body
 
     def installation_for_repo(self, repo: str) -> int:
         with self._lock:

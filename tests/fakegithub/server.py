@@ -61,6 +61,7 @@ class FakeGitHub:
         self._thread: threading.Thread | None = None
         self.url = ""
         self.app = FakeApp()  # the GitHub App, its installations and their tokens
+        self.rate_used: dict[str, int] = {}  # calls per rate-limit bucket ("personal", "installation:<id>")
 
     # control
     def fail(self, kind: str, times: int = 1, method: str | None = None) -> None:
@@ -146,6 +147,7 @@ class FakeGitHub:
         app.router.add_get("/app/installations/{id}", self._installation)
         app.router.add_post("/app/installations/{id}/access_tokens", self._access_token)
         app.router.add_get(r + "/installation", self._repo_installation)
+        app.router.add_post("/app-manifests/{code}/conversions", self._convert_manifest)
         return app
 
     # Credentials, as GitHub checks them.
@@ -155,6 +157,8 @@ class FakeGitHub:
         scheme, _, credential = header.partition(" ")
         owner, name = request.match_info.get("owner"), request.match_info.get("name")
         repo = f"{owner}/{name}" if owner and name else None
+        if request.path.startswith("/app-manifests/"):
+            return ("anonymous", None)  # the code in the path is the credential
         app_route = request.path == "/app" or request.path.startswith("/app/")
         if app_route or request.path.endswith("/installation"):
             if scheme.lower() != "bearer":
@@ -195,6 +199,12 @@ class FakeGitHub:
         except Refused as refused:
             return web.json_response({"message": refused.message}, status=refused.status)
 
+    async def _convert_manifest(self, request: web.Request) -> web.Response:
+        try:
+            return web.json_response(self.app.convert(request.match_info["code"], self.url), status=201)
+        except Refused as refused:
+            return web.json_response({"message": refused.message}, status=refused.status)
+
     def installation_of(self, recorded: Recorded) -> int | None:
         """The installation whose token authorized a recorded request (None: not an installation's)."""
         scheme, _, credential = (recorded.authorization or "").partition(" ")
@@ -219,13 +229,26 @@ class FakeGitHub:
         if fault is not None:
             return self._fault(fault.kind)
         try:
-            self._authorize(request)
+            kind, installation = self._authorize(request)
         except Refused as refused:
             return web.json_response(
                 {"message": refused.message, "documentation_url": "https://docs.github.com/rest"},
                 status=refused.status,
             )
         response: web.StreamResponse = await handler(request)
+        # Every answer says what is left of the caller's own rate limit: an installation's is its own.
+        bucket = f"installation:{installation}" if installation is not None else kind
+        with self._lock:
+            self.rate_used[bucket] = self.rate_used.get(bucket, 0) + 1
+            used = self.rate_used[bucket]
+        response.headers.update(
+            {
+                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Remaining": str(max(0, 5000 - used)),
+                "X-RateLimit-Reset": str(int(time.time()) + 3600),
+                "X-RateLimit-Used": str(used),
+            }
+        )
         return response
 
     @staticmethod

@@ -161,3 +161,16 @@ def test_a_missing_key_file_is_a_configuration_error(fake, tmp_path):
     )
     with pytest.raises(ConfigurationError, match="HAMSTER_GITHUB_APP_KEY: cannot read"):
         GitHubClient(settings).for_installation(101).create_status("acme/one", SHA, "pending", "c", "d", None)
+
+
+def test_rate_limits_are_tracked_per_installation(fake, tmp_path):
+    """Each installation has its own rate limit; the client keeps what GitHub said of each."""
+    client = GitHubClient(app_settings(fake, tmp_path))
+    for _ in range(3):
+        client.for_installation(101).create_status("acme/one", SHA, "pending", "hamster/ci", "q", None)
+    client.for_installation(202).create_status("widgets/two", SHA, "pending", "hamster/ci", "q", None)
+    limits = client.rate_limits()
+    assert set(limits) == {101, 202}
+    assert limits[101][0] == 5000 - fake.rate_used["installation:101"]
+    assert limits[202][0] == 5000 - fake.rate_used["installation:202"]
+    assert limits[101][0] < limits[202][0]
