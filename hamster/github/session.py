@@ -50,10 +50,14 @@ class RateLimitedSession(GitHubSession):  # type: ignore[misc]
         if remaining is not None and remaining.isdigit() and reset is not None and reset.isdigit():
             self.rate = (int(remaining), int(reset))
 
+    def before_send(self) -> None:
+        """Called before each attempt of a call (a rate-limit wait may have outlasted a credential)."""
+
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         attempt = 1
         while True:
             self.throttle.wait(method)
+            self.before_send()
             response = super().request(method, url, *args, **kwargs)
             self._note_rate(response)
             if response.status_code < 400 or attempt >= self.max_attempts:
@@ -94,8 +98,10 @@ class InstallationSession(RateLimitedSession):
         if current is None or getattr(current, "token", None) != token.token:
             self.app_installation_token_auth(token.as_github_json())
 
+    def before_send(self) -> None:
+        self.use(self._token())  # the cached token, or a new one when it is near its expiry
+
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        self.use(self._token())
         response = super().request(method, url, *args, **kwargs)
         if response.status_code == 401:
             refused = getattr(self.auth, "token", "")
