@@ -229,3 +229,32 @@ def test_checkout_over_https_with_the_installation_token(
     for name in ("worker-1", "web"):
         log = (system.home / f"{name}.log").read_text(errors="replace")
         assert not any(token in log for token in tokens)
+
+
+def test_check_suite_rerequested_reruns_the_latest_run_from_the_start(system: System, fake: FakeGitHub):
+    """Re-run all checks on the suite: Hamster's run on that commit is rerun, every stage again."""
+    sha = "e5" * 20
+    _, delivery = system.post("pull_request", pr("acme/app-one", sha, ONE))
+    [run] = system.wait_finished(delivery, timeout=90)
+    assert run["status"] == "succeeded"
+    check = wait_until(
+        lambda: next(
+            (
+                c
+                for c in fake.repo("acme/app-one").check_runs.values()
+                if c["head_sha"] == sha and c["status"] == "completed"
+            ),
+            None,
+        ),
+        60,
+        what="the run's check run to complete",
+    )
+    payload = with_repo(load("check_suite", "requested.payload.json"), "acme/app-one")
+    payload["action"] = "rerequested"  # the recorded sample is GitHub's own "requested"
+    payload["check_suite"].update(head_sha=sha, app=check["app"])
+    payload["installation"]["id"] = ONE
+    assert system.post("check_suite", payload)[0] == 202
+    runs = system.wait_finished(delivery, count=2, timeout=120)
+    [rerun] = [r for r in runs if r["run_id"] != run["run_id"]]
+    assert rerun["status"] == "succeeded"
+    assert (rerun["run_id"], "app_build", 1) in system.marks_list()  # from the start: build ran again
