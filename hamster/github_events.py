@@ -57,6 +57,9 @@ class EventInfo(BaseModel):
     deployment_id: int | None = None  # deployment and deployment_status: the deployment's id
     environment: str | None = None  # deployment and deployment_status: its environment
     deployment_task: str | None = None  # deployment and deployment_status: its task ("deploy", "deploy:…")
+    # The GitHub App installation the webhook came through (``installation.id``); None for a repository
+    # webhook. With an app, the run's GitHub calls use this installation's token.
+    installation_id: int | None = None
     payload: dict[str, Any] = {}
 
 
@@ -246,5 +249,6 @@ def event_info(event: str, delivery_id: str, payload: dict[str, Any]) -> EventIn
             if event in DEPLOYMENT_EVENTS
             else None
         ),
+        installation_id=_int(_get(payload, "installation", "id")),
         payload=payload,
     )

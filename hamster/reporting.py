@@ -40,6 +40,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from hamster.check_actions import CANCEL_BUTTON, CheckButton
 from hamster.github_events import EventInfo
 from hamster.run_events import (
     RunCancelled,
@@ -94,6 +95,7 @@ class ReportState(BaseModel):
     check_run_id: int | None = None
     deployment_id: int | None = None  # the deployment the run reports to (see ``for_deployment``)
     environment_url: str | None = None  # the latest a stage of that deployment's run returned
+    installation_id: int | None = None  # the GitHub App installation the run reports as (its webhook's)
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class StartCheck:
     details_url: str | None
     title: str
     summary: str
+    actions: tuple[CheckButton, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class UpdateCheck:
     title: str
     summary: str
     conclusion: Literal["success", "failure", "cancelled"] | None = None
+    actions: tuple[CheckButton, ...] = ()  # the check run's buttons from now on (none once completed)
 
 
 @dataclass(frozen=True)
@@ -189,13 +193,14 @@ def report(
             context=options.context,
             stages=dict.fromkeys(event.pipeline, "pending"),
             deployment_id=deployment_of(event),
+            installation_id=event.event.installation_id,
         )
         url = run_url(public_url, event.run_id)
         actions: list[Action] = []
         if new.status:
             actions.append(SetStatus("pending", _short(f"queued: {' → '.join(event.pipeline)}"), url))
         if new.checks:
-            actions.append(StartCheck(event.run_id, url, "queued", _summary(new.stages)))
+            actions.append(StartCheck(event.run_id, url, "queued", _summary(new.stages), (CANCEL_BUTTON,)))
         return new, for_deployment(new, event, actions, url)
     if state is None:
         return None, cleanup  # a run that reports nothing (or whose start was never seen)
@@ -205,7 +210,11 @@ def report(
     if isinstance(event, StageStarted):
         new = _stage_update(new, event.stage, "running")
         if new.checks:
-            actions.append(UpdateCheck("in_progress", f"running {event.stage}", _summary(new.stages)))
+            actions.append(
+                UpdateCheck(
+                    "in_progress", f"running {event.stage}", _summary(new.stages), None, (CANCEL_BUTTON,)
+                )
+            )
     elif isinstance(event, StageSucceeded | StageFailed):
         failed = isinstance(event, StageFailed)
         if isinstance(event, StageSucceeded) and new.deployment_id is not None:
@@ -215,7 +224,11 @@ def report(
         new = _stage_update(new, event.stage, "failed" if failed else "succeeded")
         if new.checks:
             verb = "failed" if failed else "succeeded"
-            actions.append(UpdateCheck("in_progress", f"{event.stage} {verb}", _summary(new.stages)))
+            actions.append(
+                UpdateCheck(
+                    "in_progress", f"{event.stage} {verb}", _summary(new.stages), None, (CANCEL_BUTTON,)
+                )
+            )
     elif isinstance(event, RunSucceeded):
         if new.status:
             actions.append(SetStatus("success", _short(f"all {len(new.stages)} stages passed"), url))

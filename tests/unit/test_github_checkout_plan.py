@@ -50,6 +50,19 @@ def test_https_token_goes_in_a_header_not_the_url(tmp_path):
     )
 
 
+def test_app_installation_token_goes_over_https_on_enterprise(tmp_path):
+    """With a GitHub App the installation's token is given: https to the Enterprise host, in the header."""
+    settings = load_settings(
+        github_app_id=7, github_app_key=tmp_path / "k.pem", github_host="ghe.example.com"
+    )
+    plan = plan_checkout(settings, PR, cwd=tmp_path, token="ghs_installation")
+    assert plan.url == "https://ghe.example.com/acme/app.git"
+    assert plan.env["GIT_CONFIG_KEY_0"] == "http.https://ghe.example.com/.extraHeader"
+    assert plan.env["GIT_CONFIG_VALUE_0"].endswith(
+        base64.b64encode(b"x-access-token:ghs_installation").decode()
+    )
+
+
 def test_merge_needs_a_pull_request(tmp_path):
     """merge=True fetches the base branch of a PR, and is refused for a push."""
     assert plan_checkout(load_settings(), PR, merge=True, cwd=tmp_path).base_ref == "refs/heads/main"
