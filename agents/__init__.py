@@ -1,11 +1,21 @@
 """One module per agent, in flow order: subscribers, match, lanes, stages (this worker's stage slots: not
-a Faust agent, see its docstring), cancellations, projection, reporting."""
+a Faust agent, see its docstring), cancellations, projection, reporting, check_actions (GitHub's buttons on
+the check runs reporting made)."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from agents import cancellations, lanes, match, projection, reporting, stages, subscribers
+from agents import (
+    cancellations,
+    check_actions,
+    lanes,
+    match,
+    projection,
+    reporting,
+    stages,
+    subscribers,
+)
 from streams.app import Streams
 from streams.run_recorder import RunRecorder
 from streams.run_view import RunView
@@ -22,3 +32,4 @@ def register_all(streams: Streams, engine: Engine) -> None:
     cancellations.register(streams, recorder)
     projection.register(streams, engine)
     reporting.register(streams)
+    check_actions.register(streams)

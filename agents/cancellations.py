@@ -1,6 +1,7 @@
 """Agent: cancel runs. Reads the run-control topic (key: run id).
 
-A ``CancelRun`` (from the lanes agent for a superseded run, or from GitHub) ends the run as ``cancelled``
+A ``CancelRun`` (from the lanes agent for a superseded run, from GitHub's Cancel button, or for a
+destroyed merge group) ends the run as ``cancelled``
 with its reason, unless it already ended. Whichever worker runs the run's stage sees the run end in its
 view of the run log and stops the attempt; what it was about to record is refused (``agents.stages``).
 """

@@ -32,11 +32,21 @@ from hamster import ids, logs
 from hamster.audit import seal
 from hamster.concurrency import Policy, lane_of
 from hamster.envelope import EventEnvelope, decode_envelope
-from hamster.github_events import event_info
+from hamster.github_events import EventInfo, event_info
 from hamster.lane_commands import FileRun, lanes_key
 from hamster.matching import SubscriberIndex
+from hamster.merge_groups import (
+    GroupRun,
+    GroupRuns,
+    destroyed_reason,
+    group_key,
+    is_destroyed,
+    is_stale,
+    on_destroyed,
+    remember,
+)
 from hamster.replay import replay_reports
-from hamster.reporting import is_own_comment
+from hamster.reporting import is_own_comment, is_own_deployment_status
 from hamster.run_events import RunFailed, RunRequested, RunStage
 from hamster.subscribers import SubscriberSpec
 from streams.app import Streams, send_acked
@@ -101,6 +111,7 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             seen = json.loads(raw)
             if seen["partition"] == partition and now - seen["at"] > window_s:
                 del streams.deliveries[key]
+        prune_merge_groups(partition, now)
 
     async def earlier_requests(message: Any) -> dict[str, tuple[int, RunRequested]]:
         """The runs already requested in the run log, for a webhook a worker before this one may have
@@ -126,7 +137,8 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
         position: tuple[int, int],
         report: bool,
         before: dict[str, tuple[int, RunRequested]],
-    ) -> None:
+    ) -> RunStage | None:
+        """Start the run; its first stage request, or None when it failed at once."""
         run_id = ids.run_id(envelope.delivery_id, spec.name)
         replay_of = envelope.replay_of
         policy = Policy(spec.concurrency, spec.max_parallel)
@@ -159,7 +171,7 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             found = await recorder.request(requested)
             if found is None:
                 log.info("run %s: already requested and ended; nothing to start", run_id)
-                return
+                return None
             requested_offset, requested = found
         first = spec.pipeline[0]
         if first not in streams.stages:
@@ -169,7 +181,7 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
                 with contextlib.suppress(RunEnded):
                     await recorder.record(state, RunFailed, stage=first, reason=reason)
                 log.error("run %s: %s", run_id, reason)
-            return
+            return None
         request = RunStage(
             run_id=run_id,
             index=0,
@@ -193,6 +205,47 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             )
             await send_acked(streams.lanes, filed.repo, filed.model_dump_json().encode())
         log.info("run %s: requested (subscriber %s, delivery %s)", run_id, spec.name, envelope.delivery_id)
+        return request
+
+    # Merge queues (hamster.merge_groups): the runs a merge group starts are remembered, and cancelled when
+    # GitHub destroys the group unmerged. Table writes go to the changelog partition of the record being
+    # processed: a group's key lives in the events partition of its repository.
+    def remember_merge_group_runs(info: EventInfo, started: list[RunStage | None], partition: int) -> None:
+        key = group_key(info)
+        if key is None or is_destroyed(info):
+            return
+        raw = streams.merge_groups.get(key.encode())
+        book = GroupRuns.model_validate_json(raw) if raw else None
+        for request in started:
+            if request is not None:
+                run = GroupRun(
+                    run_id=request.run_id,
+                    requested=request.requested,
+                    requested_offset=request.requested_offset,
+                )
+                book = remember(book, run, partition, time.time())
+        if book is not None and book.model_dump_json().encode() != raw:
+            streams.merge_groups[key.encode()] = book.model_dump_json().encode()
+
+    async def cancel_destroyed_merge_group(info: EventInfo) -> None:
+        key = group_key(info)
+        if key is None or not is_destroyed(info):
+            return
+        raw = streams.merge_groups.get(key.encode())
+        reason = destroyed_reason(info)
+        book = GroupRuns.model_validate_json(raw) if raw else None
+        for cancel in on_destroyed(book, reason):
+            await send_acked(streams.run_control, cancel.run_id, cancel.model_dump_json().encode())
+            log.info("run %s: cancelled, merge group %s destroyed (%s)", cancel.run_id, key, reason)
+        if raw is not None:
+            del streams.merge_groups[key.encode()]
+
+    def prune_merge_groups(partition: int, now: float) -> None:
+        # Called by ``prune``; like it, deletes only the keys of the partition being processed.
+        for key, raw in list(streams.merge_groups.items()):
+            book = GroupRuns.model_validate_json(raw)
+            if book.partition == partition and is_stale(book, now):
+                del streams.merge_groups[key]
 
     @app.agent(streams.events, name="hamster.match", concurrency=1)
     async def match(stream: Any) -> None:
@@ -213,37 +266,39 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
                 continue
             info = event_info(envelope.event, envelope.delivery_id, envelope.payload)
             predicates = {s.name: s.when for s in streams.catalog.subscribers if s.when is not None}
-            # A comment Hamster wrote never starts a run, or a comment task could trigger itself.
-            own = is_own_comment(info)
+            # A comment Hamster wrote never starts a run, or a comment task could trigger itself; nor does
+            # a deployment status it posted.
+            own = is_own_comment(info) or is_own_deployment_status(info)
             matched = [] if own else subscriber_index().match(info, predicates)
             before = await earlier_requests(message) if matched else {}
             report = replay_reports(message.headers)
             position = (message.partition, message.offset)
             started = await _tries(_start_all, start_run, envelope, matched, info, position, report, before)
-            if not started:
+            if started is None:
                 await set_aside(streams, "match", RuntimeError("its runs could not be started"), event)
                 continue
+            remember_merge_group_runs(info, started, message.partition)
+            await cancel_destroyed_merge_group(info)
             if not matched:
                 log.info("delivery %s (%s): no subscriber matched", envelope.delivery_id, envelope.event)
             streams.deliveries[key] = json.dumps({"at": time.time(), "partition": message.partition}).encode()
             prune(message.partition)
 
 
-async def _start_all(start_run: Any, envelope: Any, matched: Any, info: Any, *args: Any) -> None:
-    for spec in matched:
-        await start_run(envelope, spec, info, *args)
+async def _start_all(start_run: Any, envelope: Any, matched: Any, info: Any, *args: Any) -> list[Any]:
+    return [await start_run(envelope, spec, info, *args) for spec in matched]
 
 
-async def _tries(start: Any, *args: Any) -> bool:
-    """Await ``start(*args)`` until it succeeds, START_TRIES times at most (run ids are deterministic)."""
+async def _tries(start: Any, *args: Any) -> Any:
+    """``await start(*args)`` until it succeeds (its result), START_TRIES times at most (else None). Run ids
+    are deterministic, so trying again lands on the same runs."""
     for attempt in range(START_TRIES):
         try:
-            await start(*args)
-            return True
+            return await start(*args)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("starting runs failed (try %d of %d): %s", attempt + 1, START_TRIES, exc)
             if attempt + 1 < START_TRIES:
                 await asyncio.sleep(2**attempt)
-    return False
+    return None

@@ -24,6 +24,7 @@ from hamster.reporting import (
     RemoveWorkspace,
     ReportOptions,
     ReportState,
+    SetDeploymentStatus,
     SetStatus,
     StartCheck,
     UpdateCheck,
@@ -57,6 +58,7 @@ async def _carry_out(
             log.info("run %s: workspace removed", action.run_id)
         return state
     assert state is not None and state.repo is not None and state.sha is not None
+    github = github.for_installation(state.installation_id)  # with an app: the webhook's installation
     if isinstance(action, SetStatus):
         await github.call(
             github.create_status,
@@ -81,8 +83,19 @@ async def _carry_out(
                 details_url=action.details_url,
                 status="queued",
                 output={"title": action.title, "summary": action.summary},
+                actions=[button.as_github() for button in action.actions],
             )
         state = state.model_copy(update={"check_run_id": found})
+    elif isinstance(action, SetDeploymentStatus) and state.deployment_id is not None:
+        await github.call(
+            github.create_deployment_status,
+            state.repo,
+            state.deployment_id,
+            action.state,
+            action.description,
+            action.log_url,
+            action.environment_url,
+        )
     elif isinstance(action, UpdateCheck) and state.check_run_id is not None:
         await github.call(
             github.update_check_run,
@@ -91,6 +104,7 @@ async def _carry_out(
             status=action.status,
             conclusion=action.conclusion,
             output={"title": action.title, "summary": action.summary},
+            actions=[button.as_github() for button in action.actions],
         )
     return state
 
@@ -104,11 +118,18 @@ async def report_one(streams: Streams, github: GitHubClient, record: RunEvent) -
         options = _options(streams, record.subscriber)
         if options is not None and options.any and not github.configured:
             log.warning(
-                "run %s: subscriber %s reports, but HAMSTER_GITHUB_API_TOKEN is not set",
+                "run %s: subscriber %s reports, but neither HAMSTER_GITHUB_API_TOKEN nor an app is set",
                 record.run_id,
                 record.subscriber,
             )
             options = None
+        elif options is not None and options.checks and not streams.settings.github_app:
+            log.warning(
+                "run %s: subscriber %s asks for check runs, which GitHub lets GitHub Apps write only "
+                "(HAMSTER_GITHUB_APP_ID); with a personal token they are refused",
+                record.run_id,
+                record.subscriber,
+            )
     # Runs that must not write to GitHub (replays, unless asked) say so on their RunRequested.
     quiet = isinstance(record, RunRequested) and getattr(record, "report", True) is False
     state, actions = report(before, record, options, streams.settings.public_url, replay=quiet)

@@ -54,7 +54,15 @@ def superseded_reason(new_run_id: str) -> str:
 
 
 def lane_of(info: EventInfo) -> str:
-    """The lane an event's runs belong to: its pull request, else its branch, else its ref."""
+    """The lane an event's runs belong to: its merge group, a deployment's environment, else its pull
+    request, else its branch, else its ref."""
+    if info.name == "merge_group":
+        # A merge queue tests its groups side by side, each on top of the one before, and needs every one
+        # to pass: a group must never supersede or wait for another group of the same base branch.
+        return f"merge-group:{info.ref or '-'}"
+    if info.name == "deployment" and info.environment is not None:
+        # One environment takes one deployment at a time, whatever ref it deploys.
+        return f"environment:{info.environment}"
     if info.pr_number is not None:
         return f"pr:{info.pr_number}"
     if info.branch is not None:

@@ -9,6 +9,8 @@ Every error Hamster raises on purpose derives from ``HamsterError`` and says whe
     ├── TaskError               a task failed (raised by Hamster around user code)
     │   └── TaskTimeout         a task ran past its timeout
     ├── BrokerError             the local Kafka broker could not be started, stopped or reached
+    ├── GitHubCallFailed        GitHub refused or failed a call (hamster.github.client; retryable)
+    ├── AppAuthFailed           GitHub gave the app no token or installation (hamster.github.app; retryable)
     └── UnknownDeadLetter       a dead letter asked for by number is not in the dead-letters topic
 """
 

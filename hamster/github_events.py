@@ -6,6 +6,7 @@ https://docs.github.com/en/webhooks/webhook-events-and-payloads.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +32,9 @@ EVENT_NAMES = frozenset(
 )
 
 BRANCH_PREFIX = "refs/heads/"
+DEPLOYMENT_EVENTS = frozenset({"deployment", "deployment_status"})
+TAG_PREFIX = "refs/tags/"
+_FULL_SHA = re.compile(r"[0-9a-f]{40}\Z")
 
 
 class EventInfo(BaseModel):
@@ -50,6 +54,12 @@ class EventInfo(BaseModel):
     labels: tuple[str, ...] = ()
     changed_paths: tuple[str, ...] | None = None  # None: the payload does not list files
     comment: str | None = None
+    deployment_id: int | None = None  # deployment and deployment_status: the deployment's id
+    environment: str | None = None  # deployment and deployment_status: its environment
+    deployment_task: str | None = None  # deployment and deployment_status: its task ("deploy", "deploy:…")
+    # The GitHub App installation the webhook came through (``installation.id``); None for a repository
+    # webhook. With an app, the run's GitHub calls use this installation's token.
+    installation_id: int | None = None
     payload: dict[str, Any] = {}
 
 
@@ -69,41 +79,115 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+# Where events about a suite, a check or a workflow put the branch of the commit they are about. A check run
+# has no head_branch of its own: its suite's is the one.
+_HEAD_BRANCH = (
+    ("check_suite", "head_branch"),
+    ("check_run", "check_suite", "head_branch"),
+    ("workflow_run", "head_branch"),
+    ("workflow_job", "head_branch"),
+)
+
+
+# Where pull requests and their review events, suites, checks and workflows put the commit they are about.
+_HEAD_SHA = (
+    ("pull_request", "head", "sha"),
+    ("check_suite", "head_sha"),
+    ("check_run", "head_sha"),
+    ("workflow_run", "head_sha"),
+    ("workflow_job", "head_sha"),
+)
+
+
 def _ref_and_branch(event: str, payload: dict[str, Any]) -> tuple[str | None, str | None]:
-    if event == "push":
-        ref = _str(payload.get("ref"))
-        # Tag pushes (refs/tags/...) have no branch, so they never match a ``branches`` filter.
-        branch = ref[len(BRANCH_PREFIX) :] if ref and ref.startswith(BRANCH_PREFIX) else None
-        return ref, branch
+    if event in {"push", "workflow_dispatch", "code_scanning_alert"}:
+        return _full_ref(_str(payload.get("ref")))
     if event in {"create", "delete"}:
         ref = _str(payload.get("ref"))
         return ref, ref if payload.get("ref_type") == "branch" else None
+    if event == "merge_group":
+        # The group's own branch (gh-readonly-queue/<base>/pr-…) is the ref; the branch is the base it
+        # merges into, as GitHub Actions' ``on: merge_group: branches`` filters.
+        base_ref = _str(_get(payload, "merge_group", "base_ref"))
+        head_ref = _str(_get(payload, "merge_group", "head_ref"))
+        return head_ref, base_ref.removeprefix(BRANCH_PREFIX) if base_ref else None
+    if event in DEPLOYMENT_EVENTS:
+        return _deployment_ref(_str(_get(payload, "deployment", "ref")))
+    if event == "repository_dispatch":
+        # ``branch`` is the repository's default branch: the dispatch names no ref of its own.
+        return _branch_ref(_str(payload.get("branch")))
+    if event == "release":
+        # A release is of a tag; its ``target_commitish`` only says where a tag not yet made is made from.
+        tag = _str(_get(payload, "release", "tag_name"))
+        return (TAG_PREFIX + tag if tag else None), None
+    if event == "status":
+        return _branch_ref(_status_branch(payload))
     base = _str(_get(payload, "pull_request", "base", "ref"))
     if base is not None:  # pull_request and its review events: the base branch
         return _str(_get(payload, "pull_request", "head", "ref")), base
-    for suite in ("check_suite", "check_run", "workflow_run"):
-        head = _str(_get(payload, suite, "head_branch"))
-        if head is not None:
-            return BRANCH_PREFIX + head, head
-    if event == "status":
-        branches = payload.get("branches")
-        if isinstance(branches, list) and branches and isinstance(branches[0], dict):
-            name = _str(branches[0].get("name"))
-            return (BRANCH_PREFIX + name if name else None), name
+    for path in _HEAD_BRANCH:
+        head = _str(_get(payload, *path))
+        if head:
+            return _branch_ref(head)
     return None, None
+
+
+def _full_ref(ref: str | None) -> tuple[str | None, str | None]:
+    """A full ref and its branch: none for a tag (``refs/tags/``) or a pull request's ``refs/pull/``."""
+    if not ref:
+        return None, None
+    return ref, ref[len(BRANCH_PREFIX) :] if ref.startswith(BRANCH_PREFIX) else None
+
+
+def _branch_ref(branch: str | None) -> tuple[str | None, str | None]:
+    return (BRANCH_PREFIX + branch, branch) if branch else (None, None)
+
+
+def _status_branch(payload: dict[str, Any]) -> str | None:
+    # ``branches`` lists up to 10 branches that *contain* the commit, which "may or may not be the head of
+    # the branch" (https://docs.github.com/en/webhooks/webhook-events-and-payloads#status): the commit's
+    # branch is one it is the head of; a commit deep in a branch's history has none.
+    sha = _str(payload.get("sha"))
+    branches = payload.get("branches")
+    for item in branches if isinstance(branches, list) else ():
+        if isinstance(item, dict) and sha and _get(item, "commit", "sha") == sha:
+            return _str(item.get("name"))
+    return None
+
+
+def _deployment_ref(ref: str | None) -> tuple[str | None, str | None]:
+    # A deployment's ref is "a branch, tag, or SHA" as its creator wrote it, usually a bare branch name
+    # (https://docs.github.com/en/rest/deployments/deployments#create-a-deployment). A full sha or a
+    # refs/tags/ ref is no branch; a bare tag name cannot be told from a branch name.
+    if ref is None or _FULL_SHA.match(ref) or ref.startswith(TAG_PREFIX):
+        return ref, None
+    return ref, ref.removeprefix(BRANCH_PREFIX)
 
 
 def _sha(event: str, payload: dict[str, Any]) -> str | None:
     if event == "push":
         after = _str(payload.get("after"))
         return None if after and set(after) == {"0"} else after  # a deleted branch has no head
-    return (
-        _str(_get(payload, "pull_request", "head", "sha"))
-        or _str(_get(payload, "check_suite", "head_sha"))
-        or _str(_get(payload, "check_run", "head_sha"))
-        or _str(_get(payload, "workflow_run", "head_sha"))
-        or (_str(payload.get("sha")) if event == "status" else None)
-    )
+    if event == "merge_group":
+        return _str(_get(payload, "merge_group", "head_sha"))
+    if event in DEPLOYMENT_EVENTS:
+        return _str(_get(payload, "deployment", "sha"))
+    if event == "status":
+        return _str(payload.get("sha"))
+    if event == "commit_comment":
+        return _str(_get(payload, "comment", "commit_id"))
+    if event == "page_build":
+        return _str(_get(payload, "build", "commit"))
+    if event == "code_scanning_alert":
+        return _str(payload.get("commit_oid")) or None  # empty when a person closed the alert
+    if event == "release":
+        commitish = _str(_get(payload, "release", "target_commitish"))
+        return commitish if commitish and _FULL_SHA.match(commitish) else None  # usually a branch name
+    for path in _HEAD_SHA:
+        sha = _str(_get(payload, *path))
+        if sha:
+            return sha
+    return None
 
 
 def _pr_number(payload: dict[str, Any]) -> int | None:
@@ -157,5 +241,14 @@ def event_info(event: str, delivery_id: str, payload: dict[str, Any]) -> EventIn
         labels=_labels(payload),
         changed_paths=_changed_paths(payload),
         comment=_str(_get(payload, "comment", "body")) if event == "issue_comment" else None,
+        deployment_id=_int(_get(payload, "deployment", "id")) if event in DEPLOYMENT_EVENTS else None,
+        deployment_task=_str(_get(payload, "deployment", "task")) if event in DEPLOYMENT_EVENTS else None,
+        environment=(
+            _str(_get(payload, "deployment_status", "environment"))
+            or _str(_get(payload, "deployment", "environment"))
+            if event in DEPLOYMENT_EVENTS
+            else None
+        ),
+        installation_id=_int(_get(payload, "installation", "id")),
         payload=payload,
     )

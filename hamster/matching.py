@@ -66,6 +66,12 @@ def matches(spec: SubscriberSpec, event: EventInfo, when: Predicate | None = Non
         event.comment is not None and any(event.comment.lstrip().startswith(c) for c in spec.commands)
     ):
         return False
+    # Only deployment events name an environment (``EventInfo.environment``); any other event has none, so
+    # it never passes an ``environments`` filter, as a tag push never passes ``branches``.
+    if spec.environments is not None and (
+        event.environment is None or not glob_match(event.environment, spec.environments)
+    ):
+        return False
     if spec.when is not None:
         if when is None:
             log.warning("subscriber %s: predicate %s is not loaded in this worker", spec.name, spec.when)

@@ -21,6 +21,15 @@ keeps the latest per context), and the check run is looked up by its ``external_
 
 Comments Hamster writes carry a hidden marker, so a comment of its own never starts a run
 (``is_own_comment``), as the original Hamster did.
+
+Deployments: a run started by a ``deployment`` event reports to that deployment instead of the commit
+(``for_deployment``): deployment status ``queued`` where others get ``pending``, ``in_progress`` at each
+stage, then ``success``, ``failure`` or ``error``, each with the run's page as ``log_url``. A stage whose
+output holds an ``environment_url`` (an http(s) URL) names where the deployment can be seen: the state keeps
+the latest one, and the ``in_progress`` and ``success`` statuses after it carry it (``failure`` and
+``error`` do not: GitHub's "View deployment" link would lead to what did not deploy). Their descriptions end
+with ``(hamster run <id>)``, so the ``deployment_status`` webhooks they cause start no run
+(``is_own_deployment_status``).
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from hamster.check_actions import CANCEL_BUTTON, CheckButton
 from hamster.github_events import EventInfo
 from hamster.run_events import (
     RunCancelled,
@@ -83,6 +93,9 @@ class ReportState(BaseModel):
     context: str
     stages: dict[str, str]  # stage name → pending/running/succeeded/failed, in pipeline order
     check_run_id: int | None = None
+    deployment_id: int | None = None  # the deployment the run reports to (see ``for_deployment``)
+    environment_url: str | None = None  # the latest a stage of that deployment's run returned
+    installation_id: int | None = None  # the GitHub App installation the run reports as (its webhook's)
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,7 @@ class StartCheck:
     details_url: str | None
     title: str
     summary: str
+    actions: tuple[CheckButton, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,7 @@ class UpdateCheck:
     title: str
     summary: str
     conclusion: Literal["success", "failure", "cancelled"] | None = None
+    actions: tuple[CheckButton, ...] = ()  # the check run's buttons from now on (none once completed)
 
 
 @dataclass(frozen=True)
@@ -115,7 +130,21 @@ class RemoveWorkspace:
     run_id: str
 
 
-Action = SetStatus | StartCheck | UpdateCheck | RemoveWorkspace
+DeploymentState = Literal["queued", "in_progress", "success", "failure", "error"]
+
+
+@dataclass(frozen=True)
+class SetDeploymentStatus:
+    """A status of the run's deployment (https://docs.github.com/en/rest/deployments/statuses): ``log_url``
+    is the run's page, ``environment_url`` where the deployed environment is (see ``environment_url_of``)."""
+
+    state: DeploymentState
+    description: str
+    log_url: str | None
+    environment_url: str | None = None
+
+
+Action = SetStatus | StartCheck | UpdateCheck | RemoveWorkspace | SetDeploymentStatus
 
 
 def run_url(public_url: str | None, run_id: str) -> str | None:
@@ -163,14 +192,16 @@ def report(
             checks=options.checks,
             context=options.context,
             stages=dict.fromkeys(event.pipeline, "pending"),
+            deployment_id=deployment_of(event),
+            installation_id=event.event.installation_id,
         )
         url = run_url(public_url, event.run_id)
         actions: list[Action] = []
         if new.status:
             actions.append(SetStatus("pending", _short(f"queued: {' → '.join(event.pipeline)}"), url))
         if new.checks:
-            actions.append(StartCheck(event.run_id, url, "queued", _summary(new.stages)))
-        return new, actions
+            actions.append(StartCheck(event.run_id, url, "queued", _summary(new.stages), (CANCEL_BUTTON,)))
+        return new, for_deployment(new, event, actions, url)
     if state is None:
         return None, cleanup  # a run that reports nothing (or whose start was never seen)
     new = state.model_copy(update={"seq": event.seq})
@@ -179,13 +210,25 @@ def report(
     if isinstance(event, StageStarted):
         new = _stage_update(new, event.stage, "running")
         if new.checks:
-            actions.append(UpdateCheck("in_progress", f"running {event.stage}", _summary(new.stages)))
+            actions.append(
+                UpdateCheck(
+                    "in_progress", f"running {event.stage}", _summary(new.stages), None, (CANCEL_BUTTON,)
+                )
+            )
     elif isinstance(event, StageSucceeded | StageFailed):
         failed = isinstance(event, StageFailed)
+        if isinstance(event, StageSucceeded) and new.deployment_id is not None:
+            returned = environment_url_of(event.output)
+            if returned is not None:
+                new = new.model_copy(update={"environment_url": returned})
         new = _stage_update(new, event.stage, "failed" if failed else "succeeded")
         if new.checks:
             verb = "failed" if failed else "succeeded"
-            actions.append(UpdateCheck("in_progress", f"{event.stage} {verb}", _summary(new.stages)))
+            actions.append(
+                UpdateCheck(
+                    "in_progress", f"{event.stage} {verb}", _summary(new.stages), None, (CANCEL_BUTTON,)
+                )
+            )
     elif isinstance(event, RunSucceeded):
         if new.status:
             actions.append(SetStatus("success", _short(f"all {len(new.stages)} stages passed"), url))
@@ -209,7 +252,7 @@ def report(
             actions.append(SetStatus("error", _short(f"cancelled: {event.reason}"), url))
         if new.checks:
             actions.append(UpdateCheck("completed", "cancelled", _summary(new.stages), "cancelled"))
-    return new, actions + cleanup
+    return new, for_deployment(new, event, actions, url) + cleanup
 
 
 def comment_marker(run_id: str, stage: str) -> str:
@@ -228,3 +271,69 @@ def is_own_comment(event: EventInfo) -> bool:
     comment = event.payload.get("comment")
     body = comment.get("body") if isinstance(comment, dict) else None
     return carries_marker(event.comment) or carries_marker(body if isinstance(body, str) else None)
+
+
+# Deployments. GitHub's deployment status states: error, failure, inactive, in_progress, queued, pending,
+# success (https://docs.github.com/en/rest/deployments/statuses#create-a-deployment-status).
+_DEPLOYMENT_STATE: dict[StatusState, DeploymentState] = {
+    "pending": "queued",
+    "success": "success",
+    "failure": "failure",
+    "error": "error",
+}
+_OWN_DEPLOYMENT_STATUS = re.compile(r"\(hamster run [0-9a-f]{8}\)\Z")
+ENVIRONMENT_URL = "environment_url"  # the output key a deployment's task names its environment's URL with
+_SHOWS_ENVIRONMENT: frozenset[DeploymentState] = frozenset({"in_progress", "success"})
+
+
+def environment_url_of(output: object) -> str | None:
+    """The environment URL a stage returned: its output dict's ``environment_url``, if an http(s) URL."""
+    value = output.get(ENVIRONMENT_URL) if isinstance(output, dict) else None
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return value
+    return None
+
+
+def deployment_of(event: RunRequested) -> int | None:
+    """The deployment a run reports to: the one whose ``deployment`` event started it, if one did."""
+    return event.event.deployment_id if event.event.name == "deployment" else None
+
+
+def deployment_description(text: str, run_id: str) -> str:
+    """``text`` with the mark of Hamster's own deployment statuses, within GitHub's 140 characters."""
+    mark = f" (hamster run {run_id[:8]})"
+    return _short(text, DESCRIPTION_MAX - len(mark)) + mark
+
+
+def for_deployment(
+    state: ReportState, event: RunEvent, actions: list[Action], url: str | None
+) -> list[Action]:
+    """A deployment's run: its commit statuses become statuses of the deployment, and each stage that
+    starts makes it ``in_progress``. Any other run's actions stay as they are."""
+    if state.deployment_id is None:
+        return actions
+    out: list[Action] = [
+        _deployment_status(state, _DEPLOYMENT_STATE[a.state], a.description, a.target_url)
+        if isinstance(a, SetStatus)
+        else a
+        for a in actions
+    ]
+    if isinstance(event, StageStarted) and state.status:
+        out.insert(0, _deployment_status(state, "in_progress", f"running {event.stage}", url))
+    return out
+
+
+def _deployment_status(
+    state: ReportState, to: DeploymentState, description: str, log_url: str | None
+) -> SetDeploymentStatus:
+    shown = state.environment_url if to in _SHOWS_ENVIRONMENT else None
+    return SetDeploymentStatus(to, deployment_description(description, state.run_id), log_url, shown)
+
+
+def is_own_deployment_status(event: EventInfo) -> bool:
+    """True for a deployment_status event about a status Hamster posted: it must not start runs."""
+    if event.name != "deployment_status":
+        return False
+    status = event.payload.get("deployment_status")
+    description = status.get("description") if isinstance(status, dict) else None
+    return isinstance(description, str) and _OWN_DEPLOYMENT_STATUS.search(description) is not None

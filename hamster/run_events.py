@@ -65,6 +65,8 @@ class RunRequested(_RunEvent):
     # Concurrency control (hamster.concurrency): the lane the run holds while in flight, when its
     # subscriber limits concurrency; None: the run starts at once and nothing waits for it.
     lane: str | None = None
+    # Who asked for this run when a person did (a rerun from GitHub's "Re-run": the GitHub login).
+    requested_by: str | None = None
 
 
 class StageStarted(_RunEvent):

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hamster.errors import ConfigurationError
@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # git@<host>: over ssh). A mirror or a local path (file:///srv/git/) can stand in for GitHub.
     github_git_url: str | None = None
     github_known_hosts: Path | None = None  # None: ssh's own (~/.ssh/known_hosts)
+    # A GitHub App (README, "GitHub App"): its id and the path of its private key (PEM). With both set,
+    # Hamster calls GitHub as the app's installations; without, with the personal token above.
+    github_app_id: int | None = Field(default=None, ge=1)
+    github_app_key: Path | None = None
     github_write_interval_s: float = Field(default=1.0, ge=0)  # between content-creating calls
     public_url: str | None = None  # base of the run links Hamster puts in statuses and checks
     log_level: str = "INFO"
@@ -97,6 +101,18 @@ class Settings(BaseSettings):
             raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
         return level
 
+    @model_validator(mode="after")
+    def _app_complete(self) -> Settings:
+        if (self.github_app_id is None) != (self.github_app_key is None):
+            missing = "HAMSTER_GITHUB_APP_KEY" if self.github_app_key is None else "HAMSTER_GITHUB_APP_ID"
+            raise ValueError(f"{missing}: not set; a GitHub App needs both its id and its private key")
+        return self
+
+    @property
+    def github_app(self) -> bool:
+        """True when Hamster talks to GitHub as a GitHub App (else with the personal token, if any)."""
+        return self.github_app_id is not None
+
     @property
     def db_url(self) -> str:
         """The SQL projection's URL: ``HAMSTER_DATABASE_URL``, or a sqlite file under ``HAMSTER_HOME``."""
@@ -122,5 +138,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
+        if not first["loc"]:  # a check across fields names them in its message
+            raise ConfigurationError(str(first["msg"]).removeprefix("Value error, ")) from None
+        field = str(first["loc"][0])
         raise ConfigurationError(f"HAMSTER_{field.upper()}: {first['msg']}") from None

@@ -42,6 +42,7 @@ class SubscriberSpec(BaseModel):
     paths: tuple[str, ...] | None = None
     labels: tuple[str, ...] | None = None
     commands: tuple[str, ...] | None = None
+    environments: tuple[str, ...] | None = None  # deployment events: the deployment's environment
     when: str | None = None  # "module.qualname" of the predicate; the code stays in the module
     pipeline: tuple[str, ...]
     params: dict[str, Any] = {}
@@ -89,6 +90,7 @@ class Subscriber:
         paths: Sequence[str] | None = None,
         labels: Sequence[str] | None = None,
         commands: Sequence[str] | None = None,
+        environments: Sequence[str] | None = None,
         when: Callable[[EventInfo], bool] | None = None,
         params: dict[str, Any] | None = None,
         concurrency: Concurrency = "parallel",
@@ -144,6 +146,7 @@ class Subscriber:
             paths=_tuple(name, "paths", paths),
             labels=_tuple(name, "labels", labels),
             commands=_tuple(name, "commands", commands),
+            environments=_tuple(name, "environments", environments),
             when=f"{when.__module__}.{when.__qualname__}" if when is not None else None,
             pipeline=tuple(t.name for t in stages),
             params=dict(params or {}),

@@ -34,6 +34,7 @@ class Streams:
     run_control: Any = None  # CancelRun commands, key run id (partitioned like the run log)
     dead_letters: Any = None  # records no agent could decode (hamster.deadletter)
     reported: Any = None  # Table: run id → ReportState JSON (what GitHub was told; like the run log)
+    merge_groups: Any = None  # Table: <repo>:<head sha> → GroupRuns JSON (partitioned like the events topic)
     run_marks: Any = None  # where a starting worker begins to fold the run log (streams.run_view)
     metrics: Metrics = field(default_factory=Metrics)  # served with Faust's sensors at the worker's /metrics
 
@@ -109,6 +110,7 @@ def create_streams(
         # buffer of one (faust-streaming #176/#597).
         subscribers=app.GlobalTable("subscribers", partitions=1, recovery_buffer_size=1, **table_args),
         deliveries=app.Table("deliveries", partitions=p, **table_args),
+        merge_groups=app.Table("merge-groups", partitions=p, **table_args),
         reported=app.Table("reported", partitions=p, **table_args),
         lanes=_topic(app, topics.lanes_topic(settings), p),
         lane_books=app.Table("lanes", partitions=p, **table_args),

@@ -1,6 +1,7 @@
 """Rerunning a recorded run: read it back from the run log, and append its next attempt.
 
-Used by ``hamster replay run`` and by the dashboard's replay button.
+Used by ``hamster replay run``, by the dashboard's replay button and by GitHub's "Re-run" on a check run
+(``agents.check_actions``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,19 @@ from hamster.run_events import RunRequested
 from hamster.settings import Settings
 
 
-def rerun_run(settings: Settings, run_id: str, from_stage: str | None, report: bool) -> RunRequested:
+def rerun_run(
+    settings: Settings,
+    run_id: str,
+    from_stage: str | None,
+    report: bool,
+    *,
+    from_failed_stage: bool = False,
+    requested_by: str | None = None,
+) -> RunRequested:
     """Rerun ``run_id`` (or a unique prefix) as its next attempt, from ``from_stage``.
+
+    ``from_failed_stage``: without ``from_stage``, from the stage that failed (from the start if none did).
+    ``requested_by``: who asked (a GitHub login), kept on the rerun's ``RunRequested``.
 
     Returns the new run's ``RunRequested`` once it and its first stage request are in Kafka.
     """
@@ -51,8 +63,12 @@ def rerun_run(settings: Settings, run_id: str, from_stage: str | None, report: b
     assert state is not None
     first_run = original.original_run_id or original.run_id
     attempts = [r.attempt for r in requests if first_run in (r.run_id, r.original_run_id)]
+    if from_failed_stage and from_stage is None:
+        from_stage = next((stage.name for stage in state.stages if stage.status == "failed"), None)
     start = stage_index(original.pipeline, from_stage)
-    new = seal(rerun(original, state, start, attempts, report), "")
+    new = seal(
+        rerun(original, state, start, attempts, report).model_copy(update={"requested_by": requested_by}), ""
+    )
     if original.events_offset is None:
         raise ConfigurationError(
             f"run {original.run_id} does not say where its webhook is in the events topic"

@@ -90,6 +90,8 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
             p,
             max(retention, 2 * settings.redelivery_window_days * DAY_MS),
         ),
+        # The runs each merge group started, so its `destroyed` can cancel them (hamster.merge_groups).
+        TopicSpec(changelog_topic(settings, "merge-groups"), "repo:head sha", "GroupRuns", p, retention),
     ]
     specs += [
         # Concurrency control (hamster.concurrency): runs filed and finished, per repository, and the books

@@ -47,9 +47,9 @@ def _register() -> None:
         dlq.dlq,
     ):
         main.add_command(command)
-    from hamster.cli import audit, projection, replay  # replay and audit: their own groups
+    from hamster.cli import audit, github_app, projection, replay  # replay and audit: their own groups
 
-    for group in (replay.replay, audit.audit, projection.projection):
+    for group in (replay.replay, audit.audit, projection.projection, github_app.github_app):
         main.add_command(group)
 
 

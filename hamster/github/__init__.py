@@ -1,6 +1,7 @@
 """Hamster's GitHub adapter: the only package that imports github3.
 
-``session`` (token auth, API URL, rate limits), ``client`` (one connection per worker, awaitable calls),
+``session`` (token or installation auth, API URL, rate limits), ``app`` (the GitHub App's JWT and its
+installations' tokens), ``client`` (one connection per worker and installation, awaitable calls),
 ``objects`` (``ctx.github``: the event's connected objects), ``rate_limit`` (the pure waiting rules).
 """
 

@@ -1,4 +1,5 @@
-"""``GitHubClient``: one github3 session per worker, and the few calls reporting makes, awaitable.
+"""``GitHubClient``: one github3 session per worker (per installation, with an app), and the few calls
+reporting makes, awaitable.
 
 Everything github3 does blocks on HTTP, so every coroutine here hands its work to a thread
 (``asyncio.to_thread``) and the event loop, with Faust's heartbeats, keeps running.
@@ -16,8 +17,10 @@ from typing import Any, TypeVar
 import github3
 from github3.repos.repo import Repository
 
-from hamster.errors import HamsterError
-from hamster.github.session import connect
+from hamster.errors import ConfigurationError, HamsterError
+from hamster.github.app import GitHubApp
+from hamster.github.session import app_client, connect, installation_client
+from hamster.github_events import EventInfo
 from hamster.settings import Settings
 
 T = TypeVar("T")
@@ -37,53 +40,126 @@ def _split(full_name: str) -> tuple[str, str]:
     return owner, name
 
 
-class GitHubClient:
-    """The worker's GitHub connection, made on first use and shared by every task and agent."""
+class _Connections:
+    """What every view of one worker's ``GitHubClient`` shares: the logged-in clients (one per
+    installation of the app, or the one of the personal token), their repositories, the app's tokens."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._start()
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.clients: dict[int | None, github3.GitHub] = {}
+        self.repositories: OrderedDict[tuple[int | None, str], Repository] = OrderedDict()
+        self.app: GitHubApp | None = None
 
-    def _start(self) -> None:
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
-        self._client: github3.GitHub | None = None
-        self._repositories: OrderedDict[str, Repository] = OrderedDict()
+    def github_app(self) -> GitHubApp:
+        with self.lock:
+            if self.app is None:
+                self.app = GitHubApp(self.settings, lambda: app_client(self.settings))
+            return self.app
 
-    def _same_process(self) -> None:
+
+class GitHubClient:
+    """The worker's GitHub connection, made on first use and shared by every task and agent.
+
+    With a GitHub App (``HAMSTER_GITHUB_APP_ID``), each call goes out as one installation of the app:
+    the view's ``installation`` (from the webhook, see ``for_event``), else the installation of the
+    repository called on, looked up once. Without an app, every call uses the personal token.
+    """
+
+    def __init__(
+        self, settings: Settings, installation: int | None = None, *, _shared: _Connections | None = None
+    ) -> None:
+        self.settings = settings
+        self.installation = installation
+        self._shared = _shared or _Connections(settings)
+
+    def for_installation(self, installation: int | None) -> GitHubClient:
+        """A view of this client calling GitHub as ``installation`` (None: the repository's own)."""
+        return GitHubClient(self.settings, installation, _shared=self._shared)
+
+    def for_event(self, event: EventInfo) -> GitHubClient:
+        return self.for_installation(event.installation_id)
+
+    def _same_process(self) -> _Connections:
         # Blocking tasks may run in a forked child (hamster.execution). A lock another thread held at the
         # fork stays held forever in the child, and a pooled connection must not be shared: start afresh.
-        if self._pid != os.getpid():
-            self._start()
+        if self._shared.pid != os.getpid():
+            self._shared = _Connections(self.settings)
+        return self._shared
 
     @property
     def configured(self) -> bool:
-        return self.settings.github_api_token is not None
+        return self.settings.github_api_token is not None or self.settings.github_app
+
+    def installation_for(self, repo: str | None) -> int | None:
+        """The installation calls about ``repo`` go out as (None without an app)."""
+        if not self.settings.github_app:
+            return None
+        if self.installation is not None:
+            return self.installation
+        if not repo:
+            raise ConfigurationError(
+                "GitHub App: this call names no repository and its event no installation"
+            )
+        return self._same_process().github_app().installation_for(repo)
+
+    def client_for(self, repo: str | None = None) -> github3.GitHub:
+        """The logged-in github3 client (blocking API) for calls about ``repo``."""
+        shared = self._same_process()
+        installation = self.installation_for(repo)
+        with shared.lock:
+            client = shared.clients.get(installation)
+        if client is not None:
+            return client
+        if installation is None:
+            client = connect(self.settings)
+        else:
+            app = shared.github_app()
+            client = installation_client(
+                self.settings,
+                lambda: app.token(installation),
+                lambda refused: app.renew(installation, refused),
+            )
+        with shared.lock:
+            return shared.clients.setdefault(installation, client)
 
     @property
     def github(self) -> github3.GitHub:
-        """The logged-in github3 client (blocking API)."""
-        self._same_process()
-        with self._lock:
-            if self._client is None:
-                self._client = connect(self.settings)
-            return self._client
+        """The logged-in github3 client of this view's installation (or of the personal token)."""
+        return self.client_for(None)
+
+    def git_token(self, repo: str | None) -> str | None:
+        """The token ``git`` uses over https for ``repo``: the installation's, or the personal token."""
+        installation = self.installation_for(repo)
+        if installation is None:
+            token = self.settings.github_api_token
+            return token.get_secret_value() if token is not None else None
+        return self._same_process().github_app().token(installation).token
+
+    def rate_limits(self) -> dict[int | None, tuple[int, int]]:
+        """The rate limit left per installation (None: the personal token): (remaining, reset epoch)."""
+        shared = self._same_process()
+        with shared.lock:
+            clients = dict(shared.clients)
+        return {key: c.session.rate for key, c in clients.items() if getattr(c.session, "rate", None)}
 
     def repository(self, full_name: str) -> Repository:
-        """The repository, fetched once per worker and kept (a few hundred at most)."""
-        self._same_process()
-        with self._lock:
-            cached = self._repositories.get(full_name)
+        """The repository, fetched once per worker and installation and kept (a few hundred at most)."""
+        shared = self._same_process()
+        key = (self.installation_for(full_name), full_name)
+        with shared.lock:
+            cached = shared.repositories.get(key)
             if cached is not None:
-                self._repositories.move_to_end(full_name)
+                shared.repositories.move_to_end(key)
                 return cached
-        repo = self.github.repository(*_split(full_name))
+        repo = self.client_for(full_name).repository(*_split(full_name))
         if repo is None:
             raise GitHubCallFailed(f"repository {full_name} not found (or the token cannot see it)")
-        with self._lock:
-            self._repositories[full_name] = repo
-            while len(self._repositories) > REPOSITORY_CACHE:
-                self._repositories.popitem(last=False)
+        with shared.lock:
+            shared.repositories[key] = repo
+            while len(shared.repositories) > REPOSITORY_CACHE:
+                shared.repositories.popitem(last=False)
         return repo
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -118,25 +194,60 @@ class GitHubClient:
         return None
 
     def create_check_run(self, repo: str, sha: str, name: str, **fields: Any) -> int:
+        """Create a check run. GitHub accepts this from a GitHub App's installation only
+        (https://docs.github.com/en/rest/checks/runs#create-a-check-run)."""
         repository = self.repository(repo)
-        # github3 only allows check runs under GitHub App installation auth; the REST API also accepts a
-        # token that has the permission, so the undecorated method is called.
-        create = Repository.create_check_run.__wrapped__
-        check = create(repository, name, sha, **fields)
+        if self.settings.github_app:
+            check = repository.create_check_run(name, sha, **fields)
+        else:
+            # github3 refuses before asking GitHub; asking lets GitHub's own answer (a 403 on github.com,
+            # maybe not on an old Enterprise Server) decide, and the log say why.
+            check = Repository.create_check_run.__wrapped__(repository, name, sha, **fields)
         if check is None:
             raise GitHubCallFailed(f"{repo}@{sha[:7]}: check run {name} was not created")
         return int(check.id)
+
+    def check_runs(self, repo: str, sha: str) -> list[dict[str, Any]]:
+        """The check runs on ``sha`` as GitHub describes them (``id``, ``name``, ``external_id``, ``app``)."""
+        commit = self.repository(repo).commit(sha)
+        return [] if commit is None else [check.as_dict() for check in commit.check_runs()]
 
     def update_check_run(self, repo: str, check_id: int, **fields: Any) -> None:
         repository = self.repository(repo)
         url = repository._build_url("check-runs", str(check_id), base_url=repository._api)
         body = {key: value for key, value in fields.items() if value is not None}
-        response = repository._patch(url, json=body, headers=_CHECKS_HEADERS)
+        response = repository._patch(url, json=body, headers=_REST_HEADERS)
         if response.status_code != 200:
             raise GitHubCallFailed(f"{repo}: check run {check_id} update answered {response.status_code}")
 
+    def create_deployment_status(
+        self,
+        repo: str,
+        deployment_id: int,
+        state: str,
+        description: str,
+        log_url: str | None,
+        environment_url: str | None = None,
+    ) -> None:
+        """One status of the deployment (https://docs.github.com/en/rest/deployments/statuses).
 
-_CHECKS_HEADERS = {"Accept": "application/vnd.github+json"}
+        github3's ``Deployment.create_status`` sends only the legacy ``target_url``: the status is posted
+        here with ``log_url`` (GitHub copies it to ``target_url``) and ``environment_url``. A field without
+        a value is left out: GitHub refuses ``null`` for these strings.
+        """
+        repository = self.repository(repo)
+        url = repository._build_url("deployments", str(deployment_id), "statuses", base_url=repository._api)
+        fields = {"log_url": log_url, "environment_url": environment_url}
+        body = {"state": state, "description": description}
+        body.update({key: value for key, value in fields.items() if value is not None})
+        response = repository._post(url, data=body, headers=_REST_HEADERS)
+        if response.status_code != 201:
+            raise GitHubCallFailed(
+                f"{repo}: deployment {deployment_id} status {state} answered {response.status_code}"
+            )
+
+
+_REST_HEADERS = {"Accept": "application/vnd.github+json"}
 
 _clients: dict[int, GitHubClient] = {}
 _clients_lock = threading.Lock()

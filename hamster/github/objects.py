@@ -29,7 +29,8 @@ class EventObjects:
     ``commit`` (``None`` where the event has no such thing) and ``client``."""
 
     def __init__(self, client: GitHubClient, event: EventInfo) -> None:
-        self._github = client
+        # With a GitHub App, everything goes out as the installation the webhook came through.
+        self._github = client.for_event(event)
         self._event = event
         self._lock = threading.RLock()
         self._pid = os.getpid()
@@ -42,12 +43,18 @@ class EventObjects:
 
     @property
     def client(self) -> github3.GitHub:
-        """The logged-in github3 client, for anything the properties below do not cover."""
-        return self._github.github
+        """The logged-in github3 client (the event's installation's, with an app), for anything the
+        properties below do not cover."""
+        return self._github.client_for(self._event.repo)
 
     @property
     def connection(self) -> GitHubClient:
         return self._github
+
+    def git_token(self) -> str | None:
+        """The token ``checkout`` gives git over https: the installation's (short-lived), or the personal
+        token. It goes to git through its environment only, never into a file."""
+        return self._github.git_token(self._event.repo)
 
     def _once(self, name: str, fetch: Any) -> Any:
         if self._pid != os.getpid():  # a forked child (hamster.execution): locks held at the fork stay held

@@ -53,11 +53,18 @@ def _git(plan: CheckoutPlan, secrets: list[str], *args: str, cwd: Path) -> str:
 def run_checkout(ctx: TaskContext) -> dict[str, Any]:
     settings = _settings(ctx)
     options = ctx.params.get("checkout") or {}
+    assert ctx.github is not None
+    # With a GitHub App: the installation's token, fetched (or renewed) now, so it outlives the clone.
+    token = ctx.github.git_token() if settings.github_app else None
     plan = plan_checkout(
-        settings, ctx.event, merge=bool(options.get("merge")), transport=options.get("transport")
+        settings,
+        ctx.event,
+        merge=bool(options.get("merge")),
+        transport=options.get("transport"),
+        token=token,
     )
-    token = settings.github_api_token
-    secrets = [token.get_secret_value()] if token is not None else []
+    personal = settings.github_api_token
+    secrets = [t for t in (token, personal.get_secret_value() if personal else None) if t]
     workspace = workspace_path(settings.home, ctx.run_id)
     workspace.mkdir(parents=True, exist_ok=True)
     if not (workspace / ".git").exists():

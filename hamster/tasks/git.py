@@ -39,7 +39,9 @@ def ssh_key(settings: Settings, cwd: Path | None = None) -> Path | None:
     return default if default.exists() else None
 
 
-def transport_for(settings: Settings, key: Path | None, asked: str | None = None) -> Transport:
+def transport_for(
+    settings: Settings, key: Path | None, asked: str | None = None, token: str | None = None
+) -> Transport:
     if asked in {"ssh", "https"}:
         return asked  # type: ignore[return-value]
     if asked is not None:
@@ -48,8 +50,9 @@ def transport_for(settings: Settings, key: Path | None, asked: str | None = None
         return (
             "ssh" if not settings.github_git_url.startswith(("https://", "http://", "file://")) else "https"
         )
-    # A deploy key wins; then the token; with neither, the user's own ssh set-up.
-    if key is not None or settings.github_api_token is None:
+    # A deploy key wins; then the token (the app's installation token, or the personal one); with
+    # neither, the user's own ssh set-up.
+    if key is not None or (token is None and settings.github_api_token is None and not settings.github_app):
         return "ssh"
     return "https"
 
@@ -61,7 +64,9 @@ def base_url(settings: Settings, transport: Transport) -> str:
     return f"git@{host}:" if transport == "ssh" else f"https://{host}/"
 
 
-def git_env(settings: Settings, transport: Transport, base: str, key: Path | None) -> dict[str, str]:
+def git_env(
+    settings: Settings, transport: Transport, base: str, key: Path | None, token: str | None = None
+) -> dict[str, str]:
     env = {"GIT_TERMINAL_PROMPT": "0"}
     if transport == "ssh":
         command = ["ssh", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
@@ -70,8 +75,7 @@ def git_env(settings: Settings, transport: Transport, base: str, key: Path | Non
         if settings.github_known_hosts is not None:
             command += ["-o", f"UserKnownHostsFile={settings.github_known_hosts.resolve()}"]
         env["GIT_SSH_COMMAND"] = shlex.join(command)
-    elif settings.github_api_token is not None and base.startswith("https://"):
-        token = settings.github_api_token.get_secret_value()
+    elif token is not None and base.startswith("https://"):
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         env.update(
             {
@@ -90,12 +94,18 @@ def plan_checkout(
     merge: bool = False,
     transport: str | None = None,
     cwd: Path | None = None,
+    token: str | None = None,
 ) -> CheckoutPlan:
-    """What to fetch for the event: a PR's head (``refs/pull/N/head``), a pushed ref, or the sha."""
+    """What to fetch for the event: a PR's head (``refs/pull/N/head``), a pushed ref, or the sha.
+
+    ``token``: what authenticates https (a GitHub App installation's token); None: the personal token.
+    """
+    if token is None and settings.github_api_token is not None:
+        token = settings.github_api_token.get_secret_value()
     if not event.repo or not event.sha:
         raise ConfigurationError(f"checkout: event {event.name} names no repository and commit")
     key = ssh_key(settings, cwd)
-    how = transport_for(settings, key, transport)
+    how = transport_for(settings, key, transport, token)
     base = base_url(settings, how)
     if event.pr_number is not None:
         refspec = f"refs/pull/{event.pr_number}/head"
@@ -104,7 +114,8 @@ def plan_checkout(
     else:
         refspec = event.sha
     base_ref = None
-    if merge:
+    # A merge group's head already is its pull requests merged onto the base: it is checked out as is.
+    if merge and event.name != "merge_group":
         if event.pr_number is None or not event.branch:
             raise ConfigurationError("checkout: merge=True needs a pull request event (it has a base branch)")
         base_ref = f"refs/heads/{event.branch}"
@@ -113,7 +124,7 @@ def plan_checkout(
         refspec=refspec,
         sha=event.sha,
         base_ref=base_ref,
-        env=git_env(settings, how, base, key),
+        env=git_env(settings, how, base, key, token),
     )
 
 
@@ -124,4 +135,6 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-SECRET_VARIABLES = frozenset({"HAMSTER_GITHUB_API_TOKEN", "HAMSTER_WEBHOOK_SECRET", "GITHUB_TOKEN"})
+SECRET_VARIABLES = frozenset(
+    {"HAMSTER_GITHUB_API_TOKEN", "HAMSTER_GITHUB_APP_KEY", "HAMSTER_WEBHOOK_SECRET", "GITHUB_TOKEN"}
+)

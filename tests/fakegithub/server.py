@@ -1,8 +1,10 @@
 """``FakeGitHub``: a small aiohttp server on loopback answering like GitHub's REST API.
 
 Bodies are the recorded real responses (``cassettes.py``) with the request's values put in. It checks the
-token, records every request it receives, keeps what was written (statuses, comments, labels, check runs),
-and can be told to answer the next requests with a rate limit (403 or 429) or a server error (500).
+credentials as GitHub does (the personal token, or the GitHub App's JWT and installation tokens, see
+``apps.py``; check runs are written by an installation only), records every request it receives, keeps
+what was written (statuses, comments, labels, check runs), and can be told to answer the next requests
+with a rate limit (403 or 429) or a server error (500).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakegithub.apps import FakeApp, Refused
 from tests.fakegithub.cassettes import recorded
 
 
@@ -42,6 +45,8 @@ class Repo:
     assignees: dict[int, list[str]] = field(default_factory=dict)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     merged: set[int] = field(default_factory=set)
+    deployments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id → deployment
+    deployment_statuses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # id → oldest first
 
 
 class FakeGitHub:
@@ -57,6 +62,8 @@ class FakeGitHub:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
+        self.app = FakeApp()  # the GitHub App, its installations and their tokens
+        self.rate_used: dict[str, int] = {}  # calls per rate-limit bucket ("personal", "installation:<id>")
 
     # control
     def fail(self, kind: str, times: int = 1, method: str | None = None) -> None:
@@ -137,7 +144,74 @@ class FakeGitHub:
         app.router.add_get(r + "/commits/{sha}/check-runs", self._list_check_runs)
         app.router.add_post(r + "/check-runs", self._create_check_run)
         app.router.add_patch(r + "/check-runs/{id}", self._update_check_run)
+        self._deployment_routes(app, r)
+        # The GitHub App (apps.py): the app's own endpoints, answered to its JWT only.
+        app.router.add_get("/app", self._the_app)
+        app.router.add_get("/app/installations/{id}", self._installation)
+        app.router.add_post("/app/installations/{id}/access_tokens", self._access_token)
+        app.router.add_get(r + "/installation", self._repo_installation)
+        app.router.add_post("/app-manifests/{code}/conversions", self._convert_manifest)
         return app
+
+    # Credentials, as GitHub checks them.
+    def _authorize(self, request: web.Request) -> tuple[str, int | None]:
+        """("personal" | "app" | "installation", installation id), or ``Refused``."""
+        header = request.headers.get("Authorization") or ""
+        scheme, _, credential = header.partition(" ")
+        owner, name = request.match_info.get("owner"), request.match_info.get("name")
+        repo = f"{owner}/{name}" if owner and name else None
+        if request.path.startswith("/app-manifests/"):
+            return ("anonymous", None)  # the code in the path is the credential
+        app_route = request.path == "/app" or request.path.startswith("/app/")
+        if app_route or request.path.endswith("/installation"):
+            if scheme.lower() != "bearer":
+                raise Refused(401, "A JSON web token could not be decoded")
+            self.app.check_jwt(credential)
+            return ("app", None)
+        if scheme.lower() == "bearer":
+            # The app itself (not one of its installations) may only use the endpoints above.
+            raise Refused(403, "Resource not accessible by integration")
+        if scheme.lower() != "token" or not credential:
+            raise Refused(401, "Requires authentication")
+        if credential == self.token:
+            if request.method in {"POST", "PATCH"} and "/check-runs" in request.path:
+                # https://docs.github.com/en/rest/checks/runs: "only available to GitHub Apps"
+                raise Refused(403, "You must authenticate via a GitHub App.")
+            return ("personal", None)
+        return ("installation", self.app.check_token(credential, repo))
+
+    async def _the_app(self, request: web.Request) -> web.Response:
+        return web.json_response(self.app.app_body(self.url))
+
+    async def _installation(self, request: web.Request) -> web.Response:
+        try:
+            return web.json_response(self.app.installation_body(int(request.match_info["id"]), self.url))
+        except Refused as refused:
+            return web.json_response({"message": refused.message}, status=refused.status)
+
+    async def _access_token(self, request: web.Request) -> web.Response:
+        try:
+            return web.json_response(self.app.new_token(int(request.match_info["id"])), status=201)
+        except Refused as refused:
+            return web.json_response({"message": refused.message}, status=refused.status)
+
+    async def _repo_installation(self, request: web.Request) -> web.Response:
+        try:
+            installation = self.app.installation_for_repo(self._full(request))
+            return web.json_response(self.app.installation_body(installation, self.url))
+        except Refused as refused:
+            return web.json_response({"message": refused.message}, status=refused.status)
+
+    async def _convert_manifest(self, request: web.Request) -> web.Response:
+        try:
+            return web.json_response(self.app.convert(request.match_info["code"], self.url), status=201)
+        except Refused as refused:
+            return web.json_response({"message": refused.message}, status=refused.status)
+
+    def installation_of(self, recorded: Recorded) -> int | None:
+        """The installation whose token authorized a recorded request (None: not an installation's)."""
+        scheme, _, credential = (recorded.authorization or "").partition(" ")
+        return self.app.installation_of_token(credential) if scheme == "token" else None
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -157,9 +231,27 @@ class FakeGitHub:
                     self.faults.remove(fault)
         if fault is not None:
             return self._fault(fault.kind)
-        if request.headers.get("Authorization") != f"token {self.token}":
-            return web.json_response({"message": "Bad credentials"}, status=401)
+        try:
+            kind, installation = self._authorize(request)
+        except Refused as refused:
+            return web.json_response(
+                {"message": refused.message, "documentation_url": "https://docs.github.com/rest"},
+                status=refused.status,
+            )
         response: web.StreamResponse = await handler(request)
+        # Every answer says what is left of the caller's own rate limit: an installation's is its own.
+        bucket = f"installation:{installation}" if installation is not None else kind
+        with self._lock:
+            self.rate_used[bucket] = self.rate_used.get(bucket, 0) + 1
+            used = self.rate_used[bucket]
+        response.headers.update(
+            {
+                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Remaining": str(max(0, 5000 - used)),
+                "X-RateLimit-Reset": str(int(time.time()) + 3600),
+                "X-RateLimit-Used": str(used),
+            }
+        )
         return response
 
     @staticmethod
@@ -355,15 +447,107 @@ class FakeGitHub:
         check_id = self._new_id()
         body.update({k: v for k, v in data.items() if k != "output"})
         body.update(id=check_id, url=f"{self.url}/repos/{self._full(request)}/check-runs/{check_id}")
+        body["app"] = self.app.app_body(self.url)  # the app whose installation wrote it
         body["output"] = {**body.get("output", {}), **data.get("output", {})}
         self.repo(self._full(request)).check_runs[check_id] = body
         return web.json_response(body, status=201)
 
     async def _update_check_run(self, request: web.Request) -> web.Response:
         check = self.repo(self._full(request)).check_runs.get(int(request.match_info["id"]))
-        if check is None:
+        if check is None or check["app"]["id"] != self.app.app_id:
             return web.json_response({"message": "Not Found"}, status=404)
         data = await request.json()
         check.update({k: v for k, v in data.items() if k != "output"})
         check["output"] = {**check.get("output", {}), **data.get("output", {})}
         return web.json_response(check)
+
+    # Deployments (https://docs.github.com/en/rest/deployments). A deployment exists only once the test
+    # made it with ``add_deployment`` (GitHub creates them on request of a person or tool, not of Hamster).
+    DEPLOYMENT_STATES = frozenset(
+        {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
+    )
+    DEPLOYMENT_STATUS_URLS = ("log_url", "target_url", "environment_url")
+
+    def add_deployment(
+        self, repo: str, deployment_id: int, sha: str, ref: str, environment: str = "production"
+    ) -> dict[str, Any]:
+        """A deployment of ``repo`` as GitHub would hold it, shaped like the recorded one."""
+        body = recorded(
+            "Repository_deployment",
+            "GET",
+            "/deployments/797",
+            "sigmavirus24/github3.py",
+            repo,
+            self.url,
+        )
+        body = json.loads(json.dumps(body).replace("/deployments/797", f"/deployments/{deployment_id}"))
+        body.update(id=deployment_id, sha=sha, ref=ref, environment=environment)
+        self.repo(repo).deployments[deployment_id] = body
+        return body
+
+    def deployment_statuses(self, repo: str, deployment_id: int) -> list[dict[str, Any]]:
+        """The statuses of a deployment, oldest first."""
+        return list(self.repo(repo).deployment_statuses.get(deployment_id, []))
+
+    def _deployment_routes(self, app: web.Application, r: str) -> None:
+        app.router.add_get(r + "/deployments/{id}", self._deployment)
+        app.router.add_get(r + "/deployments/{id}/statuses", self._list_deployment_statuses)
+        app.router.add_post(r + "/deployments/{id}/statuses", self._create_deployment_status)
+
+    def _known_deployment(self, request: web.Request) -> dict[str, Any] | None:
+        return self.repo(self._full(request)).deployments.get(int(request.match_info["id"]))
+
+    async def _deployment(self, request: web.Request) -> web.Response:
+        deployment = self._known_deployment(request)
+        if deployment is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        return web.json_response(deployment)
+
+    async def _list_deployment_statuses(self, request: web.Request) -> web.Response:
+        if self._known_deployment(request) is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        statuses = self.deployment_statuses(self._full(request), int(request.match_info["id"]))
+        return web.json_response(statuses[::-1])  # GitHub lists the newest first
+
+    async def _create_deployment_status(self, request: web.Request) -> web.Response:
+        deployment = self._known_deployment(request)
+        if deployment is None:
+            return web.json_response({"message": "Not Found"}, status=404)
+        data = await request.json()
+        if data.get("state") not in self.DEPLOYMENT_STATES:
+            return web.json_response(
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "DeploymentStatus", "code": "invalid", "field": "state"}],
+                },
+                status=422,
+            )
+        if len(data.get("description") or "") > 140:
+            return web.json_response({"message": "Validation Failed: description is too long"}, status=422)
+        for name in self.DEPLOYMENT_STATUS_URLS:
+            if name in data and not isinstance(data[name], str):  # GitHub's schema check: null too
+                message = f"Invalid request.\n\nFor 'properties/{name}', {data[name]!r} is not a string."
+                return web.json_response({"message": message}, status=422)
+        body = self._shaped(
+            request,
+            "Deployment_create_status",
+            "POST",
+            "/deployments/801/statuses",
+            "sigmavirus24/github3.py",
+        )
+        status_id = self._new_id()
+        body = json.loads(json.dumps(body).replace("/deployments/801", f"/deployments/{deployment['id']}"))
+        # "Setting log_url will automatically set target_url to the same value."
+        url = data.get("log_url") or data.get("target_url") or ""
+        body.update(
+            id=status_id,
+            url=f"{deployment['url']}/statuses/{status_id}",
+            state=data["state"],
+            description=data.get("description") or "",
+            environment=data.get("environment") or deployment["environment"],
+            target_url=url,
+            log_url=url,
+            environment_url=data.get("environment_url") or "",
+        )
+        self.repo(self._full(request)).deployment_statuses.setdefault(deployment["id"], []).append(body)
+        return web.json_response(body, status=201)

@@ -18,7 +18,8 @@ from hamster.concurrency import (
     superseded,
     superseded_reason,
 )
-from hamster.github_events import EventInfo
+from hamster.github_events import EventInfo, event_info
+from tests.samples import load
 
 PARALLEL = Policy()
 CANCEL = Policy("cancel-superseded")
@@ -60,6 +61,27 @@ def test_lane_is_the_pull_request_else_the_branch_else_the_ref():
     assert lane_of(EventInfo(name="pull_request", delivery_id="d", pr_number=7, branch="main")) == "pr:7"
     assert lane_of(EventInfo(name="push", delivery_id="d", branch="main")) == "branch:main"
     assert lane_of(EventInfo(name="push", delivery_id="d", ref="refs/tags/v1")) == "ref:refs/tags/v1"
+
+
+def test_each_merge_group_is_a_lane_of_its_own():
+    """Two merge groups of one base branch are two lanes, so cancel-superseded never cancels a group."""
+    first = event_info("merge_group", "d1", load("merge_group", "checks_requested.payload.json"))
+    payload = load("merge_group", "checks_requested.payload.json")
+    payload["merge_group"]["head_ref"] = "refs/heads/gh-readonly-queue/main/pr-105-2ffea6db"  # derived
+    second = event_info("merge_group", "d2", payload)
+    assert first.branch == second.branch == "main"
+    assert lane_of(first) == f"merge-group:{first.ref}"
+    assert lane_of(first) != lane_of(second)
+
+
+def test_a_deployment_lane_is_its_environment():
+    """Deployments of any ref to one environment share a lane; another environment is another lane."""
+    payload = load("deployment", "payload.json")
+    production = event_info("deployment", "d1", payload)
+    payload["deployment"].update(environment="staging", ref="release/2")  # derived
+    staging = event_info("deployment", "d2", payload)
+    assert lane_of(production) == "environment:production"
+    assert lane_of(staging) == "environment:staging"
 
 
 def test_only_non_default_policies_are_governed():

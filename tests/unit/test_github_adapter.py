@@ -117,9 +117,22 @@ def test_labels_assign_and_merge(fake, tmp_path):
     assert put.body["sha"] == SHA and put.body["merge_method"] == "squash"
 
 
+def app_settings_for(fake: FakeGitHub, tmp_path, **more):
+    """Settings of the fake's GitHub App (installed on acme/widgets) instead of the personal token."""
+    fake.app.install(71, "acme", ["acme/widgets"])
+    return load_settings(
+        github_api_url=fake.url,
+        github_app_id=fake.app.app_id,
+        github_app_key=fake.app.write_key(tmp_path / "app.pem"),
+        github_write_interval_s=0,
+        home=tmp_path,
+        **more,
+    )
+
+
 def test_check_run_is_found_again_by_external_id(fake, tmp_path):
     """A check run made for a run is found by its external id, so a retry does not create another."""
-    client = GitHubClient(settings_for(fake, tmp_path))
+    client = GitHubClient(app_settings_for(fake, tmp_path))
     assert client.find_check_run("acme/widgets", SHA, "hamster/ci", "run-1") is None
     made = client.create_check_run("acme/widgets", SHA, "hamster/ci", external_id="run-1", status="queued")
     assert client.find_check_run("acme/widgets", SHA, "hamster/ci", "run-1") == made
@@ -132,7 +145,7 @@ def test_client_works_in_a_forked_child_while_its_lock_is_held(fake, tmp_path):
     client = GitHubClient(settings_for(fake, tmp_path))
     client.repository("acme/widgets")
     fork = multiprocessing.get_context("fork")
-    with client._lock:  # as if the reporting agent's thread were mid-call at the moment of the fork
+    with client._shared.lock:  # as if the reporting agent's thread were mid-call at the moment of the fork
         child = fork.Process(
             target=client.create_status, args=("acme/widgets", SHA, "success", "hamster/ci", "ok", None)
         )

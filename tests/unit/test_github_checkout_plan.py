@@ -7,9 +7,10 @@ import base64
 import pytest
 
 from hamster.errors import ConfigurationError
-from hamster.github_events import EventInfo
+from hamster.github_events import EventInfo, event_info
 from hamster.settings import load_settings
 from hamster.tasks.git import plan_checkout
+from tests.samples import load
 
 PR = EventInfo(
     name="pull_request", delivery_id="d", repo="acme/app", sha="a" * 40, pr_number=5, branch="main"
@@ -49,8 +50,37 @@ def test_https_token_goes_in_a_header_not_the_url(tmp_path):
     )
 
 
+def test_app_installation_token_goes_over_https_on_enterprise(tmp_path):
+    """With a GitHub App the installation's token is given: https to the Enterprise host, in the header."""
+    settings = load_settings(
+        github_app_id=7, github_app_key=tmp_path / "k.pem", github_host="ghe.example.com"
+    )
+    plan = plan_checkout(settings, PR, cwd=tmp_path, token="ghs_installation")
+    assert plan.url == "https://ghe.example.com/acme/app.git"
+    assert plan.env["GIT_CONFIG_KEY_0"] == "http.https://ghe.example.com/.extraHeader"
+    assert plan.env["GIT_CONFIG_VALUE_0"].endswith(
+        base64.b64encode(b"x-access-token:ghs_installation").decode()
+    )
+
+
 def test_merge_needs_a_pull_request(tmp_path):
     """merge=True fetches the base branch of a PR, and is refused for a push."""
     assert plan_checkout(load_settings(), PR, merge=True, cwd=tmp_path).base_ref == "refs/heads/main"
     with pytest.raises(ConfigurationError, match="needs a pull request"):
         plan_checkout(load_settings(), PUSH, merge=True, cwd=tmp_path)
+
+
+def test_merge_group_head_is_checked_out_as_is(tmp_path):
+    """A merge group: its own branch at its head sha; merge=True adds nothing, the head is the merge."""
+    payload = load("merge_group", "checks_requested.payload.json")
+    group = event_info("merge_group", "d", payload)
+    plan = plan_checkout(load_settings(github_api_token="t"), group, merge=True, cwd=tmp_path)
+    assert plan.refspec == payload["merge_group"]["head_ref"]
+    assert (plan.sha, plan.base_ref) == (payload["merge_group"]["head_sha"], None)
+
+
+def test_deployment_is_fetched_by_its_sha(tmp_path):
+    """A deployment names a bare branch, tag or sha: the deployed sha is what is fetched."""
+    deployment = event_info("deployment", "d", load("deployment", "payload.json"))
+    plan = plan_checkout(load_settings(github_api_token="t"), deployment, cwd=tmp_path)
+    assert plan.refspec == plan.sha == deployment.sha

@@ -51,8 +51,13 @@ def fake():
 
 @pytest.fixture
 def setup(fake, tmp_path):
+    fake.app.install(5, "acme", ["acme/app"])  # check runs are written by a GitHub App only
     settings = load_settings(
-        github_api_url=fake.url, github_api_token=fake.token, github_write_interval_s=0, home=tmp_path
+        github_api_url=fake.url,
+        github_app_id=fake.app.app_id,
+        github_app_key=fake.app.write_key(tmp_path / "app.pem"),
+        github_write_interval_s=0,
+        home=tmp_path,
     )
     catalog = build_catalog(
         "t", [Subscriber("ci", events=["pull_request"], pipeline=[build], report=True, checks=True)]

@@ -118,3 +118,23 @@ def test_index_by_repository_finds_what_checking_each_finds():
     no_repo = event_info("pull_request", "d", {"action": "opened"})
     for event in (PR, PUSH, no_repo, event_info("pull_request", "d", with_repo(PR.payload, "other/x"))):
         assert [s.name for s in index.match(event)] == sorted(s.name for s in subs if matches(s.spec, event))
+
+
+def test_environments_filter_deployments():
+    """environments matches a deployment's environment (globs as elsewhere); an event without one never."""
+    deployment = event_info("deployment", "d", load("deployment", "payload.json"))  # recorded: production
+    assert deployment.environment == "production"
+    assert matches(spec(events=["deployment"], environments=["staging", "production"]), deployment)
+    assert matches(spec(events=["deployment"], environments=["prod*"]), deployment)
+    assert not matches(spec(events=["deployment"], environments=["staging"]), deployment)
+    assert not matches(spec(events=["push"], environments=["**"]), PUSH)
+    assert matches(spec(events=["push"]), PUSH)
+
+
+def test_environments_filter_deployment_statuses_by_their_environment():
+    """A deployment_status passes an environments filter by the environment its status names."""
+    payload = load("deployment_status", "payload.json")
+    payload["deployment_status"]["environment"] = "staging"  # derived: recorded in production
+    status = event_info("deployment_status", "d", payload)
+    assert matches(spec(events=["deployment_status"], environments=["staging"]), status)
+    assert not matches(spec(events=["deployment_status"], environments=["production"]), status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hamster.check_actions import CANCEL_BUTTON
 from hamster.github_events import EventInfo, event_info
 from hamster.reporting import (
     RemoveWorkspace,
@@ -84,7 +85,9 @@ def test_checks_follow_the_stages():
     state, actions = report(None, requested(), BOTH)
     assert isinstance(actions[1], StartCheck) and actions[1].external_id == "r"
     state, actions = report(state, started(2, "build", 0), BOTH)
-    assert actions == [UpdateCheck("in_progress", "running build", actions[0].summary)]
+    assert actions == [
+        UpdateCheck("in_progress", "running build", actions[0].summary, None, (CANCEL_BUTTON,))
+    ]
     assert "| build | running |" in actions[0].summary
     failed = StageFailed(
         event_id="e3",

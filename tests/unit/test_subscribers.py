@@ -37,6 +37,13 @@ def test_bad_task_names_and_options():
         task(name="ok", timeout=0)(lambda ctx: None)
 
 
+def test_environments_is_a_filter_field():
+    """environments= goes into the spec like the other filters; a lone string means a list of one."""
+    sub = Subscriber("d", events=["deployment"], pipeline=[lint], environments="production")
+    assert sub.spec.environments == ("production",)
+    assert Subscriber("d", events=["deployment"], pipeline=[lint]).spec.environments is None
+
+
 def test_version_is_a_content_hash():
     """Same configuration, same version; any change, a new one."""
     a = Subscriber("x", events=["push"], pipeline=[lint])
@@ -54,6 +61,7 @@ def test_version_is_a_content_hash():
         ({"events": ["push"], "pipeline": [print]}, "not a task"),
         ({"events": ["push"], "pipeline": [lint, lint]}, "twice"),
         ({"events": ["push"], "pipeline": [lint], "params": {"x": object()}}, "JSON"),
+        ({"events": ["deployment"], "pipeline": [lint], "environments": []}, "environments"),
     ],
 )
 def test_bad_subscribers_fail_clearly(kwargs, message):
