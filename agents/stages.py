@@ -74,10 +74,11 @@ from hamster.run_events import (
 from hamster.task import Task
 from hamster.task_processes import TaskProcesses
 from streams.app import Streams, send_acked
+from streams.dead_letters import set_aside_already
 from streams.reader import partition_for, patiently, read_at
 from streams.run_recorder import RecordRefused, RunEnded, RunRecorder
 from streams.run_view import RunView
-from streams.topics import events_topic
+from streams.topics import dead_letters_topic, events_topic
 
 log = logging.getLogger(__name__)
 
@@ -276,12 +277,15 @@ class StageWorker(Service):
             changed.clear()
             if job.done():
                 break
-            reason = self._lost(attempt)
+            # Our own clock first: a worker that was frozen or cut off past its lease stops at once, before
+            # it asks anyone (another worker may hold the stage by now).
+            reason = None
+            if now() >= held_until - timedelta(seconds=LEASE_MARGIN_S):
+                reason = "its lease ran out before it could be renewed"
+            reason = reason or self._lost(attempt)
             if reason is None and time.monotonic() >= next_renewal:
                 held_until, reason = await self._renew(attempt, held_until)
                 next_renewal = time.monotonic() + lease_s / 3
-            if reason is None and now() >= held_until - timedelta(seconds=LEASE_MARGIN_S):
-                reason = "its lease is running out and could not be renewed"
             if reason is not None:
                 await self._stop(attempt, reason)
                 return None
@@ -391,23 +395,20 @@ class StageWorker(Service):
 
     async def set_aside(self) -> None:
         """Stage requests no worker can decode go to the dead letters, from the worker holding the run-log
-        partition of the same number (every worker reads them; one sets them aside)."""
+        partition of the same number (every worker reads them; one sets them aside, once)."""
         poison, self.view.undecodable = self.view.undecodable, []
         for record, exc in poison:
             if not self._holds(record.partition):
                 continue
+            since_ms = int(record.timestamp) - 60_000  # a dead letter is written after its record
+            where = (record.topic, record.partition, record.offset)
+            topic = dead_letters_topic(self.settings)
+            if await patiently(set_aside_already, self.settings, *where, since_ms, what=topic):
+                continue
             task = record.topic.rsplit(".stage.", 1)[-1]
-            letter = dead_letter(
-                f"stage {task}", exc, record.topic, record.partition, record.offset, record.key, record.value
-            )
+            letter = dead_letter(f"stage {task}", exc, *where, record.key, record.value)
             await send_acked(self.streams.dead_letters, record.topic, encode_dead_letter(letter))
-            log.error(
-                "stage request %s[%d]@%d set aside: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                letter.reason,
-            )
+            log.error("stage request %s[%d]@%d set aside: %s", *where, letter.reason)
 
     # The reaper
     async def reap(self) -> None:

@@ -36,6 +36,19 @@ def read_dead_letters(settings: Settings) -> list[tuple[int, DeadLetter]]:
     return [(number, decode_dead_letter(raw)) for number, raw in _records(settings).items()]
 
 
+def set_aside_already(settings: Settings, topic: str, partition: int, offset: int, since_ms: int) -> bool:
+    """Whether the record at ``topic``/``partition``/``offset`` is a dead letter already (one written since
+    ``since_ms``): every worker reads the stage topics, and one that restarts meets old records again."""
+    from streams.reader import read_topic
+    from streams.topics import dead_letters_topic
+
+    for record in read_topic(settings.kafka_bootstrap, dead_letters_topic(settings), since_ms=since_ms):
+        letter = decode_dead_letter(record.value)
+        if (letter.source_topic, letter.partition, letter.offset) == (topic, partition, offset):
+            return True
+    return False
+
+
 def replay_dead_letters(settings: Settings, numbers: Iterable[int] | None) -> Iterator[Replayed]:
     """Send dead letters ``numbers`` (None: every one) back to their source topics, in that order.
 

@@ -158,8 +158,7 @@ class RunView:
         try:
             request = RunStage.model_validate_json(record.value)
         except (ValidationError, ValueError) as exc:
-            if self.ready.is_set():  # not again for records from before this worker started
-                self.undecodable.append((record, exc))  # the stage worker sets it aside (on one worker)
+            self.undecodable.append((record, exc))  # the stage worker sets it aside (on one worker)
             return
         if request.run_id in self.ended:
             return

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
-from tests.integration.system import System
+from hamster.errors import InvalidTransition
+from hamster.lifecycle import RunState, evolve
+from tests.integration.fault_tools import run_log
+from tests.integration.system import System, wait_until
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,28 @@ def peak(found: list[Span]) -> int:
 def executions(system: System, run_ids: set[str]) -> Counter[tuple[str, str]]:
     """How many times each (run, stage) of these runs started executing, any attempt."""
     return Counter((r, s) for r, s, _ in system.marks_list() if r in run_ids)
+
+
+def folded(system: System, run_id: str) -> tuple[RunState | None, list[Any]]:
+    """(the run as the state machine folds its records, the records it refused), from the run log itself.
+    The log is the truth at once; the SQL projection of a killed worker's partitions waits for Kafka to
+    hand them to another worker (the session timeout)."""
+    state: RunState | None = None
+    refused = []
+    for record in run_log(system, run_id):
+        try:
+            state = evolve(state, record)
+        except InvalidTransition:
+            refused.append(record)
+    return state, refused
+
+
+def wait_ended(system: System, run_id: str, timeout: float = 60.0) -> RunState:
+    """The run once its run log says it ended."""
+
+    def ended() -> RunState | None:
+        state, _ = folded(system, run_id)
+        return state if state is not None and state.finished else None
+
+    found: RunState = wait_until(ended, timeout, 0.5, what=f"run {run_id} to end in the run log")
+    return found
