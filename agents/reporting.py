@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,6 +29,7 @@ from hamster.reporting import (
     SetStatus,
     StartCheck,
     UpdateCheck,
+    expired,
     options_for,
     report,
 )
@@ -35,6 +37,7 @@ from hamster.run_events import RunEvent, RunRequested, decode_run_event
 from hamster.subscribers import SubscriberSpec
 from hamster.tasks.workspace import remove_workspace
 from streams.app import Streams
+from streams.reader import partition_for
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +149,25 @@ async def report_one(streams: Streams, github: GitHubClient, record: RunEvent) -
         del streams.reported[key]
 
 
+REPORTED_KEPT_S = 3600.0  # how long an ended run's report state is kept, for records read again
+PRUNE_EVERY_S = 600.0
+
+
+def prune(streams: Streams, partition: int, now: float) -> None:
+    """Forget the report states of runs that ended long ago, so the table holds the runs in flight and the
+    last hour's. Deletes go to the changelog partition of the record being processed, so only the runs of
+    that partition are pruned here."""
+    count = streams.settings.partitions
+    for key, raw in list(streams.reported.items()):
+        if partition_for(key.decode(), count) != partition:
+            continue
+        if expired(ReportState.model_validate_json(raw), now, REPORTED_KEPT_S):
+            del streams.reported[key]
+
+
 def register(streams: Streams) -> None:
     github = client_for(streams.settings)
+    last_prune: dict[int, float] = {}
 
     @streams.app.agent(streams.run_events, name="hamster.reporting", concurrency=1)
     async def report_runs(stream: Any) -> None:
@@ -163,3 +183,7 @@ def register(streams: Streams) -> None:
                 # An exception escaping the agent would acknowledge the record and restart the actor
                 # without retrying it (faust-streaming); say so loudly and read on.
                 log.exception("run %s: could not report %s to GitHub", record.run_id, record.type)
+            partition, now = event.message.partition, time.time()
+            if now - last_prune.get(partition, 0.0) >= PRUNE_EVERY_S:
+                last_prune[partition] = now
+                prune(streams, partition, now)

@@ -96,6 +96,8 @@ class ReportState(BaseModel):
     deployment_id: int | None = None  # the deployment the run reports to (see ``for_deployment``)
     environment_url: str | None = None  # the latest a stage of that deployment's run returned
     installation_id: int | None = None  # the GitHub App installation the run reports as (its webhook's)
+    # When the run ended (epoch seconds): the reporting agent forgets the run some time after (``expired``).
+    ended_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,8 @@ def report(
             actions.append(SetStatus("error", _short(f"cancelled: {event.reason}"), url))
         if new.checks:
             actions.append(UpdateCheck("completed", "cancelled", _summary(new.stages), "cancelled"))
+    if final:
+        new = new.model_copy(update={"ended_at": event.occurred_at.timestamp()})
     return new, for_deployment(new, event, actions, url) + cleanup
 
 
@@ -337,3 +341,9 @@ def is_own_deployment_status(event: EventInfo) -> bool:
     status = event.payload.get("deployment_status")
     description = status.get("description") if isinstance(status, dict) else None
     return isinstance(description, str) and _OWN_DEPLOYMENT_STATUS.search(description) is not None
+
+
+def expired(state: ReportState, now: float, keep_s: float) -> bool:
+    """Whether a run's report state can be forgotten: the run ended ``keep_s`` seconds ago or more. Its
+    records are then committed long since; one read again after that reports nothing (no state)."""
+    return state.ended_at is not None and now - state.ended_at >= keep_s

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # A worker that does not hold the run-log partition of a run waits this long before claiming its
     # stages, so the partition's holder usually wins without a contest (and a full holder loses nothing).
     claim_delay_s: float = Field(default=0.5, ge=0.0, le=60.0)
+    # Where a worker keeps its tables: on disk (RocksDB, under HAMSTER_HOME, so a restart recovers only what
+    # changed since), or in memory (every start reads the tables' compacted changelogs).
+    table_store: Literal["rocksdb", "memory"] = "rocksdb"
     # A stage's output travels in the run log: one larger than this fails the stage rather than the write.
     max_output_bytes: int = Field(default=1024 * 1024, ge=1024, le=16 * 1024 * 1024)
     github_api_token: SecretStr | None = None

@@ -67,9 +67,11 @@ def create_streams(
     app = App(
         settings.namespace,
         broker=brokers,
-        store="memory://",
-        # Faust's working folder (``<id>-data`` in the current directory by default) goes with the rest.
-        datadir=str(settings.home / "faust"),
+        store=f"{settings.table_store}://",
+        # Faust's working folder (``<id>-data`` in the current directory by default) goes with the rest, one
+        # per worker of a host (RocksDB locks its files): named by the worker's web port, unique on a host
+        # and the same across restarts, so a restarted worker finds its tables.
+        datadir=str(settings.home / "faust" / f"worker-{web_port}"),
         autodiscover=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=1,

@@ -83,21 +83,23 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
         # compacted (compacted changelogs can hang Faust's table recovery, faust-streaming #176/#597).
         TopicSpec(subscribers_topic(settings), "subscriber name", "SubscriberChange", 1, -1),
         TopicSpec(changelog_topic(settings, "subscribers"), "subscriber name", "SubscriberState", 1, -1),
+        # The tables below hold the latest state per key and delete what they no longer need: their
+        # changelogs are compacted, so a worker recovers the keys alive now, not the days of history.
         TopicSpec(
-            changelog_topic(settings, "deliveries"),
-            "delivery id",
-            "first-seen time",
-            p,
-            max(retention, 2 * settings.redelivery_window_days * DAY_MS),
+            changelog_topic(settings, "deliveries"), "delivery id", "first-seen time", p, -1, compacted=True
         ),
         # The runs each merge group started, so its `destroyed` can cancel them (hamster.merge_groups).
-        TopicSpec(changelog_topic(settings, "merge-groups"), "repo:head sha", "GroupRuns", p, retention),
+        TopicSpec(
+            changelog_topic(settings, "merge-groups"), "repo:head sha", "GroupRuns", p, -1, compacted=True
+        ),
     ]
     specs += [
         # Concurrency control (hamster.concurrency): runs filed and finished, per repository, and the books
         # the lanes agent keeps of them; cancellations go to the run they cancel, keyed like the run log.
         TopicSpec(lanes_topic(settings), "repository full name", "LaneCommand", p, retention),
-        TopicSpec(changelog_topic(settings, "lanes"), "subscriber + repository", "LaneBook", p, retention),
+        TopicSpec(
+            changelog_topic(settings, "lanes"), "subscriber + repository", "LaneBook", p, -1, compacted=True
+        ),
         TopicSpec(run_control_topic(settings), "run id", "CancelRun", p, retention),
     ]
     specs += [
@@ -109,7 +111,7 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
         # Per run-log partition, an offset before which every run has finished: where a starting worker
         # begins to fold the log (streams.run_view). Only the latest mark per partition matters.
         TopicSpec(run_marks_topic(settings), "run-log partition", "offset", 1, -1, compacted=True),
-        TopicSpec(changelog_topic(settings, "reported"), "run id", "ReportState", p, retention),
+        TopicSpec(changelog_topic(settings, "reported"), "run id", "ReportState", p, -1, compacted=True),
         # Records no agent could decode (hamster.deadletter): one partition, read whole by `hamster dlq`.
         TopicSpec(dead_letters_topic(settings), "source topic", "DeadLetter", 1, retention),
     ]

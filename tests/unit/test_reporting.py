@@ -12,6 +12,7 @@ from hamster.reporting import (
     UpdateCheck,
     carries_marker,
     comment_marker,
+    expired,
     is_own_comment,
     report,
 )
@@ -123,3 +124,15 @@ def test_own_comments_are_recognised():
     payload["comment"]["body"] = "Tests passed\n\n" + comment_marker("r", "comment")
     assert is_own_comment(event_info("issue_comment", "d", payload))
     assert carries_marker(comment_marker("r", "s")) and not carries_marker("<!-- other -->")
+
+
+def test_an_ended_runs_state_expires_an_hour_after_it_ended():
+    """The state of a run that ended says when; it can be forgotten an hour later, not before, and a run
+    in flight never."""
+    state, _ = report(None, requested(), STATUS)
+    assert state is not None and not expired(state, now=10**10, keep_s=3600)
+    done = RunSucceeded(event_id="e2", run_id="r", seq=2)
+    ended, _ = report(state, done, STATUS)
+    assert ended is not None and ended.ended_at == done.occurred_at.timestamp()
+    assert not expired(ended, ended.ended_at + 3599, keep_s=3600)
+    assert expired(ended, ended.ended_at + 3600, keep_s=3600)
