@@ -106,6 +106,7 @@ def long_stages(
         by_run = {ids.run_id(d, SLOW): d for d in sent}
         done = runlog.wait_finished(list(by_run), 60 + 4 * opts["runs"] * stage_s)
         hamster.wait_worker(third, expect=SLOW)
+        _wait_slots(procs, third)  # to know whether its slots could have taken any of the stages
         found = [e for run_id in by_run for e in executions(runlog.records[run_id])]
         ready = [logged_at(_log(procs, name), SLOTS_READY) for name in hamster.workers]
     finally:
