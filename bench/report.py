@@ -375,9 +375,12 @@ def notes(results: dict[str, Any]) -> list[str]:
         ),
         "slots: long stages makespan / ideal": (
             f"Long stages: {f('slots.long_stages.makespan_s')} s against {f('slots.long_stages.ideal_s')} s; "
-            "on top of the stages themselves come the webhook → first claim (intake, match, stage request, "
-            "the claim's acknowledged write) and the hand-over between rounds (StageSucceeded and "
-            "RunSucceeded written, the slot freed, the next claim written). Celery, same tasks: "
+            "on top of the stages come the webhook → first claim "
+            f"({f('slots.long_stages.to_first_claim_s')} s: intake, match, stage request, the claim's "
+            "acknowledged write), the hand-over between rounds "
+            "(StageSucceeded and RunSucceeded written, the slot freed, the next claim written, after "
+            "HAMSTER_CLAIM_DELAY_S on a worker that does not hold the run's partition) and the last stage's "
+            f"end → RunSucceeded ({f('slots.long_stages.last_stage_to_run_end_s')} s). Celery, same tasks: "
             f"{f('slots.celery.makespan_s')} s."
         ),
         "slots: peak stages at once": (

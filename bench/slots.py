@@ -121,6 +121,9 @@ def long_stages(
         "makespan_s": makespan,
         "ideal_s": ideal,
         "makespan_x_ideal": ratio(makespan, ideal),
+        # Where the makespan beyond the stages went: to the first claim, and from the last stage's end.
+        "to_first_claim_s": min(e.start for e in found) - first_sent,
+        "last_stage_to_run_end_s": max(done.values()) - max(e.end or 0.0 for e in found),
         "peak": _peak(found),
         "slots_total": slots_available(slots, ready, max(e.start for e in found)),
         "slots_all_workers": slots * len(hamster.workers),
