@@ -1,6 +1,6 @@
 """``python -m bench``: run every benchmark section, print the table, write results, chart and docs.
 
-Options scale the run; the defaults are what ``make bench`` measures (about ten minutes on 2 cores).
+Options scale the run; the defaults are what ``make bench`` measures (about 16 minutes on 2 cores).
 ``--quick`` is for checking the harness, not for quoting.
 """
 
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import codec, e2e, history, intake, machine, match_scaling, report
+from bench import codec, e2e, history, intake, machine, match_scaling, report, slots
 from bench.harness import Processes
 from bench.payloads import FIXTURES
 from hamster.broker import LocalBroker
@@ -25,7 +25,7 @@ from hamster.settings import load_settings
 
 log = logging.getLogger("bench")
 
-SECTIONS = ("match", "intake", "e2e", "history")  # in the order they run
+SECTIONS = ("match", "intake", "e2e", "slots", "history")  # in the order they run
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -65,6 +65,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         "partitions": args.partitions,
         "workers": args.workers,
         "celery_concurrency": args.celery_concurrency,
+        "slots": slots.plan(quick),
         "quick": quick,
     }
 
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
         results["hop"] = {**hamster["hop"], "async_p50_ms": hamster_async["hop"]["p50_ms"],
                           "async_p99_ms": hamster_async["hop"]["p99_ms"]}  # fmt: skip
 
+    def slots_section() -> None:
+        results["slots"] = slots.run(procs, bootstrap, home, plan["partitions"], plan["slots"])
+
     def history_section() -> None:
         results.update(
             history.run(
@@ -136,7 +140,13 @@ def main(argv: list[str] | None = None) -> None:
             )
         )  # fmt: skip
 
-    runners = {"match": match, "intake": intake_section, "e2e": e2e_section, "history": history_section}
+    runners = {
+        "match": match,
+        "intake": intake_section,
+        "e2e": e2e_section,
+        "slots": slots_section,
+        "history": history_section,
+    }
     try:
         for name in sections:
             t0 = time.monotonic()

@@ -13,10 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import redis
-
-from bench.harness import PYTHON, Hamster, Processes, free_port, http_status, loadgen, wait_until
-from bench.payloads import SECRET
+from bench.harness import Celery, Hamster, Processes, accepted_sends, loadgen
 from bench.runlog import RunLog, hops_s, phases_s
 from bench.stats import latency_summary, median, median_of_trials, percentile, rate
 from hamster import ids
@@ -29,15 +26,10 @@ SUBSCRIBER = "bench-noop"
 Finished = Callable[[list[str], float], dict[str, float]]  # delivery ids, timeout → finish time by delivery
 
 
-def _accepted(answer: dict[str, Any]) -> dict[str, float]:
-    """delivery id → send time, for the webhooks the server accepted."""
-    return {s[0]: s[1] for s in answer["samples"] if 200 <= s[3] < 300}
-
-
 def _low_load(
     url: str, finished: Finished, rate_per_s: float, duration: float
 ) -> tuple[dict[str, float], dict[str, float]]:
-    sent = _accepted(loadgen(url, "open", rate=rate_per_s, duration=duration))
+    sent = accepted_sends(loadgen(url, "open", rate=rate_per_s, duration=duration))
     done = finished(list(sent), 120.0)
     latencies = [done[d] - sent[d] for d in sent]
     return latency_summary(latencies), sent
@@ -45,7 +37,7 @@ def _low_load(
 
 def _burst(url: str, finished: Finished, count: int, concurrency: int) -> dict[str, float]:
     answer = loadgen(url, "count", count=count, concurrency=concurrency)
-    sent = _accepted(answer)
+    sent = accepted_sends(answer)
     done = finished(list(sent), 300.0)
     span = max(done.values()) - min(sent.values())
     return {"runs_per_s": rate(len(done), span), "accepted": len(sent), **latency_summary(
@@ -112,72 +104,16 @@ def hamster_e2e(
         }
     finally:
         runlog.close()
-        for name in [n for n in procs.procs if n.startswith(hamster.namespace)]:
-            procs.stop(name)
+        hamster.stop()
     return result
 
 
-def _seconds(value: Any) -> float:
-    """A timestamp the Celery task stored in Redis (redis-py answers bytes)."""
-    return float(value.decode() if isinstance(value, bytes) else value)
-
-
 def celery_e2e(procs: Processes, home: Path, opts: dict[str, Any]) -> dict[str, Any]:
-    redis_port = free_port()
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    procs.spawn(
-        "redis",
-        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(home)],
-    )  # fmt: skip
-    client = redis.Redis.from_url(redis_url)
-
-    def redis_up() -> bool:
-        procs.check("redis")
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-
-    wait_until(redis_up, 30, "redis-server")
-    env = {"BENCH_REDIS_URL": redis_url}
-    procs.spawn(
-        "celery-worker",
-        [PYTHON, "-m", "celery", "-A", "bench.celery_app", "worker", "--loglevel", "WARNING",
-         "--concurrency", str(opts["celery_concurrency"]), "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "-n", "bench@localhost"],
-        env,
-    )  # fmt: skip
-    web_port = free_port()
-    procs.spawn(
-        "celery-web",
-        [PYTHON, "-m", "bench.servers", "celery-web", "--port", str(web_port), "--secret", SECRET,
-         "--log", str(home / "celery-web.requests.log")],
-        env,
-    )  # fmt: skip
-
-    def web_up() -> bool:
-        procs.check("celery-web")
-        return http_status(f"http://127.0.0.1:{web_port}/healthz") == 200
-
-    wait_until(web_up, 60, "the Celery webhook view")
-
-    def finished(deliveries: list[str], timeout: float) -> dict[str, float]:
-        def all_done() -> dict[str, float] | None:
-            procs.check("celery-worker")
-            values = client.hmget("bench:done", deliveries)
-            return (
-                None
-                if any(v is None for v in values)
-                else {d: _seconds(v) for d, v in zip(deliveries, values, strict=True)}
-            )
-
-        return dict(wait_until(all_done, timeout, f"{len(deliveries)} Celery chains", every=0.25))
-
+    celery = Celery(procs, home)
     try:
-        url = f"http://127.0.0.1:{web_port}/webhooks/github"
-        result, _ = _measure(url, finished, {**opts, "label": "celery"})
+        celery.start_worker(opts["celery_concurrency"])
+        celery.start_web()
+        result, _ = _measure(celery.url, celery.finished, {**opts, "label": "celery"})
     finally:
-        for name in ("celery-web", "celery-worker", "redis"):
-            procs.stop(name)
+        celery.stop()
     return result

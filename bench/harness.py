@@ -16,9 +16,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from bench.payloads import SECRET
 
@@ -100,6 +102,12 @@ class Processes:
             proc.kill()
             proc.wait()
 
+    def kill(self, name: str) -> None:
+        """SIGKILL, as a crash or the OOM killer would: the process gets no chance to clean up."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait()
+
     def stop_all(self) -> None:
         for name in reversed(list(self.procs)):
             self.stop(name)
@@ -127,6 +135,11 @@ def loadgen(url: str, mode: str, timeout: float = 300.0, **options: Any) -> dict
     for key, value in options.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
     return dict(run_json(argv, timeout))
+
+
+def accepted_sends(answer: dict[str, Any]) -> dict[str, float]:
+    """delivery id → send time, for the webhooks of a load generator's answer that the server accepted."""
+    return {s[0]: s[1] for s in answer["samples"] if 200 <= s[3] < 300}
 
 
 class Hamster:
@@ -167,11 +180,22 @@ class Hamster:
         self.procs.check(name)
         return http_status(f"http://127.0.0.1:{self.port}/readyz") == 200
 
-    def start_worker(self, timeout: float = 180.0, expect: str = "bench-noop") -> None:
+    def start_worker(self, timeout: float = 180.0, expect: str = "bench-noop") -> str:
+        """Start a worker and wait until it holds the subscribers table (``expect`` in it); its name."""
+        name = self.spawn_worker()
+        self.wait_worker(name, timeout, expect)
+        return name
+
+    def spawn_worker(self) -> str:
+        """Start a worker without waiting for it; its name."""
         name = f"{self.namespace}-worker-{len(self.workers) + 1}"
         port = free_port()
         self.workers[name] = port
         self.procs.spawn(name, [PYTHON, "-m", "hamster.cli", "worker", "--web-port", str(port)], self.env)
+        return name
+
+    def wait_worker(self, name: str, timeout: float = 180.0, expect: str = "bench-noop") -> None:
+        port = self.workers[name]
 
         def ready() -> bool:
             self.procs.check(name)
@@ -179,3 +203,121 @@ class Hamster:
             return bool(view) and expect in view
 
         wait_until(ready, timeout, f"{name} to hold the subscribers table", every=0.5)
+
+    def worker_named(self, pid: int) -> str | None:
+        """The name of this namespace's running worker process ``pid``."""
+        alive = {self.procs.procs[n].pid: n for n in self.workers if n in self.procs.procs}
+        return alive.get(pid)
+
+    def stop(self) -> None:
+        """Stop this namespace's processes (SIGTERM, as a deploy does)."""
+        for name in [n for n in self.procs.procs if n.startswith(self.namespace)]:
+            self.procs.stop(name)
+
+
+def _seconds(value: Any) -> float:
+    """A timestamp a Celery task stored in Redis (redis-py answers bytes)."""
+    return float(value.decode() if isinstance(value, bytes) else value)
+
+
+class Celery:
+    """The Celery baseline: a throwaway ``redis-server``, Celery workers (prefork) running
+    ``bench.celery_app``, and the webhook view that hands each delivery to them (``bench.servers``)."""
+
+    def __init__(self, procs: Processes, home: Path) -> None:
+        self.procs = procs
+        self.home = home
+        redis_port = free_port()
+        self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        self.env = {"BENCH_REDIS_URL": self.redis_url}
+        self.names: list[str] = []
+        self._spawn(
+            "redis",
+            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--dir", str(home)],
+        )  # fmt: skip
+        self.client = redis.Redis.from_url(self.redis_url)
+
+        def redis_up() -> bool:
+            procs.check("redis")
+            try:
+                return bool(self.client.ping())
+            except redis.RedisError:
+                return False
+
+        wait_until(redis_up, 30, "redis-server")
+        self.url = ""
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.procs.spawn(name, argv, env)
+        self.names.append(name)
+
+    def start_worker(
+        self,
+        concurrency: int,
+        options: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        loglevel: str = "WARNING",
+    ) -> str:
+        """Start a Celery worker of ``concurrency`` processes; its name. ``wait_worker`` needs INFO."""
+        n = sum(1 for name in self.names if name.startswith("celery-worker"))
+        name = "celery-worker" if n == 0 else f"celery-worker-{n + 1}"
+        self._spawn(
+            name,
+            [PYTHON, "-m", "celery", "-A", "bench.celery_app", "worker", "--loglevel", loglevel,
+             "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "-n", f"bench{n + 1}@localhost", *options],
+            {**self.env, **(env or {})},
+        )  # fmt: skip
+        return name
+
+    def wait_worker(self, name: str, timeout: float = 60.0) -> None:
+        """Wait for the worker to say it is ready (logged at INFO): it consumes from Redis."""
+
+        def ready() -> bool:
+            self.procs.check(name)
+            return " ready." in self.procs.log_tail(name, lines=200)
+
+        wait_until(ready, timeout, f"{name} to be ready")
+
+    def start_web(self, pipeline: str = "chain") -> None:
+        port = free_port()
+        self._spawn(
+            "celery-web",
+            [PYTHON, "-m", "bench.servers", "celery-web", "--port", str(port), "--secret", SECRET,
+             "--log", str(self.home / "celery-web.requests.log"), "--pipeline", pipeline],
+            self.env,
+        )  # fmt: skip
+
+        def web_up() -> bool:
+            self.procs.check("celery-web")
+            return http_status(f"http://127.0.0.1:{port}/healthz") == 200
+
+        wait_until(web_up, 60, "the Celery webhook view")
+        self.url = f"http://127.0.0.1:{port}/webhooks/github"
+
+    def finished(self, deliveries: list[str], timeout: float) -> dict[str, float]:
+        """delivery id → when its tasks finished, once all of them have."""
+
+        def all_done() -> dict[str, float] | None:
+            for name in self.names:
+                self.procs.check(name)
+            values = self.client.hmget("bench:done", deliveries)
+            return (
+                None
+                if any(v is None for v in values)
+                else {d: _seconds(v) for d, v in zip(deliveries, values, strict=True)}
+            )
+
+        return dict(wait_until(all_done, timeout, f"{len(deliveries)} Celery chains", every=0.25))
+
+    def spans(self, deliveries: list[str]) -> list[tuple[float, float]]:
+        """(start, end) of each slow task that ran for these deliveries."""
+        values = self.client.hmget("bench:spans", deliveries)
+        found = [v.decode() if isinstance(v, bytes) else v for v in values if v is not None]
+        return [(float(a), float(b)) for a, b in (str(v).split() for v in found)]
+
+    def stop(self) -> None:
+        for name in reversed(self.names):
+            self.procs.stop(name)
+        self.client.close()

@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--secret", default=SECRET)
+    parser.add_argument("--owner", default="bench", help="repositories <owner>/repo-<n>")
     args = parser.parse_args(argv)
-    pool = bodies(secret=args.secret)
+    pool = bodies(secret=args.secret, owner=args.owner)
     run: Any
     if args.mode == "closed":
         run = closed(args.url, pool, args.concurrency, args.duration)

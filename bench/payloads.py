@@ -1,4 +1,4 @@
-"""The load: the recorded ``pull_request`` payloads (20 to 30 KB), moved to ``bench/repo-<n>`` and signed."""
+"""The load: the recorded ``pull_request`` payloads (20 to 30 KB), moved to ``<owner>/repo-<n>``, signed."""
 
 from __future__ import annotations
 
@@ -21,16 +21,17 @@ class Body:
     repo: str
 
 
-def bodies(repos: int = REPOS, secret: str = SECRET) -> list[Body]:
-    """Every recorded pull_request payload once per repository, serialised and signed up front."""
+def bodies(repos: int = REPOS, secret: str = SECRET, owner: str = "bench") -> list[Body]:
+    """Every recorded pull_request payload once per repository, serialised and signed up front: the first
+    ``repos`` bodies are one payload on as many repositories (the owner picks the subscriber)."""
     out = []
     for path in sorted(FIXTURES.glob("*.json")):
         payload = json.loads(path.read_text())
         for n in range(repos):
-            repo = f"bench/repo-{n}"
+            repo = f"{owner}/repo-{n}"
             payload["repository"]["full_name"] = repo
             payload["repository"]["name"] = f"repo-{n}"
-            payload["repository"]["owner"]["login"] = "bench"
+            payload["repository"]["owner"]["login"] = owner
             raw = json.dumps(payload).encode()
             out.append(Body(raw, signature_for(raw, secret.encode()), repo))
     return out

@@ -23,6 +23,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     def g(path: str) -> Any:
         return _get(results, path)
 
+    slots_total = g("slots.slots_total")
+    lease_s = g("slots.lease_s") or 0
     rows: list[tuple[str, str, Any, Any]] = [
         ("intake rps / HTTP limit", "≥ 0.70",
          ratio(g("intake.rps") or 0, g("intake.http_limit_rps") or 0), lambda v: v >= 0.7),
@@ -36,6 +38,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("replay events/s", "≥ 5,000", g("replay.events_per_s"), lambda v: v >= 5000),
         ("projection rebuild records/s", "≥ 10,000", g("projection.records_per_s"), lambda v: v >= 10000),
         ("match 1,000 subs / 10 subs", "≤ 2.0", g("match.ratio_1000_to_10"), lambda v: v <= 2.0),
+        ("slots: long stages makespan / ideal", "≤ 1.25", g("slots.makespan_x_ideal"), lambda v: v <= 1.25),
+        ("slots: peak stages at once", f"= slots available ({_fmt(slots_total)})", g("slots.peak"),
+         lambda v: v == slots_total),
+        ("slots: stages executed twice", "0", g("slots.twice"), lambda v: v == 0),
+        ("slots: takeover after SIGKILL, s", f"≤ lease + 5 s ({_fmt(lease_s + 5)})", g("slots.takeover_s"),
+         lambda v: v <= lease_s + 5),
     ]  # fmt: skip
     return [
         {"name": name, "target": text, "measured": value, "met": None if value is None else bool(test(value))}
@@ -67,6 +75,25 @@ FIGURES = [
     ("match.us_per_event.10", "match µs/event, 10 subscribers"),
     ("match.us_per_event.100", "match µs/event, 100 subscribers"),
     ("match.us_per_event.1000", "match µs/event, 1,000 subscribers"),
+    ("slots.long_stages.makespan_s", "long stages: makespan s (8 blocking stages, 2 + 1 workers of 2 slots)"),
+    ("slots.long_stages.ideal_s", "long stages: ideal s, ceil(8 / 4) * stage length"),
+    ("slots.makespan_x_ideal", "long stages: makespan / ideal"),
+    ("slots.peak", "long stages: peak stages running at once"),
+    ("slots.slots_total", "long stages: slots available (workers ready before the last claim)"),
+    ("slots.long_stages.third_worker_ready_s", "long stages: third worker's start → its slots take work, s"),
+    ("slots.twice", "long stages: stages executed twice"),
+    ("slots.celery.makespan_s", "Celery makespan s (2 workers of 2 processes, -O fair)"),
+    ("slots.celery_makespan_x_ideal", "Celery makespan / ideal"),
+    ("slots.celery_peak", "Celery peak tasks running at once"),
+    ("slots.lease_s", "takeover: lease s (HAMSTER_STAGE_LEASE_S)"),
+    ("slots.takeover_s", "takeover: SIGKILL → attempt 2 started, s"),
+    ("slots.takeover.after_lease_s", "takeover: lease ran out → attempt 2 started, s"),
+    ("slots.join_to_first_stage_s", "rebalance: third worker's start → its first stage, s"),
+    ("slots.rebalance_s", "rebalance: third worker joining the group → partitions assigned, s"),
+    (
+        "slots.rebalance.incumbents_rebalance_s",
+        "rebalance: running workers' partitions revoked → assigned, s",
+    ),
 ]
 
 
@@ -148,7 +175,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(17, 8))
+    fig, axes = plt.subplots(3, 3, figsize=(17, 12))
     closed = _get(results, "intake.closed_loop") or {}
     ax = axes[0][0]
     for key, label in (
@@ -213,10 +240,33 @@ def chart(results: dict[str, Any], path: Path) -> None:
     ax.plot([1.6, 2.4], [10000, 10000], "k:", linewidth=1, label="projection target")
     ax.set(title="Replay and projection rebuild", ylabel="per second", yscale="log")
     ax.legend()
+    _slots_charts(results, axes[2])
     fig.suptitle(f"Hamster benchmark {results['started_at']}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _slots_charts(results: dict[str, Any], axes: Any) -> None:
+    """The slots section's row: makespans against the ideal, stages at once, takeover and join times."""
+    ax = axes[0]
+    values = [_get(results, p) or 0 for p in ("slots.makespan_x_ideal", "slots.celery_makespan_x_ideal")]
+    ax.bar(["Hamster", "Celery + Redis"], values, color=["C0", "C2"])
+    ax.plot([-0.4, 1.4], [1.25, 1.25], "k--", linewidth=1, label="target")
+    ax.set(title="Long stages: makespan / ideal (8 stages on 4 slots)", ylabel="makespan / ideal")
+    ax.legend()
+
+    ax = axes[1]
+    paths = ("slots.peak", "slots.slots_total", "slots.celery_peak")
+    labels = ["Hamster peak", "Hamster slots\navailable", "Celery peak"]
+    ax.bar(labels, [_get(results, p) or 0 for p in paths], color=["C0", "C7", "C2"])
+    ax.set(title="Long stages: running at once", ylabel="stages")
+
+    ax = axes[2]
+    times = ("slots.lease_s", "slots.takeover_s", "slots.join_to_first_stage_s", "slots.rebalance_s")
+    labels = ["lease", "SIGKILL →\nattempt 2", "worker start →\nfirst stage", "group\nrebalance"]
+    ax.bar(labels, [_get(results, p) or 0 for p in times], color=["C7", "C0", "C1", "C3"])
+    ax.set(title="Takeover and a worker joining", ylabel="seconds")
 
 
 def _num(results: dict[str, Any], path: str) -> float | None:
@@ -322,6 +372,28 @@ def notes(results: dict[str, Any]) -> list[str]:
         ),
         "match 1,000 subs / 10 subs": (
             f"Matching: {f('match.us_per_event.1000')} µs against {f('match.us_per_event.10')} µs."
+        ),
+        "slots: long stages makespan / ideal": (
+            f"Long stages: {f('slots.long_stages.makespan_s')} s against {f('slots.long_stages.ideal_s')} s; "
+            "on top of the stages come the webhook → first claim "
+            f"({f('slots.long_stages.to_first_claim_s')} s: intake, match, stage request, the claim's "
+            "acknowledged write), the hand-over between rounds "
+            "(StageSucceeded and RunSucceeded written, the slot freed, the next claim written, after "
+            "HAMSTER_CLAIM_DELAY_S on a worker that does not hold the run's partition) and the last stage's "
+            f"end → RunSucceeded ({f('slots.long_stages.last_stage_to_run_end_s')} s). Celery, same tasks: "
+            f"{f('slots.celery.makespan_s')} s."
+        ),
+        "slots: peak stages at once": (
+            f"Peak: {f('slots.peak')} stages at once of {f('slots.slots_total')} slots available; the third "
+            f"worker's slots took work {f('slots.long_stages.third_worker_ready_s')} s after it started."
+        ),
+        "slots: stages executed twice": (
+            f"Stages executed twice: {f('slots.twice')} (claims the run log accepted for the same stage)."
+        ),
+        "slots: takeover after SIGKILL, s": (
+            f"Takeover: the lease had {f('slots.takeover.lease_left_at_kill_s')} s left at the kill; "
+            f"attempt 2 was claimed {f('slots.takeover.after_lease_s')} s after it ran out (a worker that "
+            "does not hold the run's partition waits HAMSTER_CLAIM_DELAY_S first)."
         ),
     }
     out += [f"Section {name} failed: {error}" for name, error in (results.get("errors") or {}).items()]

@@ -3,7 +3,7 @@
 - ``http-limit``: Hamster's own intake app and handler, with a producer that stores nothing. It verifies the
   signature and parses the envelope exactly as the intake does, then answers: the HTTP limit.
 - ``celery-web``: the original Hamster's design, a minimal aiohttp webhook view that verifies the signature
-  and hands a chain of three no-op tasks to Celery over Redis.
+  and hands a chain of three no-op tasks to Celery over Redis (``--pipeline slow``: one blocking task).
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ def http_limit_app(secret: str) -> web.Application:
     return create_intake_app(settings, NullProducer())
 
 
-def celery_web_app(secret: str) -> web.Application:
-    from bench.celery_app import start_pipeline
+def celery_web_app(secret: str, pipeline: str = "chain") -> web.Application:
+    from bench.celery_app import start_pipeline, start_slow
 
     secrets = [secret.encode()]
+    start = start_slow if pipeline == "slow" else start_pipeline
 
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
@@ -57,7 +58,7 @@ def celery_web_app(secret: str) -> web.Application:
             return web.json_response({"error": "bad signature"}, status=401)
         delivery = request.headers.get(DELIVERY_HEADER, "")
         # As the original view did: parse, then enqueue the chain (a Redis LPUSH) before answering.
-        start_pipeline(delivery, json.loads(body))
+        start(delivery, json.loads(body))
         return web.json_response({"delivery_id": delivery}, status=202)
 
     app = web.Application(client_max_size=25 * 1024 * 1024)
@@ -76,12 +77,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--secret", required=True)
     parser.add_argument("--log", type=Path, required=True)
+    parser.add_argument("--pipeline", choices=["chain", "slow"], default="chain", help="celery-web's tasks")
     args = parser.parse_args(argv)
     # Logged like `hamster web` logs (INFO, one line per delivery), so the baseline pays the same.
     logging.basicConfig(
         filename=args.log, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = http_limit_app(args.secret) if args.kind == "http-limit" else celery_web_app(args.secret)
+    if args.kind == "http-limit":
+        app = http_limit_app(args.secret)
+    else:
+        app = celery_web_app(args.secret, args.pipeline)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 

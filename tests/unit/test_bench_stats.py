@@ -88,3 +88,20 @@ def test_notes_explain_only_the_targets_missed():
     lines = notes(results)
     assert any(line.startswith("Intake p99") for line in lines)
     assert not any(line.startswith("Intake: ") for line in lines)
+
+
+def test_slot_targets_compare_with_the_slots_available_and_the_lease():
+    """The peak is held against the slots available in that run, the takeover against its lease + 5 s."""
+    results = {
+        "slots": {"makespan_x_ideal": 1.1, "peak": 4, "slots_total": 6, "twice": 0, "takeover_s": 14.0,
+                  "lease_s": 10.0},
+    }  # fmt: skip
+    met = {row["name"]: row["met"] for row in targets(results)}
+    assert met["slots: long stages makespan / ideal"] is True
+    assert met["slots: peak stages at once"] is False
+    assert met["slots: stages executed twice"] is True
+    assert met["slots: takeover after SIGKILL, s"] is True
+    results["slots"].update(takeover_s=15.5, slots_total=4)
+    met = {row["name"]: row["met"] for row in targets(results)}
+    assert met["slots: takeover after SIGKILL, s"] is False
+    assert met["slots: peak stages at once"] is True
