@@ -1,18 +1,18 @@
 """One module per agent, in flow order: subscribers, match, lanes, stages (this worker's stage slots: not
-a Faust agent, see its docstring), cancellations, projection, reporting, check_actions (GitHub's buttons on
-the check runs reporting made)."""
+a Faust agent, see its docstring), run_control (cancels and reruns), projection, reporting, check_actions
+(GitHub's buttons on the check runs reporting made)."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
 
 from agents import (
-    cancellations,
     check_actions,
     lanes,
     match,
     projection,
     reporting,
+    run_control,
     stages,
     subscribers,
 )
@@ -29,7 +29,7 @@ def register_all(streams: Streams, engine: Engine) -> None:
     match.register(streams, recorder)
     lanes.register(streams)
     stages.register(streams, view, recorder)
-    cancellations.register(streams, recorder)
+    run_control.register(streams, recorder)
     projection.register(streams, engine)
     reporting.register(streams)
     check_actions.register(streams)

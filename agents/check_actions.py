@@ -3,7 +3,7 @@
 It reads the events topic beside the match agent, looks only at ``check_run`` and ``check_suite`` webhooks
 (by their Kafka header, before decoding), and lets ``hamster.check_actions.decide`` say what they ask. A
 rerun is ``streams.rerun.rerun_run`` (blocking Kafka reads and writes: in a thread); a cancellation is a
-``CancelRun`` on the run-control topic, which the cancellations agent carries out. Replayed webhooks
+``CancelRun`` on the run-control topic, which the run-control agent carries out. Replayed webhooks
 (``hamster replay``) ask nothing: replaying history must not rerun or cancel anything today.
 """
 

@@ -3,7 +3,7 @@
 Reads the lanes topic (key: repository), so one repository's commands come in order to one worker, which
 keeps that repository's books (one per subscriber) in the ``lanes`` table. What a command does to a book is
 decided by ``hamster.concurrency``; this agent carries it out: a superseded run gets a ``CancelRun`` on the
-run-control topic (``agents.cancellations``), a run that may start gets its first stage request. The book
+run-control topic (``agents.run_control``), a run that may start gets its first stage request. The book
 is written after those sends were acknowledged: a crash in between makes the command run again against
 the old book, which decides the same, and the stage agents and the cancellation agent take a repeated
 request as one.

@@ -7,6 +7,7 @@ order on one partition.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from datetime import UTC, datetime
@@ -190,7 +191,36 @@ class CancelRun(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    type: Literal["CancelRun"] = "CancelRun"
     run_id: str
     reason: str
     requested: RunRequested | None = None  # not needed since every worker holds in-flight runs' states
     requested_offset: int | None = None  # as in RunStage
+
+
+class StartRun(BaseModel):
+    """A command on the run-control topic: start this run (a rerun asked for from the CLI, the dashboard or
+    GitHub). A worker appends its ``RunRequested`` through its recorder, like every run-log record, then
+    sends ``request`` (its first stage request) to the workers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["StartRun"] = "StartRun"
+    requested: RunRequested
+    request: RunStage
+
+    @property
+    def run_id(self) -> str:
+        return self.requested.run_id
+
+
+RunControl = Annotated[CancelRun | StartRun, Field(discriminator="type")]
+RUN_CONTROL: TypeAdapter[CancelRun | StartRun] = TypeAdapter(RunControl)
+
+
+def decode_run_control(raw: bytes) -> CancelRun | StartRun:
+    """A run-control command; one written before commands had a ``type`` is a ``CancelRun``."""
+    data = json.loads(raw)
+    if isinstance(data, dict) and "type" not in data:
+        data["type"] = "CancelRun"
+    return RUN_CONTROL.validate_python(data)

@@ -1,4 +1,4 @@
-"""Rerunning a recorded run: read it back from the run log, and append its next attempt.
+"""Rerunning a recorded run: read it back from the run log, and ask a worker to start its next attempt.
 
 Used by ``hamster replay run``, by the dashboard's replay button and by GitHub's "Re-run" on a check run
 (``agents.check_actions``).
@@ -24,7 +24,8 @@ def rerun_run(
     ``from_failed_stage``: without ``from_stage``, from the stage that failed (from the start if none did).
     ``requested_by``: who asked (a GitHub login), kept on the rerun's ``RunRequested``.
 
-    Returns the new run's ``RunRequested`` once it and its first stage request are in Kafka.
+    Returns the new run's ``RunRequested`` once the command to start it (``StartRun``, on the run-control
+    topic) is in Kafka: a worker appends the record through its recorder, like every run-log record.
     """
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
@@ -35,9 +36,15 @@ def rerun_run(
     from hamster.github_events import event_info
     from hamster.lifecycle import RunState, evolve
     from hamster.replay import rerun, stage_index
-    from hamster.run_events import RunRequested, RunStage, decode_run_event, encode_run_event
+    from hamster.run_events import RunRequested, RunStage, StartRun, decode_run_event
     from streams.reader import read_at, read_topic
-    from streams.topics import MAX_MESSAGE_BYTES, events_topic, run_events_topic, stage_topic
+    from streams.topics import (
+        MAX_MESSAGE_BYTES,
+        events_topic,
+        run_control_topic,
+        run_events_topic,
+        stage_topic,
+    )
 
     records = [
         decode_run_event(r.value) for r in read_topic(settings.kafka_bootstrap, run_events_topic(settings))
@@ -84,7 +91,7 @@ def rerun_run(
     info = event_info(envelope.event, original.event.delivery_id, envelope.payload)
     request = RunStage(
         run_id=new.run_id, index=start, attempt=1, requested=new, event=info, outputs=new.reused_outputs
-    )  # its requested_offset is set once the RunRequested is written
+    )  # its requested_offset is set by the worker that appends the RunRequested
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
         acks="all",
@@ -99,14 +106,9 @@ def rerun_run(
             raise ConfigurationError(
                 f"no topic {topic}: no worker has registered task {new.pipeline[start]}"
             ) from None
-        written = producer.send(
-            run_events_topic(settings), key=new.run_id.encode(), value=encode_run_event(new)
-        ).get(timeout=30)
-        request = request.model_copy(update={"requested_offset": written.offset})
+        command = StartRun(requested=new, request=request)
         producer.send(
-            topic,
-            key=new.run_id.encode(),
-            value=request.model_dump_json().encode(),
+            run_control_topic(settings), key=new.run_id.encode(), value=command.model_dump_json().encode()
         ).get(timeout=30)
     finally:
         producer.close()

@@ -38,7 +38,7 @@ def worker(web_port: int, web_host: str, slots: int | None) -> None:
     try:
         catalog = load_catalog(settings.subscribers)
         ensure_topics(settings.kafka_bootstrap, topic_specs(settings, list(catalog.tasks)))
-        settings.home.mkdir(parents=True, exist_ok=True)
+        (settings.home / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only its own folder
         engine = make_engine(settings.db_url)
     except HamsterError as exc:
         fail(str(exc), 2)

@@ -1,0 +1,52 @@
+"""Agent: carry out run-control commands. Reads the run-control topic (key: run id).
+
+- ``CancelRun`` (from the lanes agent for a superseded run, GitHub's Cancel button, or a destroyed merge
+  group) ends the run as ``cancelled`` with its reason, unless it already ended. Whichever worker runs the
+  run's stage sees the run end in its view of the run log and stops the attempt; what it was about to
+  record is refused (``agents.stages``).
+- ``StartRun`` (a rerun from the CLI, the dashboard or GitHub's Re-run) appends the run's ``RunRequested``
+  through this worker's recorder, like every run-log record, then hands its first stage request to the
+  workers. A command read twice lands on the same run (the log already has it).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from agents.dead_letters import set_aside
+from hamster import logs
+from hamster.run_events import CancelRun, StartRun, decode_run_control
+from streams.app import Streams, send_acked
+from streams.run_recorder import RunRecorder
+
+log = logging.getLogger(__name__)
+
+
+async def start(streams: Streams, recorder: RunRecorder, command: StartRun) -> None:
+    found = await recorder.request(command.requested)
+    if found is None:
+        log.info("run %s: already requested and ended; not started again", command.run_id)
+        return
+    offset, requested = found
+    request = command.request.model_copy(update={"requested": requested, "requested_offset": offset})
+    await send_acked(streams.stage_topic(request.stage), request.run_id, request.model_dump_json().encode())
+    log.info("run %s: started (rerun of %s)", request.run_id, requested.original_run_id)
+
+
+def register(streams: Streams, recorder: RunRecorder) -> None:
+    @streams.app.agent(streams.run_control, name="hamster.run-control", concurrency=1)
+    async def run_control(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                command = decode_run_control(event.value)
+            except (ValidationError, ValueError) as exc:
+                await set_aside(streams, "run control", exc, event)
+                continue
+            logs.bind(run_id=command.run_id)
+            if isinstance(command, CancelRun):
+                await recorder.cancel(command, event.message.partition)
+            else:
+                await start(streams, recorder, command)
