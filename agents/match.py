@@ -33,6 +33,7 @@ from hamster.audit import seal
 from hamster.concurrency import Policy, lane_of
 from hamster.envelope import EventEnvelope, decode_envelope
 from hamster.github_events import EventInfo, event_info
+from hamster.graph import admission_index
 from hamster.lane_commands import FileRun, lanes_key
 from hamster.matching import SubscriberIndex
 from hamster.merge_groups import (
@@ -150,6 +151,7 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             subscriber=spec.name,
             subscriber_version=spec.version,
             pipeline=spec.pipeline,
+            graph=spec.graph,
             params=spec.params,
             event=info.model_copy(update={"payload": {}}),
             events_offset=position,
@@ -173,7 +175,16 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
                 log.info("run %s: already requested and ended; nothing to start", run_id)
                 return None
             requested_offset, requested = found
-        first = spec.pipeline[0]
+        index = admission_index(requested.pipeline, requested.graph)
+        request = RunStage(
+            run_id=run_id,
+            index=index,
+            attempt=1,
+            requested=requested,
+            event=info,
+            requested_offset=requested_offset,
+        )
+        first = request.stage
         if first not in streams.stages:
             state = recorder.view.state(run_id)
             if state is not None:
@@ -182,14 +193,6 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
                     await recorder.record(state, RunFailed, stage=first, reason=reason)
                 log.error("run %s: %s", run_id, reason)
             return None
-        request = RunStage(
-            run_id=run_id,
-            index=0,
-            attempt=1,
-            requested=requested,
-            event=info,
-            requested_offset=requested_offset,
-        )
         if lane is None:
             await send_acked(streams.stages[first], run_id, request.model_dump_json().encode())
         else:

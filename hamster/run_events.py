@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from hamster.github_events import EventInfo
+from hamster.graph import StageSpec
 
 SCHEMA_VERSION = 1
 
@@ -47,7 +48,10 @@ class RunRequested(_RunEvent):
     type: Literal["RunRequested"] = "RunRequested"
     subscriber: str
     subscriber_version: str
-    pipeline: tuple[str, ...]
+    pipeline: tuple[str, ...]  # the stages' names, each after the stages it needs
+    # What each stage needs, runs and is (hamster.graph); empty: a line, each stage needing the one before
+    # (every record written before graphs existed).
+    graph: dict[str, StageSpec] = {}
     params: dict[str, Any] = {}
     event: EventInfo  # the trigger, without its payload (that stays in the events topic)
     events_offset: tuple[int, int] | None = None  # (partition, offset) of the webhook in the events topic
@@ -121,6 +125,38 @@ class LeaseRenewed(_RunEvent):
     released: bool = False
 
 
+class StagesSkipped(_RunEvent):
+    """These stages will not run: a stage they need failed, or (``fail_fast``) a sibling in their matrix
+    did. A running one among them is stopped: its attempt's records are refused from now on."""
+
+    type: Literal["StagesSkipped"] = "StagesSkipped"
+    stages: tuple[str, ...]
+    indexes: tuple[int, ...]
+    because: str  # the stage whose failure skips them
+    reason: str
+
+
+class StageApproved(_RunEvent):
+    """A person approved an approval stage: ``by`` (a GitHub login, or the dashboard), ``via`` how."""
+
+    type: Literal["StageApproved"] = "StageApproved"
+    stage: str
+    index: int
+    by: str
+    via: str  # "comment" or "dashboard"
+
+
+class StageDenied(_RunEvent):
+    """An approval stage failed: a person denied it (``by``), or nobody decided in time (``by`` None)."""
+
+    type: Literal["StageDenied"] = "StageDenied"
+    stage: str
+    index: int
+    by: str | None = None
+    via: str | None = None
+    reason: str
+
+
 class RunSucceeded(_RunEvent):
     type: Literal["RunSucceeded"] = "RunSucceeded"
 
@@ -142,6 +178,9 @@ RunEvent = Annotated[
     | StageSucceeded
     | StageFailed
     | LeaseRenewed
+    | StagesSkipped
+    | StageApproved
+    | StageDenied
     | RunSucceeded
     | RunFailed
     | RunCancelled,
@@ -179,7 +218,10 @@ class RunStage(BaseModel):
 
     @property
     def stage(self) -> str:
-        return self.requested.pipeline[self.index]
+        """The task of stage ``index``: its stage topic is named after it."""
+        name = self.requested.pipeline[self.index]
+        spec = self.requested.graph.get(name)
+        return spec.task or name if spec is not None else name
 
 
 class CancelRun(BaseModel):
