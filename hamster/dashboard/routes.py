@@ -156,7 +156,14 @@ async def runs_page(request: web.Request) -> web.Response:
 async def run_page(request: web.Request) -> web.Response:
     run = await _run(request)
     link = views.github_link(run, request.app[DASHBOARD].github_web_url)
-    return _render(request, "run.html", run=run, github_link=link, bars=views.timeline(run))
+    return _render(
+        request,
+        "run.html",
+        run=run,
+        github_link=link,
+        bars=views.timeline(run),
+        columns=views.graph_columns(run),
+    )
 
 
 async def subscribers_page(request: web.Request) -> web.Response:

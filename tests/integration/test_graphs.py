@@ -4,6 +4,8 @@ each, and the fake GitHub for the matrix's statuses."""
 from __future__ import annotations
 
 import json
+import re
+import urllib.request
 
 import pytest
 
@@ -62,6 +64,13 @@ def test_a_diamond_runs_its_middle_stages_side_by_side_and_joins_them(system: Sy
     assert stages["join"]["output"] == {"saw": {"fetch": None, "left": "left", "right": "right"}}
     assert stages["left"]["output"]["saw"] == ["fetch"]
     assert stages["join"]["needs"] == ["left", "right"]
+    page = (
+        urllib.request.urlopen(f"http://127.0.0.1:{system.intake_port}/runs/{run['run_id']}").read().decode()
+    )
+    columns = [
+        re.findall(r'data-stage="([^"]+)" data-needs', c) for c in page.split('<div class="column">')[1:]
+    ]
+    assert columns == [["fetch"], ["left", "right"], ["join"]], "the run page draws the diamond"
 
 
 def test_a_failure_skips_only_its_dependents(system: System):
