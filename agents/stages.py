@@ -54,11 +54,8 @@ from hamster.github_events import event_info
 from hamster.graph import admission_index
 from hamster.lifecycle import RunState
 from hamster.next_step import (
-    Deny,
-    FinishSucceeded,
     GiveUp,
     Reoffer,
-    Skip,
     Start,
     claimable,
     overdue,
@@ -69,10 +66,7 @@ from hamster.next_step import (
 from hamster.run_events import (
     RunFailed,
     RunStage,
-    RunSucceeded,
-    StageDenied,
     StageFailed,
-    StagesSkipped,
     StageStarted,
     StageSucceeded,
 )
@@ -367,33 +361,7 @@ class StageWorker(Service):
         await self.settle(new)
 
     async def settle(self, state: RunState) -> None:
-        """Record what the run owes now (``hamster.next_step.settle``), until it owes nothing."""
-        while (decision := settle(state, now())) is not None:
-            if isinstance(decision, Skip):
-                names = tuple(state.stages[i].name for i in decision.indexes)
-                state = await self.recorder.record(
-                    state,
-                    StagesSkipped,
-                    stages=names,
-                    indexes=decision.indexes,
-                    because=decision.because,
-                    reason=decision.reason,
-                )
-                log.info("run %s: skipped %s: %s", state.run_id, ", ".join(names), decision.reason)
-            elif isinstance(decision, Deny):
-                stage = state.stages[decision.index].name
-                state = await self.recorder.record(
-                    state, StageDenied, stage=stage, index=decision.index, reason=decision.reason
-                )
-                log.info("run %s: %s", state.run_id, decision.reason)
-            elif isinstance(decision, FinishSucceeded):
-                await self.recorder.record(state, RunSucceeded)
-                log.info("run %s: succeeded", state.run_id)
-                return
-            else:
-                await self.recorder.record(state, RunFailed, stage=decision.stage, reason=decision.reason)
-                log.info("run %s: failed: %s", state.run_id, decision.reason)
-                return
+        await self.recorder.settle(state, now())
 
     async def _release(self, attempt: Attempt) -> None:
         """Give the attempt's lease up, so another worker starts the stage at once."""

@@ -224,6 +224,20 @@ class RunStage(BaseModel):
         return spec.task or name if spec is not None else name
 
 
+class DecideStage(BaseModel):
+    """A command on the run-control topic: approve (or deny) the approval stage ``stage``, for ``by``
+    (a GitHub login who commented ``/approve``, or the dashboard). Carried out by any worker, as
+    ``CancelRun`` is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    stage: str
+    approve: bool
+    by: str
+    via: str  # "comment" or "dashboard"
+
+
 class CancelRun(BaseModel):
     """A command on the run-control topic: end this run as cancelled, whatever it is doing.
 
@@ -236,3 +250,6 @@ class CancelRun(BaseModel):
     reason: str
     requested: RunRequested | None = None  # not needed since every worker holds in-flight runs' states
     requested_offset: int | None = None  # as in RunStage
+
+
+RUN_CONTROL = TypeAdapter(CancelRun | DecideStage)
