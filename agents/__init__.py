@@ -1,4 +1,5 @@
-"""One module per agent, in flow order: subscribers, match, lanes, stages (this worker's stage slots: not
+"""One module per agent, in flow order: subscribers, schedules (announces schedule ticks as events; not a
+Faust agent), match, lanes, stages (this worker's stage slots: not
 a Faust agent, see its docstring), cancellations, projection, reporting, check_actions (GitHub's buttons on
 the check runs reporting made)."""
 
@@ -13,6 +14,7 @@ from agents import (
     match,
     projection,
     reporting,
+    schedules,
     stages,
     subscribers,
 )
@@ -33,3 +35,4 @@ def register_all(streams: Streams, engine: Engine) -> None:
     projection.register(streams, engine)
     reporting.register(streams)
     check_actions.register(streams)
+    schedules.register(streams)

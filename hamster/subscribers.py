@@ -22,9 +22,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from hamster.concurrency import CONCURRENCY_MODES, Concurrency
+from hamster.dispatch import SCHEDULE_EVENT
 from hamster.errors import ConfigurationError
 from hamster.github_events import EVENT_NAMES, EventInfo
 from hamster.graph import Approval, Matrix, Stage, StageSpec, expand, is_line
+from hamster.schedules import check
 from hamster.task import Task
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -54,12 +56,15 @@ class SubscriberSpec(BaseModel):
     report: bool = False  # commit statuses on the event's sha
     status_context: str | None = None  # the statuses' and check run's name; None: hamster/<name>
     checks: bool = False  # a check run per run (the token needs the Checks API)
+    # cron: a run per tick on each of ``repos`` and ``branches`` (hamster.schedules)
+    schedule: str | None = None
     version: str = ""
 
     def with_version(self) -> SubscriberSpec:
         body = self.model_dump(mode="json", exclude={"version"})
-        if not self.graph:
-            del body["graph"]  # a line keeps the version it had before graphs existed
+        for added in ("graph", "schedule"):  # unused, they leave the version what it was before them
+            if not body[added]:
+                del body[added]
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
         return self.model_copy(update={"version": digest.hexdigest()[:16]})
 
@@ -89,7 +94,7 @@ class Subscriber:
         self,
         name: str,
         *,
-        events: Sequence[str],
+        events: Sequence[str] | None = None,
         pipeline: Sequence[Stage] | Mapping[Stage, Sequence[Stage | str]],
         actions: Sequence[str] | None = None,
         repos: Sequence[str] | None = None,
@@ -105,13 +110,22 @@ class Subscriber:
         report: bool = False,
         status_context: str | None = None,
         checks: bool = False,
+        schedule: str | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigurationError(f"subscriber name {name!r}: use letters, digits, '.', '_' or '-'")
         event_names = _tuple(name, "events", events)
+        if schedule is not None:
+            check(schedule, name)
+            event_names = event_names or (SCHEDULE_EVENT,)
+            literal = all(not set(r) & set("*?[") for r in (*(repos or ()), *(branches or ())))
+            if not repos or not branches or not literal:
+                raise ConfigurationError(
+                    f"subscriber {name}: a schedule needs repos and branches, named without wildcards"
+                )
         if event_names is None:
             raise ConfigurationError(f"subscriber {name}: events is required")
-        unknown = sorted(set(event_names) - EVENT_NAMES - {"*"})
+        unknown = sorted(set(event_names) - EVENT_NAMES - {"*", SCHEDULE_EVENT})
         if unknown:
             raise ConfigurationError(f"subscriber {name}: unknown GitHub event name(s) {', '.join(unknown)}")
         graph = expand(name, pipeline)
@@ -155,6 +169,7 @@ class Subscriber:
             report=bool(report),
             status_context=status_context,
             checks=bool(checks),
+            schedule=schedule,
         ).with_version()
 
     def __repr__(self) -> str:
