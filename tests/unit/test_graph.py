@@ -262,3 +262,34 @@ def test_a_record_without_a_graph_folds_as_a_line():
     state = old.state
     assert [s.needs for s in state.stages] == [(), ("lint",), ("unit",)]
     assert claimable(state, at(1)) == [Start(0, 1)]
+
+
+def test_each_matrix_instance_reports_a_status_of_its_own():
+    """An instance's start, success and skip become statuses in its own context; other stages add none."""
+    from hamster.reporting import ReportOptions, SetStatus, report
+
+    log = Log({lint: [], unit.matrix(python=["3.11", "3.12"], fail_fast=True): [lint]})
+    requested = log.records[0].model_copy(
+        update={"event": EventInfo(name="push", delivery_id="d", repo="a/b", sha="f" * 40)}
+    )
+    options = ReportOptions(status=True, context="hamster/ci")
+    state, _ = report(None, requested, options)
+    log.start("lint")
+    log.succeed("lint")
+    log.start("unit[python=3.11]")
+    log.fail("unit[python=3.11]")
+    log.skip(settle(log.state, at(9)))
+    statuses = []
+    for record in log.records[1:]:
+        state, actions = report(state, record, None)
+        statuses += [(a.context, a.state) for a in actions if isinstance(a, SetStatus)]
+    assert statuses == [
+        ("hamster/ci/unit[python=3.11]", "pending"),
+        ("hamster/ci/unit[python=3.11]", "failure"),
+        ("hamster/ci/unit[python=3.12]", "error"),
+    ]
+    assert state.stages == {
+        "lint": "succeeded",
+        "unit[python=3.11]": "failed",
+        "unit[python=3.12]": "skipped",
+    }
