@@ -135,8 +135,16 @@ def _name(item: Any) -> str:
     raise ConfigurationError(f"pipeline item {item!r} is not a task, a matrix or an approval")
 
 
+MAX_STAGE_NAME = 100  # the projection's stages.name column
+
+
 def _specs(item: Stage, needs: tuple[str, ...]) -> dict[str, StageSpec]:
     if isinstance(item, Matrix):
+        too_long = [n for v in item.combinations() if len(n := instance_name(item.name, v)) > MAX_STAGE_NAME]
+        if too_long:
+            raise ConfigurationError(
+                f"matrix of {item.name}: instance name {too_long[0]!r} is over {MAX_STAGE_NAME} characters"
+            )
         return {
             instance_name(item.name, values): StageSpec(
                 needs=needs, task=item.task.name, params=values, matrix=item.name, fail_fast=item.fail_fast

@@ -293,3 +293,9 @@ def test_each_matrix_instance_reports_a_status_of_its_own():
         "unit[python=3.11]": "failed",
         "unit[python=3.12]": "skipped",
     }
+
+
+def test_a_matrix_instance_name_must_fit_the_projection():
+    """Instance names longer than the projection's 100 characters are refused at start."""
+    with pytest.raises(ConfigurationError, match="over 100 characters"):
+        expand("s", [unit.matrix(python=["x" * 120])])
