@@ -15,7 +15,9 @@ from hamster.envelope import EventEnvelope, encode_envelope, kafka_headers
 from hamster.errors import ConfigurationError
 from hamster.github import client_for
 from hamster.settings import Settings
-from streams.topics import MAX_MESSAGE_BYTES, events_topic
+from hamster.subscriber_changes import SUBSCRIBER_CHANGE, SubscriberState, fold_changes
+from streams.reader import read_topic
+from streams.topics import MAX_MESSAGE_BYTES, events_topic, subscribers_topic
 
 
 def append_event(settings: Settings, envelope: EventEnvelope) -> tuple[int, int]:
@@ -40,12 +42,23 @@ def append_event(settings: Settings, envelope: EventEnvelope) -> tuple[int, int]
     return int(written.partition), int(written.offset)
 
 
+def subscriber_states(settings: Settings) -> dict[str, SubscriberState]:
+    """The subscribers table as the workers published it."""
+    records = read_topic(settings.kafka_bootstrap, subscribers_topic(settings))
+    return fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
+
+
 def trigger_run(
     settings: Settings, subscriber: str, repo: str, ref: str, params: dict[str, Any], sender: str
 ) -> dict[str, Any]:
     """Start a run of ``subscriber`` on ``repo`` at ``ref``; what was sent, with the run's id."""
     if "/" not in repo:
         raise ConfigurationError(f"repository {repo!r}: give it as OWNER/NAME")
+    known = subscriber_states(settings).get(subscriber)
+    if known is None or not known.enabled:
+        raise ConfigurationError(
+            f"subscriber {subscriber}: {'disabled' if known else 'unknown'}: nothing would run"
+        )
     github = client_for(settings)
     if not github.configured:
         raise ConfigurationError(

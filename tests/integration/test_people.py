@@ -104,11 +104,14 @@ def test_hamster_trigger_starts_a_run_on_the_branch_head(system: System, fake: F
     assert fake.seen("GET", "/repos/people/app/commits/main")
 
 
-def test_a_ref_github_does_not_know_starts_nothing(system: System):
-    """A branch that names no commit is refused by GitHub, and so by `hamster trigger`, in one line."""
+def test_a_ref_github_does_not_know_or_an_unknown_subscriber_starts_nothing(system: System):
+    """A branch that names no commit is refused by GitHub, and so by `hamster trigger`, in one line; so is
+    a subscriber no worker published."""
     done = system.cli("trigger", "by-hand", "--repo", "people/app", "--ref", "no-such-branch")
     assert done.returncode == 1
     assert "no commit for 'no-such-branch'" in done.stderr
+    unknown = system.cli("trigger", "nobody", "--repo", "people/app", "--ref", "main")
+    assert unknown.returncode == 1 and "subscriber nobody: unknown" in unknown.stderr
 
 
 def test_the_dashboard_form_starts_a_run_with_the_token_only(system: System):
