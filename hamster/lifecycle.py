@@ -367,6 +367,11 @@ def _first_stages(event: RunRequested) -> tuple[StageState, ...]:
         )
     line = {n: StageSpec(needs=tuple(event.pipeline[i - 1 : i])) for i, n in enumerate(event.pipeline)}
     specs = event.graph or line
+    for i, name in enumerate(event.pipeline):
+        if not set(specs[name].needs) <= set(event.pipeline[:i]):
+            raise InvalidTransition(
+                event.run_id, "None", event.type, f"stage {name} needs a stage that does not come before it"
+            )
     stages = tuple(
         StageState(
             name=n,

@@ -299,3 +299,11 @@ def test_a_matrix_instance_name_must_fit_the_projection():
     """Instance names longer than the projection's 100 characters are refused at start."""
     with pytest.raises(ConfigurationError, match="over 100 characters"):
         expand("s", [unit.matrix(python=["x" * 120])])
+
+
+def test_a_requested_graph_whose_needs_do_not_come_first_is_refused():
+    """A RunRequested naming a need that is not an earlier stage does not fold (no stage could wait on it)."""
+    log = Log(DIAMOND)
+    bad = dict(log.graph, lint=StageSpec(needs=("deploy",)))
+    with pytest.raises(InvalidTransition, match="does not come before it"):
+        fold([log.records[0].model_copy(update={"graph": bad})])
