@@ -1,6 +1,7 @@
-"""One module per agent, in flow order: subscribers, match, lanes, stages (this worker's stage slots: not
-a Faust agent, see its docstring), run_control (cancels and reruns), projection, reporting, check_actions
-(GitHub's buttons on the check runs reporting made)."""
+"""One module per agent, in flow order: subscribers, schedules (announces schedule ticks as events; not a
+Faust agent), match, lanes, stages (this worker's stage slots: not a Faust agent, see its docstring),
+run_control (cancels, reruns and approvals), projection, reporting, check_actions (GitHub's buttons on the
+check runs reporting made)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from agents import (
     projection,
     reporting,
     run_control,
+    schedules,
     stages,
     subscribers,
 )
@@ -33,3 +35,4 @@ def register_all(streams: Streams, engine: Engine) -> None:
     projection.register(streams, engine)
     reporting.register(streams)
     check_actions.register(streams)
+    schedules.register(streams)

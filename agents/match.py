@@ -29,10 +29,14 @@ from pydantic import ValidationError
 from agents.dead_letters import set_aside
 from agents.subscribers import current_states
 from hamster import ids, logs
+from hamster.approvals import Verb, command_of, may_decide, waiting
 from hamster.audit import seal
 from hamster.concurrency import Policy, lane_of
+from hamster.dispatch import params_of
 from hamster.envelope import EventEnvelope, decode_envelope
+from hamster.github import client_for
 from hamster.github_events import EventInfo, event_info
+from hamster.graph import admission_index
 from hamster.lane_commands import FileRun, lanes_key
 from hamster.matching import SubscriberIndex
 from hamster.merge_groups import (
@@ -46,8 +50,8 @@ from hamster.merge_groups import (
     remember,
 )
 from hamster.replay import replay_reports
-from hamster.reporting import is_own_comment, is_own_deployment_status
-from hamster.run_events import RunFailed, RunRequested, RunStage
+from hamster.reporting import MARKER, is_own_comment, is_own_deployment_status
+from hamster.run_events import DecideStage, RunFailed, RunRequested, RunStage
 from hamster.subscribers import SubscriberSpec
 from streams.app import Streams, send_acked
 from streams.reader import end_offset, patiently, requests_since
@@ -60,6 +64,45 @@ PRUNE_EVERY_S = 600.0
 CLOCK_MARGIN_MS = 5 * 60 * 1000
 OWN_SUBSCRIBERS_WAIT_S = 30.0
 START_TRIES = 5  # writes of one webhook's runs, 1 + 2 + 4 + 8 s apart, before it goes to the dead letters
+
+
+async def decide_from_comment(streams: Streams, recorder: RunRecorder, info: EventInfo, verb: Verb) -> None:
+    """An ``/approve`` or ``/deny`` comment: from a person with write permission, a ``DecideStage`` for each
+    approval stage waiting in the pull request's runs; from anyone else, a reply saying why not."""
+    found = waiting(recorder.view.in_flight(), info.repo, info.pr_number)
+    if not found or info.repo is None or info.pr_number is None or info.sender is None:
+        return
+    github = client_for(streams.settings).for_event(info)
+    if not github.configured:
+        log.warning(
+            "%s on %s#%s: GitHub is not configured, so nobody's permission can be checked",
+            verb,
+            info.repo,
+            info.pr_number,
+        )
+        return
+    permission = await github.call(github.permission, info.repo, info.sender)
+    if not may_decide(permission):
+        log.warning(
+            "%s on %s#%s by %s refused: permission %s",
+            verb,
+            info.repo,
+            info.pr_number,
+            info.sender,
+            permission,
+        )
+        body = (
+            f"@{info.sender}: only people with write permission on {info.repo} may {verb} "
+            f"(yours: {permission}). Nothing was {verb}d.\n\n{MARKER}approval-refused -->"
+        )
+        await github.call(github.comment, info.repo, info.pr_number, body)
+        return
+    for run_id, stage in found:
+        command = DecideStage(
+            run_id=run_id, stage=stage, approve=verb == "approve", by=info.sender, via="comment"
+        )
+        await send_acked(streams.run_control, run_id, command.model_dump_json().encode())
+        log.info("run %s: %s of %s by %s sent", run_id, verb, stage, info.sender)
 
 
 def register(streams: Streams, recorder: RunRecorder) -> None:
@@ -150,7 +193,8 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             subscriber=spec.name,
             subscriber_version=spec.version,
             pipeline=spec.pipeline,
-            params=spec.params,
+            graph=spec.graph,
+            params={**spec.params, **params_of(info)},
             event=info.model_copy(update={"payload": {}}),
             events_offset=position,
             # A replayed webhook has a delivery id of its own; its runs link to the original delivery's.
@@ -173,7 +217,16 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
                 log.info("run %s: already requested and ended; nothing to start", run_id)
                 return None
             requested_offset, requested = found
-        first = spec.pipeline[0]
+        index = admission_index(requested.pipeline, requested.graph)
+        request = RunStage(
+            run_id=run_id,
+            index=index,
+            attempt=1,
+            requested=requested,
+            event=info,
+            requested_offset=requested_offset,
+        )
+        first = request.stage
         if first not in streams.stages:
             state = recorder.view.state(run_id)
             if state is not None:
@@ -182,14 +235,6 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
                     await recorder.record(state, RunFailed, stage=first, reason=reason)
                 log.error("run %s: %s", run_id, reason)
             return None
-        request = RunStage(
-            run_id=run_id,
-            index=0,
-            attempt=1,
-            requested=requested,
-            event=info,
-            requested_offset=requested_offset,
-        )
         if lane is None:
             await send_acked(streams.stages[first], run_id, request.model_dump_json().encode())
         else:
@@ -269,6 +314,12 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             # A comment Hamster wrote never starts a run, or a comment task could trigger itself; nor does
             # a deployment status it posted.
             own = is_own_comment(info) or is_own_deployment_status(info)
+            verb = None if own else command_of(info)
+            if verb is not None:
+                try:
+                    await decide_from_comment(streams, recorder, info, verb)
+                except Exception:  # GitHub did not answer: the person can comment again
+                    log.exception("delivery %s: %s not carried out", envelope.delivery_id, verb)
             matched = [] if own else subscriber_index().match(info, predicates)
             before = await earlier_requests(message) if matched else {}
             report = replay_reports(message.headers)

@@ -68,7 +68,7 @@ async def _carry_out(
             state.repo,
             state.sha,
             action.state,
-            state.context,
+            action.context or state.context,
             action.description,
             action.target_url,
         )

@@ -4,6 +4,8 @@
   group) ends the run as ``cancelled`` with its reason, unless it already ended. Whichever worker runs the
   run's stage sees the run end in its view of the run log and stops the attempt; what it was about to
   record is refused (``agents.stages``).
+- ``DecideStage`` (from an ``/approve`` or ``/deny`` comment of a person with write permission, or the
+  dashboard's buttons) approves or denies an approval stage (``RunRecorder.decide``).
 - ``StartRun`` (a rerun from the CLI, the dashboard or GitHub's Re-run) appends the run's ``RunRequested``
   through this worker's recorder, like every run-log record, then hands its first stage request to the
   workers. A command read twice lands on the same run (the log already has it).
@@ -12,13 +14,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from agents.dead_letters import set_aside
 from hamster import logs
-from hamster.run_events import CancelRun, StartRun, decode_run_control
+from hamster.run_events import CancelRun, DecideStage, StartRun, decode_run_control
 from streams.app import Streams, send_acked
 from streams.run_recorder import RunRecorder
 
@@ -48,5 +51,7 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             logs.bind(run_id=command.run_id)
             if isinstance(command, CancelRun):
                 await recorder.cancel(command, event.message.partition)
+            elif isinstance(command, DecideStage):
+                await recorder.decide(command, event.message.partition, datetime.now(UTC))
             else:
                 await start(streams, recorder, command)

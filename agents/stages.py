@@ -18,8 +18,9 @@ The stage step, top to bottom:
 4. **Record.** ``StageSucceeded`` or ``StageFailed`` (with ``retry_at`` when it will be retried: retries
    are scheduled in the log, never slept on). A record of an attempt that is no longer current is
    refused by the state machine.
-5. **Hand off.** Nothing to send: the next stage is now claimable in the log, by any worker. Only the end
-   of the run is recorded here (``after_stage``).
+5. **Hand off.** Nothing to send: the stages that needed it are now claimable in the log, by any worker
+   (a graph's stages run side by side on whichever slots are free). What the run owes is recorded here
+   (``settle``): the stages a failure skips, and the end of the run once every stage is done.
 
 Shutting down (SIGTERM): no new claims; running attempts get ``HAMSTER_SHUTDOWN_GRACE_S`` to finish; the
 others are stopped and their leases released, so another worker starts them at once. A worker killed
@@ -50,23 +51,21 @@ from hamster.errors import HamsterError, InvalidTransition
 from hamster.execution import Failed, Outcome, execute
 from hamster.github import EventObjects, client_for
 from hamster.github_events import event_info
+from hamster.graph import admission_index
 from hamster.lifecycle import RunState
 from hamster.next_step import (
-    FinishFailed,
-    FinishSucceeded,
     GiveUp,
     Reoffer,
     Start,
-    after_stage,
     claimable,
     overdue,
     retry_time,
+    settle,
     wakes_at,
 )
 from hamster.run_events import (
     RunFailed,
     RunStage,
-    RunSucceeded,
     StageFailed,
     StageStarted,
     StageSucceeded,
@@ -98,6 +97,7 @@ class Attempt:
     index: int
     attempt: int
     task: Task
+    stage: str  # the stage's name: the task's, or a matrix instance's (``unit[python=3.12]``)
     job: asyncio.Future[Outcome] | None = None
     stopped_because: str | None = None
     runner: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -163,23 +163,27 @@ class StageWorker(Service):
             due = wakes_at(state)
             if due is not None:
                 wake = min(wake, max(0.05, (due - current).total_seconds()))
-            if self.free_slots() <= 0 or self._draining:
-                break
-            start = claimable(state, current)
-            if start is None or (state.run_id, start.index) in self.running:
-                continue
-            task = self.streams.catalog.tasks.get(state.pipeline[start.index])
-            offer = self.view.offer(state.run_id)
-            if task is None or offer is None:
-                continue
-            key = (state.run_id, start.index, start.attempt)
-            seen = self._first_seen.setdefault(key, time.monotonic())
-            if not self._holds_partition(state.run_id):
-                waited = time.monotonic() - seen
-                if waited < self.settings.claim_delay_s:
-                    wake = min(wake, self.settings.claim_delay_s - waited)
+            for start in claimable(state, current):
+                if self.free_slots() <= 0 or self._draining:
+                    break
+                if (state.run_id, start.index) in self.running:
                     continue
-            await self.claim(state, start, task, offer)
+                task = self.streams.catalog.tasks.get(state.stages[start.index].task_name)
+                offer = self.view.offer(state.run_id)
+                if task is None or offer is None:
+                    continue
+                key = (state.run_id, start.index, start.attempt)
+                seen = self._first_seen.setdefault(key, time.monotonic())
+                if not self._holds_partition(state.run_id):
+                    waited = time.monotonic() - seen
+                    if waited < self.settings.claim_delay_s:
+                        wake = min(wake, self.settings.claim_delay_s - waited)
+                        continue
+                # Claim from the latest state: a claim of a sibling stage just moved the run on.
+                latest = self.view.state(state.run_id)
+                if latest is None:
+                    break
+                await self.claim(latest, start, task, offer)
         self._first_seen = {k: v for k, v in self._first_seen.items() if k[0] in self.view.states}
         return wake
 
@@ -197,27 +201,28 @@ class StageWorker(Service):
 
     # 2. Claim
     async def claim(self, state: RunState, start: Start, task: Task, offer: RunStage) -> None:
+        stage = state.stages[start.index].name
         try:
             state = await self.recorder.record(
                 state,
                 StageStarted,
-                stage=task.name,
+                stage=stage,
                 index=start.index,
                 attempt=start.attempt,
                 lease_s=self.settings.stage_lease_s,
             )
         except (RecordRefused, InvalidTransition, RunEnded) as exc:
-            log.info("run %s: claim of stage %s not taken: %s", state.run_id, task.name, exc)
+            log.info("run %s: claim of stage %s not taken: %s", state.run_id, stage, exc)
             return
         if start.takeover:
             log.warning(
                 "run %s: stage %s taken over as attempt %d: attempt %d lost its lease",
                 state.run_id,
-                task.name,
+                stage,
                 start.attempt,
                 start.attempt - 1,
             )
-        attempt = Attempt(state.run_id, start.index, start.attempt, task)
+        attempt = Attempt(state.run_id, start.index, start.attempt, task, stage)
         self.running[(state.run_id, start.index)] = attempt
         self._update_slot_gauge()
         attempt.runner = asyncio.ensure_future(self._run(attempt, state, offer))
@@ -232,11 +237,9 @@ class StageWorker(Service):
             elif attempt.stopped_because == "shutdown":
                 await self._release(attempt)
         except (RunEnded, RecordRefused, InvalidTransition) as exc:
-            log.info(
-                "run %s: stage %s attempt %d: %s", attempt.run_id, attempt.task.name, attempt.attempt, exc
-            )
+            log.info("run %s: stage %s attempt %d: %s", attempt.run_id, attempt.stage, attempt.attempt, exc)
         except Exception:
-            log.exception("run %s: stage %s could not be recorded", attempt.run_id, attempt.task.name)
+            log.exception("run %s: stage %s could not be recorded", attempt.run_id, attempt.stage)
         finally:
             self.running.pop((attempt.run_id, attempt.index), None)
             self.view.forget_watch(attempt.run_id)
@@ -245,14 +248,15 @@ class StageWorker(Service):
 
     async def _execute(self, attempt: Attempt, state: RunState, offer: RunStage) -> Outcome | None:
         """Run the attempt while holding its lease; None when it was stopped (``stopped_because``)."""
+        stage = state.stages[attempt.index]
         ctx = TaskContext(
             event=offer.event,
-            params=state.params,
-            outputs=state.outputs(),
+            params={**state.params, **stage.params},
+            outputs=state.outputs_for(attempt.index),
             run_id=state.run_id,
             attempt=attempt.attempt,
             subscriber=state.subscriber,
-            stage=attempt.task.name,
+            stage=attempt.stage,
             github=EventObjects(client_for(self.settings), offer.event),
         )
         job = asyncio.ensure_future(
@@ -302,6 +306,8 @@ class StageWorker(Service):
         if state is None:
             return "the run is no longer in flight"
         stage = state.stages[attempt.index]
+        if stage.status == "skipped":
+            return "the stage was skipped (fail_fast: a sibling failed)"
         if stage.attempt != attempt.attempt:
             return f"attempt {stage.attempt} took the stage over"
         return None
@@ -309,13 +315,11 @@ class StageWorker(Service):
     async def _renew(self, attempt: Attempt, held_until: datetime) -> tuple[datetime, str | None]:
         until = now() + timedelta(seconds=self.settings.stage_lease_s)
         try:
-            await self.recorder.renew(
-                attempt.run_id, attempt.task.name, attempt.index, attempt.attempt, until
-            )
+            await self.recorder.renew(attempt.run_id, attempt.stage, attempt.index, attempt.attempt, until)
         except (RecordRefused, InvalidTransition, RunEnded):
             return held_until, self._lost(attempt)  # refused because the run moved on, or a race: recheck
         except Exception as exc:  # Kafka unreachable: keep trying until the lease runs out
-            log.warning("run %s: lease of stage %s not renewed: %s", attempt.run_id, attempt.task.name, exc)
+            log.warning("run %s: lease of stage %s not renewed: %s", attempt.run_id, attempt.stage, exc)
             return held_until, None
         return until, None
 
@@ -340,7 +344,7 @@ class StageWorker(Service):
         if latest is None:
             ended = self.view.ended.get(attempt.run_id)
             raise RunEnded(ended) if ended is not None else InvalidTransition(attempt.run_id, "?", "record")
-        which = {"stage": attempt.task.name, "index": attempt.index, "attempt": attempt.attempt}
+        which = {"stage": attempt.stage, "index": attempt.index, "attempt": attempt.attempt}
         if isinstance(outcome, Failed):
             retrying = outcome.retryable and attempt.attempt <= attempt.task.retries
             new = await self.recorder.record(
@@ -358,22 +362,19 @@ class StageWorker(Service):
             new = await self.recorder.record(
                 latest, StageSucceeded, **which, output=outcome.output, duration_ms=outcome.duration_ms
             )
-        decision = after_stage(new, attempt.index)
-        if isinstance(decision, FinishSucceeded):
-            await self.recorder.record(new, RunSucceeded)
-            log.info("run %s: succeeded", new.run_id)
-        elif isinstance(decision, FinishFailed):
-            await self.recorder.record(new, RunFailed, stage=decision.stage, reason=decision.reason)
-            log.info("run %s: failed: %s", new.run_id, decision.reason)
+        await self.settle(new)
+
+    async def settle(self, state: RunState) -> None:
+        await self.recorder.settle(state, now())
 
     async def _release(self, attempt: Attempt) -> None:
         """Give the attempt's lease up, so another worker starts the stage at once."""
         with contextlib.suppress(RunEnded, RecordRefused, InvalidTransition):
             await self.recorder.renew(
-                attempt.run_id, attempt.task.name, attempt.index, attempt.attempt, now(), released=True
+                attempt.run_id, attempt.stage, attempt.index, attempt.attempt, now(), released=True
             )
             log.info(
-                "run %s: stage %s attempt %d handed back", attempt.run_id, attempt.task.name, attempt.attempt
+                "run %s: stage %s attempt %d handed back", attempt.run_id, attempt.stage, attempt.attempt
             )
 
     # Shutting down
@@ -417,6 +418,11 @@ class StageWorker(Service):
         self._last_reap = time.monotonic()
         current = now()
         for state in self.view.in_flight():
+            if settle(state, current) is not None and self._holds_partition(state.run_id):
+                # Owed and not written (its writer crashed in between), or an approval timed out.
+                with contextlib.suppress(RunEnded, RecordRefused, InvalidTransition):
+                    await self.settle(state)
+                continue
             decision = overdue(
                 state,
                 current,
@@ -458,7 +464,7 @@ class StageWorker(Service):
             return
         envelope = decode_envelope(stored.value)
         info = event_info(envelope.event, envelope.delivery_id, envelope.payload)
-        index = state.next_index() or 0
+        index = admission_index(state.pipeline, requested.graph)
         request = RunStage(
             run_id=state.run_id, index=index, requested=requested, event=info, requested_offset=offset
         )

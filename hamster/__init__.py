@@ -1,9 +1,10 @@
 """Hamster CI: pipelines of plain Python tasks, run by Faust agents on Kafka, with every event kept.
 
-The public API for subscriber modules is ``Subscriber`` and ``task``.
+The public API for subscriber modules is ``Subscriber``, ``task`` and ``approval``.
 """
 
+from hamster.graph import approval
 from hamster.subscribers import Subscriber
 from hamster.task import Task, task
 
-__all__ = ["Subscriber", "Task", "task"]
+__all__ = ["Subscriber", "Task", "approval", "task"]

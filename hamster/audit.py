@@ -175,7 +175,8 @@ def audit_rows(records: Iterable[tuple[Position, RunEvent]]) -> list[AuditRow]:
                     "delivery_id": before.event.delivery_id,
                     "sha": before.event.sha,
                     "params": before.params,
-                    "outputs": before.outputs(),
+                    "outputs": before.outputs_for(record.index),  # what the task saw: its ancestors'
+                    # (a line's ancestors are all the stages before it)
                 }
             )
         if record.type == "StageSucceeded":

@@ -88,9 +88,15 @@ def parse_webhook(headers: Mapping[str, str], body: bytes, received_at: datetime
     content_type = lowered.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "application/json":
         raise WebhookRejected(415, "expected Content-Type: application/json")
-    payload = _json_object(body)
+    return envelope_for(event, delivery, _json_object(body), received_at)
+
+
+def envelope_for(
+    event: str, delivery_id: str, payload: dict[str, Any], received_at: datetime
+) -> EventEnvelope:
+    """The envelope of a payload: a webhook's (``parse_webhook``), or an event Hamster makes itself."""
     return EventEnvelope(
-        delivery_id=delivery,
+        delivery_id=delivery_id,
         event=event,
         action=_string(payload.get("action")),
         repository=_string(_field(payload, "repository", "full_name")),

@@ -100,7 +100,7 @@ _HEAD_SHA = (
 
 
 def _ref_and_branch(event: str, payload: dict[str, Any]) -> tuple[str | None, str | None]:
-    if event in {"push", "workflow_dispatch", "code_scanning_alert"}:
+    if event in {"push", "workflow_dispatch", "code_scanning_alert", "schedule"}:
         return _full_ref(_str(payload.get("ref")))
     if event in {"create", "delete"}:
         ref = _str(payload.get("ref"))
@@ -172,7 +172,7 @@ def _sha(event: str, payload: dict[str, Any]) -> str | None:
         return _str(_get(payload, "merge_group", "head_sha"))
     if event in DEPLOYMENT_EVENTS:
         return _str(_get(payload, "deployment", "sha"))
-    if event == "status":
+    if event in ("status", "workflow_dispatch"):  # a manual run's (hamster.dispatch); GitHub's have none
         return _str(payload.get("sha"))
     if event == "commit_comment":
         return _str(_get(payload, "comment", "commit_id"))

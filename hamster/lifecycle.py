@@ -4,12 +4,19 @@ Theory of operation
 -------------------
 A run is a fold over its records in the run log. ``RunRequested`` creates it ``queued`` with every stage
 ``pending``, except that a replay from stage k (``start_index``) starts with the stages before k
-``succeeded`` and ``reused``, holding the original run's outputs. Stages run strictly in pipeline order:
-``StageStarted`` is allowed only for the first stage that has not succeeded, and only with a higher
-attempt number than that stage's last. A ``StageFailed`` with ``retrying`` leaves the stage ``failed``
-until its next ``StageStarted``, which may not come before the ``retry_at`` it names; one without ends the
-run with ``RunFailed``. ``RunSucceeded`` needs every stage ``succeeded``. Anything else raises
-``InvalidTransition``: the state machine, not the agents, decides what is legal.
+``succeeded`` and ``reused``, holding the original run's outputs. Its stages form a graph
+(``hamster.graph``): each stage names the stages it needs, and a record without that (written before
+graphs) is a line, each stage needing the one before. ``StageStarted`` is allowed only for a stage whose
+needs have all succeeded, never for an approval stage, and only with a higher attempt number than that
+stage's last; several stages of a run may run at once. A ``StageFailed`` with ``retrying`` leaves the stage
+``failed`` until its next ``StageStarted``, which may not come before the ``retry_at`` it names; one
+without is final. ``StagesSkipped`` then marks the stages that can no longer run (its dependents; with
+``fail_fast``, its matrix siblings, stopping those that run) ``skipped``. An approval stage ends by
+``StageApproved`` (succeeded) or ``StageDenied`` (failed), and only once its needs succeeded; when it has
+a timeout, its ``due_at`` is set as its needs succeed. ``RunSucceeded`` needs every stage ``succeeded``;
+``RunFailed`` ends a run whose stages are all done with one failed (or, from the reaper and cancellation,
+any time). Anything else raises ``InvalidTransition``: the state machine, not the agents, decides what is
+legal.
 
 Claims and leases. ``StageStarted`` is how a worker claims a stage, and it holds the attempt for
 ``lease_s`` seconds; ``LeaseRenewed`` records from that worker extend it (they keep the run's ``seq``: they
@@ -21,10 +28,13 @@ which claim won and which records count; a refused record stays in the log and c
     RUN:    (none) ─RunRequested→ queued ─StageStarted→ running ─RunSucceeded→ succeeded
                                     │                      ├─RunFailed→ failed
                                     └──RunFailed/RunCancelled──┴─RunCancelled→ cancelled
-    STAGE:  pending ─StageStarted→ running ─StageSucceeded→ succeeded
-                                      ├─StageFailed→ failed ─StageStarted (retry, after retry_at)→ running
-                                      ├─LeaseRenewed (same worker and attempt)→ running
-                                      └─StageStarted (lease expired: takeover)→ running
+    STAGE:  pending ─StageStarted (needs succeeded)→ running ─StageSucceeded→ succeeded
+               │                      ├─StageFailed→ failed ─StageStarted (retry, after retry_at)→ running
+               │                      ├─LeaseRenewed (same worker and attempt)→ running
+               │                      └─StageStarted (lease expired: takeover)→ running
+               ├─StageApproved (approval stage, needs succeeded)→ succeeded
+               ├─StageDenied (approval stage, needs succeeded)→ failed
+               └─StagesSkipped (pending, running or failed)→ skipped
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hamster.errors import InvalidTransition
 from hamster.github_events import EventInfo
+from hamster.graph import StageSpec
 from hamster.run_events import (
     LeaseRenewed,
     RunCancelled,
@@ -43,13 +54,16 @@ from hamster.run_events import (
     RunFailed,
     RunRequested,
     RunSucceeded,
+    StageApproved,
+    StageDenied,
     StageFailed,
+    StagesSkipped,
     StageStarted,
     StageSucceeded,
 )
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-StageStatus = Literal["pending", "running", "succeeded", "failed"]
+StageStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
 FINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 # (run status, event type) → next run status. ``None`` is "no run yet".
@@ -60,6 +74,11 @@ RUN_TRANSITIONS: dict[tuple[str | None, str], RunStatus] = {
     ("running", "StageSucceeded"): "running",
     ("running", "StageFailed"): "running",
     ("running", "LeaseRenewed"): "running",
+    ("running", "StagesSkipped"): "running",
+    ("queued", "StageApproved"): "running",
+    ("running", "StageApproved"): "running",
+    ("queued", "StageDenied"): "running",
+    ("running", "StageDenied"): "running",
     ("running", "RunSucceeded"): "succeeded",
     ("running", "RunFailed"): "failed",
     ("queued", "RunFailed"): "failed",
@@ -75,6 +94,11 @@ STAGE_TRANSITIONS: dict[tuple[str, str], StageStatus] = {
     ("failed", "StageStarted"): "running",
     ("running", "StageStarted"): "running",
     ("running", "LeaseRenewed"): "running",
+    ("pending", "StageApproved"): "succeeded",
+    ("pending", "StageDenied"): "failed",
+    ("pending", "StagesSkipped"): "skipped",
+    ("running", "StagesSkipped"): "skipped",
+    ("failed", "StagesSkipped"): "skipped",
 }
 
 
@@ -94,6 +118,27 @@ class StageState(BaseModel):
     # Until when the running attempt is its worker's; None: no lease (records from before leases).
     lease_until: datetime | None = None
     retry_at: datetime | None = None  # failed and retrying: the next attempt starts no earlier
+    # The graph (hamster.graph): the stages it needs, the task that runs it (None: the task of its name),
+    # a matrix instance's values and matrix, and for an approval stage until when it waits (``due_at``).
+    needs: tuple[str, ...] = ()
+    task: str | None = None
+    params: dict[str, Any] = {}
+    matrix: str | None = None
+    fail_fast: bool = False
+    approval: bool = False
+    timeout_s: float | None = None
+    due_at: datetime | None = None
+
+    @property
+    def task_name(self) -> str:
+        return self.task or self.name
+
+    @property
+    def done(self) -> bool:
+        """It will not change by itself: succeeded, skipped, or failed without a retry to come."""
+        if self.status == "failed":
+            return not (self.error or {}).get("retrying")
+        return self.status in ("succeeded", "skipped")
 
 
 class RunState(BaseModel):
@@ -132,11 +177,41 @@ class RunState(BaseModel):
         """The first stage that has not succeeded, or None when all have."""
         return next((i for i, s in enumerate(self.stages) if s.status != "succeeded"), None)
 
+    def index_of(self, name: str) -> int:
+        return next(i for i, s in enumerate(self.stages) if s.name == name)
+
+    def ready(self, index: int) -> bool:
+        """Whether every stage that stage ``index`` needs has succeeded."""
+        by_name = {s.name: s for s in self.stages}
+        return all(by_name[n].status == "succeeded" for n in self.stages[index].needs)
+
+    def ancestors(self, index: int) -> set[str]:
+        """The stages stage ``index`` needs, directly or through others."""
+        by_name = {s.name: s for s in self.stages}
+        found: set[str] = set()
+        todo = list(self.stages[index].needs)
+        while todo:
+            name = todo.pop()
+            if name not in found:
+                found.add(name)
+                todo.extend(by_name[name].needs)
+        return found
+
+    def dependents(self, name: str) -> list[int]:
+        """The stages that need stage ``name``, directly or through others, in pipeline order."""
+        return [i for i in range(len(self.stages)) if name in self.ancestors(i)]
+
+    def outputs_for(self, index: int) -> dict[str, Any]:
+        """What stage ``index`` sees in ``ctx.outputs``: the outputs of its ancestors, by stage name."""
+        ancestors = self.ancestors(index)
+        return {s.name: s.output for s in self.stages if s.name in ancestors and s.status == "succeeded"}
+
 
 StageEvent = StageStarted | StageSucceeded | StageFailed | LeaseRenewed
+Decision = StageApproved | StageDenied
 
 
-def _stage(state: RunState, event: StageEvent) -> StageState:
+def _stage(state: RunState, event: StageEvent | Decision) -> StageState:
     if not 0 <= event.index < len(state.stages) or state.stages[event.index].name != event.stage:
         raise InvalidTransition(
             state.run_id, state.status, event.type, f"no stage {event.index}:{event.stage}"
@@ -144,12 +219,68 @@ def _stage(state: RunState, event: StageEvent) -> StageState:
     return state.stages[event.index]
 
 
+def _decided(state: RunState, event: Decision) -> StageState:
+    """An approval stage approved or denied: only an approval stage, only once its needs succeeded."""
+    stage = _stage(state, event)
+    new_status = STAGE_TRANSITIONS.get((stage.status, event.type))
+    if new_status is None:
+        raise InvalidTransition(state.run_id, f"{stage.name}={stage.status}", event.type)
+    if not stage.approval:
+        raise InvalidTransition(state.run_id, state.status, event.type, f"{stage.name} is no approval stage")
+    if not state.ready(event.index):
+        raise InvalidTransition(
+            state.run_id, state.status, event.type, f"{stage.name} still waits for its needs"
+        )
+    if isinstance(event, StageApproved):
+        output = {"approved_by": event.by, "via": event.via, "at": event.occurred_at.isoformat()}
+        return stage.model_copy(
+            update={"status": new_status, "output": output, "finished_at": event.occurred_at}
+        )
+    error = {"type": "Denied", "message": event.reason, "by": event.by, "via": event.via, "retrying": False}
+    return stage.model_copy(update={"status": new_status, "error": error, "finished_at": event.occurred_at})
+
+
+def _skipped(state: RunState, event: StagesSkipped) -> tuple[StageState, ...]:
+    stages = list(state.stages)
+    if len(event.stages) != len(event.indexes) or not event.indexes:
+        raise InvalidTransition(state.run_id, state.status, event.type, "stages and indexes disagree")
+    for index, name in zip(event.indexes, event.stages, strict=True):
+        if not 0 <= index < len(stages) or stages[index].name != name:
+            raise InvalidTransition(state.run_id, state.status, event.type, f"no stage {index}:{name}")
+        stage = stages[index]
+        if STAGE_TRANSITIONS.get((stage.status, event.type)) is None or stage.done:
+            raise InvalidTransition(state.run_id, f"{stage.name}={stage.status}", event.type)
+        stages[index] = stage.model_copy(
+            update={
+                "status": "skipped",
+                "lease_until": None,
+                "retry_at": None,
+                "finished_at": event.occurred_at,
+            }
+        )
+    return tuple(stages)
+
+
+def _arm_approvals(stages: tuple[StageState, ...], at: datetime) -> tuple[StageState, ...]:
+    """Approval stages whose needs just succeeded start their timeout now."""
+    by_name = {s.name: s for s in stages}
+    out = []
+    for stage in stages:
+        waiting = stage.approval and stage.status == "pending" and stage.due_at is None
+        if waiting and stage.timeout_s and all(by_name[n].status == "succeeded" for n in stage.needs):
+            stage = stage.model_copy(update={"due_at": at + timedelta(seconds=stage.timeout_s)})
+        out.append(stage)
+    return tuple(out)
+
+
 def _started(state: RunState, stage: StageState, event: StageStarted) -> StageState:
     def refuse(detail: str) -> InvalidTransition:
         return InvalidTransition(state.run_id, state.status, event.type, detail)
 
-    if state.next_index() != event.index:
-        raise refuse(f"stage {event.stage} is not next in the pipeline")
+    if stage.approval:
+        raise refuse(f"stage {event.stage} waits for a person's approval")
+    if not state.ready(event.index):
+        raise refuse(f"stage {event.stage} still waits for {', '.join(stage.needs)}")
     if event.attempt <= stage.attempt:
         raise refuse(f"attempt {event.attempt} after attempt {stage.attempt}")
     if stage.status == "running" and stage.lease_until is not None and event.occurred_at < stage.lease_until:
@@ -230,12 +361,30 @@ def _first_stages(event: RunRequested) -> tuple[StageState, ...]:
             event.type,
             f"start_index {event.start_index} needs the outputs of exactly {list(reused)}",
         )
-    return tuple(
-        StageState(name=n, status="succeeded", output=event.reused_outputs[n], reused=True)
-        if n in event.reused_outputs
-        else StageState(name=n)
+    if event.graph and set(event.graph) != set(event.pipeline):
+        raise InvalidTransition(
+            event.run_id, "None", event.type, "the graph does not name the pipeline's stages"
+        )
+    line = {n: StageSpec(needs=tuple(event.pipeline[i - 1 : i])) for i, n in enumerate(event.pipeline)}
+    specs = event.graph or line
+    for i, name in enumerate(event.pipeline):
+        if not set(specs[name].needs) <= set(event.pipeline[:i]):
+            raise InvalidTransition(
+                event.run_id, "None", event.type, f"stage {name} needs a stage that does not come before it"
+            )
+    stages = tuple(
+        StageState(
+            name=n,
+            **specs[n].model_dump(),
+            **(
+                {"status": "succeeded", "output": event.reused_outputs[n], "reused": True}
+                if n in event.reused_outputs
+                else {}
+            ),
+        )
         for n in event.pipeline
     )
+    return _arm_approvals(stages, event.occurred_at)
 
 
 def evolve(state: RunState | None, event: RunEvent) -> RunState:
@@ -276,12 +425,19 @@ def evolve(state: RunState | None, event: RunEvent) -> RunState:
     if event.seq != state.seq + 1:
         raise InvalidTransition(run_id, state.status, event.type, f"seq {event.seq} after {state.seq}")
     update: dict[str, Any] = {"status": new_status, "seq": event.seq, "last_hash": event.hash}
-    if isinstance(event, StageStarted | StageSucceeded | StageFailed):
+    if isinstance(event, StageStarted | StageSucceeded | StageFailed | StageApproved | StageDenied):
         stages = list(state.stages)
-        stages[event.index] = _evolve_stage(state, event)
-        update["stages"] = tuple(stages)
+        changed = (
+            _decided(state, event)
+            if isinstance(event, StageApproved | StageDenied)
+            else _evolve_stage(state, event)
+        )
+        stages[event.index] = changed
+        update["stages"] = _arm_approvals(tuple(stages), event.occurred_at)
         if state.started_at is None:
             update["started_at"] = event.occurred_at
+    elif isinstance(event, StagesSkipped):
+        update["stages"] = _skipped(state, event)
     elif isinstance(event, RunSucceeded):
         if state.next_index() is not None:
             raise InvalidTransition(run_id, state.status, event.type, "not every stage succeeded")

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 
+from hamster.dispatch import target_of
 from hamster.github_events import EventInfo
 from hamster.subscribers import SubscriberSpec
 
@@ -95,7 +96,9 @@ class SubscriberIndex:
     def __init__(self, specs: Iterable[SubscriberSpec]) -> None:
         self._by_event: dict[str, _RepoIndex] = {}
         self._any = _RepoIndex()
+        self._by_name: dict[str, SubscriberSpec] = {}
         for spec in sorted(specs, key=lambda s: s.name):
+            self._by_name[spec.name] = spec
             if "*" in spec.events:
                 self._any.add(spec)
             for name in spec.events:
@@ -106,6 +109,9 @@ class SubscriberIndex:
         self, event: EventInfo, predicates: Mapping[str, Predicate] | None = None
     ) -> list[SubscriberSpec]:
         """The subscribers the event starts, in name order. ``predicates``: subscriber name → ``when``."""
+        target = target_of(event)
+        if target is not None:  # a manual run or a schedule tick names its subscriber (hamster.dispatch)
+            return [self._by_name[target]] if target in self._by_name else []
         predicates = predicates or {}
         candidates = self._any.candidates(event.repo)
         by_event = self._by_event.get(event.name)

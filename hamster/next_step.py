@@ -3,12 +3,15 @@
 ``agents.stages`` carries them out. Every worker holds the states of the runs in flight (folded from the run
 log, ``streams.run_view``), so every worker asks the same questions of the same states:
 
-- ``claimable``: may a stage of this run be claimed now, and as which attempt? The next stage is claimable
-  when it is pending, when it failed and its retry is due, or when the attempt running it lost its lease
-  (its worker died or stopped renewing). The claim itself is a ``StageStarted`` record; the state machine
-  decides which of several workers' claims won.
-- ``after_stage``: once a stage's outcome is recorded, does the run end? Nothing else follows a stage: the
-  next one becomes claimable in the log, and any worker with a free slot claims it.
+- ``claimable``: which stages of this run may be claimed now, and as which attempts? A stage whose needs
+  all succeeded (``hamster.graph``) is claimable when it is pending, when it failed and its retry is due,
+  or when the attempt running it lost its lease (its worker died or stopped renewing). Several stages of a
+  graph may be claimable at once; an approval stage never is (a person ends it). The claim itself is a
+  ``StageStarted`` record; the state machine decides which of several workers' claims won.
+- ``settle``: what the run owes once a stage is done: skip what a failure leaves unable to run (its
+  dependents; with ``fail_fast`` its matrix siblings), deny an approval nobody decided in time, or end
+  the run once every stage is done (succeeded if all succeeded). Nothing starts a stage: it becomes
+  claimable in the log, and any worker with a free slot claims it.
 - ``overdue``: the reaper's question, for runs that nothing moves on: hand a run whose request was lost to
   the workers again, or fail one that has made no progress for too long, so no lane waits for ever.
 """
@@ -37,6 +40,23 @@ class FinishSucceeded:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """Record these stages ``skipped``: ``because`` failed."""
+
+    indexes: tuple[int, ...]
+    because: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Deny:
+    """The approval stage ``index`` waited past its timeout."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class FinishFailed:
     stage: str
     reason: str
@@ -57,17 +77,14 @@ class GiveUp:
 
 
 Finish = FinishSucceeded | FinishFailed
+Settle = Skip | Deny | Finish
 Overdue = Reoffer | GiveUp
 
 
-def claimable(state: RunState, now: datetime) -> Start | None:
-    """The attempt a worker may claim now for the run's next stage, or None."""
-    if state.finished:
-        return None
-    index = state.next_index()
-    if index is None:
-        return None
+def _start(state: RunState, index: int, now: datetime) -> Start | None:
     stage = state.stages[index]
+    if stage.approval or not state.ready(index):
+        return None
     if stage.status == "pending":
         return Start(index, stage.attempt + 1)
     if stage.status == "running":
@@ -80,17 +97,27 @@ def claimable(state: RunState, now: datetime) -> Start | None:
     return None
 
 
+def claimable(state: RunState, now: datetime) -> list[Start]:
+    """The attempts workers may claim now for the run's stages, in pipeline order."""
+    if state.finished:
+        return []
+    return [start for i in range(len(state.stages)) if (start := _start(state, i, now)) is not None]
+
+
 def wakes_at(state: RunState) -> datetime | None:
-    """When the run's next stage becomes claimable without a new record: a lease or a retry running out."""
-    index = state.next_index()
-    if state.finished or index is None:
+    """When a stage becomes claimable (or an approval due) without a new record: a lease, a retry or an
+    approval's timeout running out."""
+    if state.finished:
         return None
-    stage = state.stages[index]
-    if stage.status == "running":
-        return stage.lease_until
-    if stage.status == "failed":
-        return stage.retry_at
-    return None
+    times = []
+    for stage in state.stages:
+        if stage.status == "running" and stage.lease_until is not None:
+            times.append(stage.lease_until)
+        elif stage.status == "failed" and stage.retry_at is not None:
+            times.append(stage.retry_at)
+        elif stage.status == "pending" and stage.due_at is not None:
+            times.append(stage.due_at)
+    return min(times, default=None)
 
 
 def backoff(
@@ -101,19 +128,38 @@ def backoff(
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
-def after_stage(state: RunState, index: int) -> Finish | None:
-    """Whether the run ends now that stage ``index``'s outcome is recorded; None: it goes on."""
+def settle(state: RunState, now: datetime) -> Settle | None:
+    """The record the run owes now, if any: stages a failure skips, an approval past its timeout, or
+    its end once every stage is done. Called again after each such record until it says None."""
     if state.finished:
         return None
-    stage = state.stages[index]
-    if stage.status == "succeeded" and state.next_index() is None:
+    for stage in state.stages:
+        if stage.status != "failed" or not stage.done:
+            continue
+        doomed = state.dependents(stage.name)
+        if stage.matrix is not None and stage.fail_fast:
+            doomed += [i for i, s in enumerate(state.stages) if s.matrix == stage.matrix]
+        left = tuple(sorted({i for i in doomed if not state.stages[i].done}))
+        if left:
+            siblings = stage.matrix is not None and stage.fail_fast
+            why = (
+                "fail_fast: "
+                if siblings and any(state.stages[i].matrix == stage.matrix for i in left)
+                else ""
+            )
+            return Skip(left, stage.name, f"{why}stage {stage.name} failed")
+    for index, stage in enumerate(state.stages):
+        if stage.status == "pending" and stage.due_at is not None and now >= stage.due_at:
+            return Deny(index, f"nobody approved {stage.name} within {stage.timeout_s:g} s")
+    if not all(stage.done for stage in state.stages):
+        return None
+    failed = next((s for s in state.stages if s.status == "failed"), None)
+    if failed is None:
         return FinishSucceeded()
-    if stage.status == "failed" and not (stage.error or {}).get("retrying"):
-        error = stage.error or {}
-        return FinishFailed(
-            stage.name, f"stage {stage.name} failed: {error.get('type')}: {error.get('message')}"
-        )
-    return None
+    error = failed.error or {}
+    return FinishFailed(
+        failed.name, f"stage {failed.name} failed: {error.get('type')}: {error.get('message')}"
+    )
 
 
 def overdue(
@@ -134,11 +180,11 @@ def overdue(
     """
     if state.finished:
         return None
-    index = state.next_index()
-    stage = state.stages[index] if index is not None else None
-    held = stage is not None and stage.status == "running"
-    if held and (stage.lease_until is None or now < stage.lease_until):  # type: ignore[union-attr]
-        return None  # someone holds it (a lease that ran out makes it claimable, not overdue)
+    if any(s.status == "running" and (s.lease_until is None or now < s.lease_until) for s in state.stages):
+        return None  # someone holds a stage (a lease that ran out makes it claimable, not overdue)
+    if any(s.approval and s.status == "pending" and state.ready(i) for i, s in enumerate(state.stages)):
+        return None  # a person's turn: its timeout, if it has one, ends it (``settle``)
+    stage = next((s for s in state.stages if not s.done), None)
     idle_s = (now - touched_at).total_seconds()
     if not admitted:
         if governed:

@@ -237,6 +237,7 @@ def rerun(
         subscriber=original.subscriber,
         subscriber_version=original.subscriber_version,
         pipeline=original.pipeline,
+        graph=original.graph,
         params=original.params,
         event=original.event,
         events_offset=original.events_offset,

@@ -8,6 +8,10 @@ co-partitioned with the run log) and makes the GitHub calls ``report`` returns f
     RunRequested            → status ``pending``; check run created (``queued``)
     StageStarted            → check run ``in_progress``, naming the stage
     StageSucceeded/Failed   → check run summary updated
+    StagesSkipped           → check run summary updated (the stages ``skipped``)
+    a matrix instance's     → a commit status of its own, context ``<context>/<instance name>``:
+      Started/Succeeded/      ``pending``, ``success``, ``failure`` (a failure that will not be retried),
+      Failed/Skipped          ``error`` (skipped)
     RunSucceeded            → status ``success``; check run concluded ``success``
     RunFailed               → status ``failure`` naming the stage (``error`` when no stage ran); check
                               run concluded ``failure``
@@ -36,7 +40,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -48,7 +52,10 @@ from hamster.run_events import (
     RunFailed,
     RunRequested,
     RunSucceeded,
+    StageApproved,
+    StageDenied,
     StageFailed,
+    StagesSkipped,
     StageStarted,
     StageSucceeded,
 )
@@ -91,7 +98,8 @@ class ReportState(BaseModel):
     status: bool
     checks: bool
     context: str
-    stages: dict[str, str]  # stage name → pending/running/succeeded/failed, in pipeline order
+    stages: dict[str, str]  # stage name → pending/running/succeeded/failed/skipped, in pipeline order
+    instances: tuple[str, ...] = ()  # the matrix instances among them: each gets a status of its own
     check_run_id: int | None = None
     deployment_id: int | None = None  # the deployment the run reports to (see ``for_deployment``)
     environment_url: str | None = None  # the latest a stage of that deployment's run returned
@@ -105,6 +113,7 @@ class SetStatus:
     state: StatusState
     description: str
     target_url: str | None
+    context: str | None = None  # None: the run's context; a matrix instance's status names its own
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,7 @@ def report(
             checks=options.checks,
             context=options.context,
             stages=dict.fromkeys(event.pipeline, "pending"),
+            instances=tuple(n for n, spec in event.graph.items() if spec.matrix is not None),
             deployment_id=deployment_of(event),
             installation_id=event.event.installation_id,
         )
@@ -209,6 +219,7 @@ def report(
     new = state.model_copy(update={"seq": event.seq})
     actions = []
     url = run_url(public_url, event.run_id)
+    actions.extend(_instance_statuses(new, event, url))
     if isinstance(event, StageStarted):
         new = _stage_update(new, event.stage, "running")
         if new.checks:
@@ -217,8 +228,15 @@ def report(
                     "in_progress", f"running {event.stage}", _summary(new.stages), None, (CANCEL_BUTTON,)
                 )
             )
-    elif isinstance(event, StageSucceeded | StageFailed):
-        failed = isinstance(event, StageFailed)
+    elif isinstance(event, StagesSkipped):
+        for stage in event.stages:
+            new = _stage_update(new, stage, "skipped")
+        if new.checks:
+            actions.append(
+                UpdateCheck("in_progress", _short(event.reason), _summary(new.stages), None, (CANCEL_BUTTON,))
+            )
+    elif isinstance(event, StageSucceeded | StageFailed | StageApproved | StageDenied):
+        failed = isinstance(event, StageFailed | StageDenied)
         if isinstance(event, StageSucceeded) and new.deployment_id is not None:
             returned = environment_url_of(event.output)
             if returned is not None:
@@ -257,6 +275,26 @@ def report(
     if final:
         new = new.model_copy(update={"ended_at": event.occurred_at.timestamp()})
     return new, for_deployment(new, event, actions, url) + cleanup
+
+
+def _instance_statuses(state: ReportState, event: RunEvent, url: str | None) -> list[Action]:
+    """The commit statuses of the matrix instances ``event`` changes (``ReportState.instances``)."""
+    if not state.status or not state.instances:
+        return []
+    if isinstance(event, StagesSkipped):
+        changed = [(n, "error", f"skipped: {event.reason}") for n in event.stages if n in state.instances]
+    elif isinstance(event, StageStarted) and event.stage in state.instances:
+        changed = [(event.stage, "pending", f"running (attempt {event.attempt})")]
+    elif isinstance(event, StageSucceeded) and event.stage in state.instances:
+        changed = [(event.stage, "success", "passed")]
+    elif isinstance(event, StageFailed) and event.stage in state.instances and not event.retrying:
+        changed = [(event.stage, "failure", f"{event.error_type}: {event.message}")]
+    else:
+        changed = []
+    return [
+        SetStatus(cast(StatusState, to), _short(text), url, f"{state.context}/{name}")
+        for name, to, text in changed
+    ]
 
 
 def comment_marker(run_id: str, stage: str) -> str:
@@ -321,6 +359,7 @@ def for_deployment(
         if isinstance(a, SetStatus)
         else a
         for a in actions
+        if not (isinstance(a, SetStatus) and a.context is not None)  # a deployment has one status line
     ]
     if isinstance(event, StageStarted) and state.status:
         out.insert(0, _deployment_status(state, "in_progress", f"running {event.stage}", url))

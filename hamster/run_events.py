@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from hamster.github_events import EventInfo
+from hamster.graph import StageSpec
 
 SCHEMA_VERSION = 1
 
@@ -48,7 +49,10 @@ class RunRequested(_RunEvent):
     type: Literal["RunRequested"] = "RunRequested"
     subscriber: str
     subscriber_version: str
-    pipeline: tuple[str, ...]
+    pipeline: tuple[str, ...]  # the stages' names, each after the stages it needs
+    # What each stage needs, runs and is (hamster.graph); empty: a line, each stage needing the one before
+    # (every record written before graphs existed).
+    graph: dict[str, StageSpec] = {}
     params: dict[str, Any] = {}
     event: EventInfo  # the trigger, without its payload (that stays in the events topic)
     events_offset: tuple[int, int] | None = None  # (partition, offset) of the webhook in the events topic
@@ -122,6 +126,38 @@ class LeaseRenewed(_RunEvent):
     released: bool = False
 
 
+class StagesSkipped(_RunEvent):
+    """These stages will not run: a stage they need failed, or (``fail_fast``) a sibling in their matrix
+    did. A running one among them is stopped: its attempt's records are refused from now on."""
+
+    type: Literal["StagesSkipped"] = "StagesSkipped"
+    stages: tuple[str, ...]
+    indexes: tuple[int, ...]
+    because: str  # the stage whose failure skips them
+    reason: str
+
+
+class StageApproved(_RunEvent):
+    """A person approved an approval stage: ``by`` (a GitHub login, or the dashboard), ``via`` how."""
+
+    type: Literal["StageApproved"] = "StageApproved"
+    stage: str
+    index: int
+    by: str
+    via: str  # "comment" or "dashboard"
+
+
+class StageDenied(_RunEvent):
+    """An approval stage failed: a person denied it (``by``), or nobody decided in time (``by`` None)."""
+
+    type: Literal["StageDenied"] = "StageDenied"
+    stage: str
+    index: int
+    by: str | None = None
+    via: str | None = None
+    reason: str
+
+
 class RunSucceeded(_RunEvent):
     type: Literal["RunSucceeded"] = "RunSucceeded"
 
@@ -143,6 +179,9 @@ RunEvent = Annotated[
     | StageSucceeded
     | StageFailed
     | LeaseRenewed
+    | StagesSkipped
+    | StageApproved
+    | StageDenied
     | RunSucceeded
     | RunFailed
     | RunCancelled,
@@ -180,7 +219,25 @@ class RunStage(BaseModel):
 
     @property
     def stage(self) -> str:
-        return self.requested.pipeline[self.index]
+        """The task of stage ``index``: its stage topic is named after it."""
+        name = self.requested.pipeline[self.index]
+        spec = self.requested.graph.get(name)
+        return spec.task or name if spec is not None else name
+
+
+class DecideStage(BaseModel):
+    """A command on the run-control topic: approve (or deny) the approval stage ``stage``, for ``by``
+    (a GitHub login who commented ``/approve``, or the dashboard). Carried out by any worker, as
+    ``CancelRun`` is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["DecideStage"] = "DecideStage"
+    run_id: str
+    stage: str
+    approve: bool
+    by: str
+    via: str  # "comment" or "dashboard"
 
 
 class CancelRun(BaseModel):
@@ -214,11 +271,11 @@ class StartRun(BaseModel):
         return self.requested.run_id
 
 
-RunControl = Annotated[CancelRun | StartRun, Field(discriminator="type")]
-RUN_CONTROL: TypeAdapter[CancelRun | StartRun] = TypeAdapter(RunControl)
+RunControl = Annotated[CancelRun | StartRun | DecideStage, Field(discriminator="type")]
+RUN_CONTROL: TypeAdapter[CancelRun | StartRun | DecideStage] = TypeAdapter(RunControl)
 
 
-def decode_run_control(raw: bytes) -> CancelRun | StartRun:
+def decode_run_control(raw: bytes) -> CancelRun | StartRun | DecideStage:
     """A run-control command; one written before commands had a ``type`` is a ``CancelRun``."""
     data = json.loads(raw)
     if isinstance(data, dict) and "type" not in data:

@@ -17,7 +17,21 @@ def _iso(value: datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
+def _graph(row: Any) -> list[dict[str, Any]]:
+    """Each stage's place in the graph, from the folded state (a line when the state predates graphs)."""
+    folded = row.state.get("stages", []) if isinstance(row.state, dict) else []
+    return [
+        {
+            "needs": list(s.get("needs") or ([folded[i - 1]["name"]] if i and "needs" not in s else [])),
+            "params": s.get("params") or {},
+            "approval": bool(s.get("approval")),
+        }
+        for i, s in enumerate(folded)
+    ]
+
+
 def _run_dict(row: Any, stage_rows: list[Any]) -> dict[str, Any]:
+    graph = _graph(row)
     return {
         "run_id": row.run_id,
         "subscriber": row.subscriber,
@@ -44,6 +58,11 @@ def _run_dict(row: Any, stage_rows: list[Any]) -> dict[str, Any]:
                 "started_at": _iso(s.started_at),
                 "finished_at": _iso(s.finished_at),
                 "duration_ms": s.duration_ms,
+                **(
+                    graph[s.position]
+                    if s.position < len(graph)
+                    else {"needs": [], "params": {}, "approval": False}
+                ),
             }
             for s in sorted(stage_rows, key=lambda s: s.position)
         ],

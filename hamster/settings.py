@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # Where a worker keeps its tables: on disk (RocksDB, under HAMSTER_HOME, so a restart recovers only what
     # changed since), or in memory (every start reads the tables' compacted changelogs).
     table_store: Literal["rocksdb", "memory"] = "rocksdb"
+    # Schedules (agents.schedules): a starting worker announces ticks missed while no worker ran, from up
+    # to this long before it started, the latest schedule_catch_up of them per schedule at most.
+    schedule_catch_up: int = Field(default=1, ge=0, le=1000)
+    schedule_catch_up_s: float = Field(default=86400.0, ge=0.0)
     # A stage's output travels in the run log: one larger than this fails the stage rather than the write.
     max_output_bytes: int = Field(default=1024 * 1024, ge=1024, le=16 * 1024 * 1024)
     github_api_token: SecretStr | None = None

@@ -15,15 +15,18 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from hamster.concurrency import CONCURRENCY_MODES, Concurrency
+from hamster.dispatch import SCHEDULE_EVENT
 from hamster.errors import ConfigurationError
 from hamster.github_events import EVENT_NAMES, EventInfo
+from hamster.graph import Approval, Matrix, Stage, StageSpec, expand, is_line
+from hamster.schedules import check
 from hamster.task import Task
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -44,17 +47,24 @@ class SubscriberSpec(BaseModel):
     commands: tuple[str, ...] | None = None
     environments: tuple[str, ...] | None = None  # deployment events: the deployment's environment
     when: str | None = None  # "module.qualname" of the predicate; the code stays in the module
-    pipeline: tuple[str, ...]
+    pipeline: tuple[str, ...]  # every stage's name (matrix instances one by one), each after its needs
+    # The stages as a graph (hamster.graph), by name; empty: a line, each stage needing the one before.
+    graph: dict[str, StageSpec] = {}
     params: dict[str, Any] = {}
     concurrency: Concurrency = "parallel"  # see hamster.concurrency
     max_parallel: int | None = None  # runs of this subscriber running at once per repository
     report: bool = False  # commit statuses on the event's sha
     status_context: str | None = None  # the statuses' and check run's name; None: hamster/<name>
     checks: bool = False  # a check run per run (the token needs the Checks API)
+    # cron: a run per tick on each of ``repos`` and ``branches`` (hamster.schedules)
+    schedule: str | None = None
     version: str = ""
 
     def with_version(self) -> SubscriberSpec:
         body = self.model_dump(mode="json", exclude={"version"})
+        for added in ("graph", "schedule"):  # unused, they leave the version what it was before them
+            if not body[added]:
+                del body[added]
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
         return self.model_copy(update={"version": digest.hexdigest()[:16]})
 
@@ -73,6 +83,8 @@ def _tuple(name: str, field: str, value: Iterable[str] | str | None) -> tuple[st
 class Subscriber:
     """Run ``pipeline`` for each GitHub event that passes every filter given.
 
+    ``pipeline``: a list of stages (a line), or a dict mapping each stage to the stages it needs (a graph);
+    a stage is a task, ``task.matrix(...)`` or ``approval(...)`` (``hamster.graph``).
     Filters are OR within a field and AND across fields; a field left out matches anything.
     ``concurrency`` ("parallel", "cancel-superseded" or "serial", per pull request or branch) and
     ``max_parallel`` (running runs per repository) limit how its runs go side by side (hamster.concurrency).
@@ -82,8 +94,8 @@ class Subscriber:
         self,
         name: str,
         *,
-        events: Sequence[str],
-        pipeline: Sequence[Task],
+        events: Sequence[str] | None = None,
+        pipeline: Sequence[Stage] | Mapping[Stage, Sequence[Stage | str]],
         actions: Sequence[str] | None = None,
         repos: Sequence[str] | None = None,
         branches: Sequence[str] | None = None,
@@ -98,30 +110,26 @@ class Subscriber:
         report: bool = False,
         status_context: str | None = None,
         checks: bool = False,
+        schedule: str | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigurationError(f"subscriber name {name!r}: use letters, digits, '.', '_' or '-'")
         event_names = _tuple(name, "events", events)
+        if schedule is not None:
+            check(schedule, name)
+            event_names = event_names or (SCHEDULE_EVENT,)
+            literal = all(not set(r) & set("*?[") for r in (*(repos or ()), *(branches or ())))
+            if not repos or not branches or not literal:
+                raise ConfigurationError(
+                    f"subscriber {name}: a schedule needs repos and branches, named without wildcards"
+                )
         if event_names is None:
             raise ConfigurationError(f"subscriber {name}: events is required")
-        unknown = sorted(set(event_names) - EVENT_NAMES - {"*"})
+        unknown = sorted(set(event_names) - EVENT_NAMES - {"*", SCHEDULE_EVENT})
         if unknown:
             raise ConfigurationError(f"subscriber {name}: unknown GitHub event name(s) {', '.join(unknown)}")
-        stages = list(pipeline)
-        if not stages:
-            raise ConfigurationError(f"subscriber {name}: pipeline is empty")
-        for stage in stages:
-            if not isinstance(stage, Task):
-                raise ConfigurationError(
-                    f"subscriber {name}: pipeline item {stage!r} is not a task (decorate it with @task)"
-                )
-        seen = [t.name for t in stages]
-        duplicated = sorted({n for n in seen if seen.count(n) > 1})
-        if duplicated:
-            raise ConfigurationError(
-                f"subscriber {name}: task(s) {', '.join(duplicated)} appear twice in one pipeline "
-                "(stage outputs are keyed by task name)"
-            )
+        graph = expand(name, pipeline)
+        items: list[Stage] = list(pipeline)
         if when is not None and not callable(when):
             raise ConfigurationError(f"subscriber {name}: when must be a function of the event")
         try:
@@ -135,7 +143,12 @@ class Subscriber:
         if max_parallel is not None and (isinstance(max_parallel, bool) or max_parallel < 1):
             raise ConfigurationError(f"subscriber {name}: max_parallel must be a positive integer")
         self.name = name
-        self.pipeline = tuple(stages)
+        self.pipeline = tuple(items)
+        self.tasks = tuple(
+            item.task if isinstance(item, Matrix) else item
+            for item in items
+            if not isinstance(item, Approval)
+        )
         self.when = when
         self.spec = SubscriberSpec(
             name=name,
@@ -148,13 +161,15 @@ class Subscriber:
             commands=_tuple(name, "commands", commands),
             environments=_tuple(name, "environments", environments),
             when=f"{when.__module__}.{when.__qualname__}" if when is not None else None,
-            pipeline=tuple(t.name for t in stages),
+            pipeline=tuple(graph),
+            graph={} if is_line(graph) else graph,
             params=dict(params or {}),
             concurrency=concurrency,
             max_parallel=max_parallel,
             report=bool(report),
             status_context=status_context,
             checks=bool(checks),
+            schedule=schedule,
         ).with_version()
 
     def __repr__(self) -> str:
@@ -189,7 +204,7 @@ def build_catalog(module: str, subscribers: Iterable[Any]) -> Catalog:
         raise ConfigurationError(f"{module}: duplicate subscriber name(s) {', '.join(duplicated)}")
     tasks: dict[str, Task] = {}
     for sub in items:
-        for stage in sub.pipeline:
+        for stage in sub.tasks:
             known = tasks.setdefault(stage.name, stage)
             if known.fn is not stage.fn:
                 raise ConfigurationError(

@@ -9,9 +9,12 @@ import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from hamster.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from hamster.graph import Matrix
 
 # Task names become Kafka topic names (``<namespace>.stage.<task>``): keep to Kafka's legal characters.
 _TASK_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -32,6 +35,20 @@ class Task:
 
     def __call__(self, ctx: Any) -> Any:
         return self.fn(ctx)
+
+    def matrix(
+        self,
+        *,
+        exclude: Any = (),
+        include: Any = (),
+        fail_fast: bool = False,
+        **axes: Any,
+    ) -> Matrix:
+        """This task once per combination of the axes' values (``hamster.graph``): a stage of parallel
+        instances, each with its values in ``ctx.params``."""
+        from hamster.graph import matrix  # the graph module builds on tasks
+
+        return matrix(self, exclude=exclude, include=include, fail_fast=fail_fast, **axes)
 
 
 def _make(fn: Callable[[Any], Any], name: str | None, timeout: float | None, retries: int) -> Task:

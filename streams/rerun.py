@@ -99,12 +99,12 @@ def rerun_run(
         max_block_ms=15_000,  # a missing topic (auto-creation is off) fails fast instead of after 60 s
     )
     try:
-        topic = stage_topic(settings, new.pipeline[start])
+        topic = stage_topic(settings, request.stage)
         try:
             producer.partitions_for(topic)
         except KafkaError:
             raise ConfigurationError(
-                f"no topic {topic}: no worker has registered task {new.pipeline[start]}"
+                f"no topic {topic}: no worker has registered task {request.stage}"
             ) from None
         command = StartRun(requested=new, request=request)
         producer.send(

@@ -23,12 +23,19 @@ from hamster.audit import seal
 from hamster.errors import HamsterError, InvalidTransition
 from hamster.lane_commands import RunDone, lanes_key
 from hamster.lifecycle import RunState, evolve
+from hamster.next_step import Deny, FinishSucceeded, Skip, settle
 from hamster.run_events import (
     CancelRun,
+    DecideStage,
     LeaseRenewed,
     RunCancelled,
     RunEvent,
+    RunFailed,
     RunRequested,
+    RunSucceeded,
+    StageApproved,
+    StageDenied,
+    StagesSkipped,
     encode_run_event,
 )
 from streams.app import Streams, send_acked
@@ -147,6 +154,65 @@ class RunRecorder:
                 continue  # the run moved on meanwhile: decide again from its new state
             log.info("run %s: cancelled: %s", command.run_id, command.reason)
             return state
+
+    async def settle(self, state: RunState, now: datetime) -> RunState:
+        """Record what the run owes (``hamster.next_step.settle``: stages a failure skips, an approval
+        past its timeout, its end), until it owes nothing; the run's state then."""
+        while (decision := settle(state, now)) is not None:
+            if isinstance(decision, Skip):
+                names = tuple(state.stages[i].name for i in decision.indexes)
+                state = await self.record(
+                    state,
+                    StagesSkipped,
+                    stages=names,
+                    indexes=decision.indexes,
+                    because=decision.because,
+                    reason=decision.reason,
+                )
+                log.info("run %s: skipped %s: %s", state.run_id, ", ".join(names), decision.reason)
+            elif isinstance(decision, Deny):
+                stage = state.stages[decision.index].name
+                state = await self.record(
+                    state, StageDenied, stage=stage, index=decision.index, reason=decision.reason
+                )
+                log.info("run %s: %s", state.run_id, decision.reason)
+            elif isinstance(decision, FinishSucceeded):
+                state = await self.record(state, RunSucceeded)
+                log.info("run %s: succeeded", state.run_id)
+            else:
+                state = await self.record(state, RunFailed, stage=decision.stage, reason=decision.reason)
+                log.info("run %s: failed: %s", state.run_id, decision.reason)
+        return state
+
+    async def decide(self, command: DecideStage, partition: int, now: datetime) -> RunState | None:
+        """Approve or deny an approval stage (unless it was decided, or the run ended, meanwhile)."""
+        await self.view.wait_for_run(command.run_id, partition, None, timeout=30.0)
+        for _ in range(5):  # the run may move on between reading its state and appending
+            state = self.view.state(command.run_id)
+            if state is None:
+                log.info(
+                    "run %s: not in flight; %s of %s ignored", command.run_id, command.via, command.stage
+                )
+                return None
+            index = next((i for i, s in enumerate(state.stages) if s.name == command.stage), None)
+            if index is None or not state.stages[index].approval or state.stages[index].status != "pending":
+                log.info("run %s: stage %s waits for no decision", command.run_id, command.stage)
+                return state
+            verb = "approved" if command.approve else "denied"
+            fields = {"stage": command.stage, "index": index, "by": command.by, "via": command.via}
+            try:
+                if command.approve:
+                    state = await self.record(state, StageApproved, **fields)
+                else:
+                    reason = f"{command.by} denied {command.stage} ({command.via})"
+                    state = await self.record(state, StageDenied, **fields, reason=reason)
+            except (RecordRefused, InvalidTransition):
+                continue
+            except RunEnded as exc:
+                return exc.state
+            log.info("run %s: %s %s by %s (%s)", command.run_id, command.stage, verb, command.by, command.via)
+            return await self.settle(state, now)
+        return self.view.state(command.run_id)
 
     async def release(self, state: RunState) -> None:
         """Tell the lanes agent that a run holding a lane ended (again, if a crash may have hidden it)."""

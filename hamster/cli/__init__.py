@@ -34,12 +34,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hamster.cli import broker, dev, dlq, runs, send, subscribers, web, worker
+    from hamster.cli import broker, dev, dlq, runs, send, subscribers, trigger, web, worker
 
     for command in (
         broker.broker,
         web.web,
         send.send,
+        trigger.trigger,
         worker.worker,
         runs.runs,
         subscribers.subscribers,

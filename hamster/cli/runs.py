@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hamster.cli import fail, settings_or_exit
@@ -44,7 +45,7 @@ def list_(
         return
     table = Table("run", "subscriber", "repo", "event", "status", "stages", "requested")
     for run in found:
-        stages = " → ".join(f"{s['name']}:{s['status']}" for s in run["stages"])
+        stages = escape(" → ".join(f"{s['name']}:{s['status']}" for s in run["stages"]))
         event = run["event"] + (f".{run['action']}" if run["action"] else "")
         table.add_row(
             run["run_id"][:8],
@@ -93,7 +94,7 @@ def show(run_id: str, as_json: bool, audit: bool) -> None:
     console.print(f"requested  {run['requested_at']}   finished {run['finished_at'] or '-'}")
     if run["reason"]:
         console.print(f"reason     {run['reason']}")
-    table = Table("stage", "status", "attempt", "duration", "output / error")
+    table = Table("stage", "needs", "status", "attempt", "duration", "output / error")
     for stage in run["stages"]:
         detail = (
             stage["error"]["type"] + ": " + stage["error"]["message"]
@@ -101,5 +102,13 @@ def show(run_id: str, as_json: bool, audit: bool) -> None:
             else json.dumps(stage["output"])
         )
         duration = f"{stage['duration_ms']:.0f} ms" if stage["duration_ms"] is not None else "-"
-        table.add_row(stage["name"], stage["status"], str(stage["attempt"]), duration, detail[:200])
+        # Matrix instances are named like ``unit[python=3.12]``: not Rich markup.
+        table.add_row(
+            escape(stage["name"]),
+            escape(", ".join(stage.get("needs", [])) or "-"),
+            stage["status"],
+            str(stage["attempt"]),
+            duration,
+            escape(detail[:200]),
+        )
     console.print(table)

@@ -10,10 +10,12 @@ from sqlalchemy import Engine
 
 from hamster.dashboard.backend import (
     kafka_dead_letters,
+    kafka_decide,
     kafka_replay,
     kafka_replay_dead_letter,
     kafka_set_enabled,
     kafka_subscribers,
+    kafka_trigger,
 )
 from hamster.dashboard.routes import Dashboard, mount
 from hamster.settings import Settings
@@ -32,4 +34,6 @@ def for_settings(settings: Settings, engine: Engine) -> Dashboard:
         replay=kafka_replay(settings),
         list_dead_letters=kafka_dead_letters(settings),
         replay_dead_letter=kafka_replay_dead_letter(settings),
+        trigger=kafka_trigger(settings),
+        decide=kafka_decide(settings),
     )

@@ -26,6 +26,9 @@ SetEnabled = Callable[[str, bool], Awaitable[None]]
 Replay = Callable[[str], Awaitable[dict[str, Any]]]
 ListDeadLetters = Callable[[], Awaitable[list[dict[str, Any]]]]
 ReplayDeadLetter = Callable[[int], Awaitable[dict[str, Any]]]
+Trigger = Callable[[str, str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+# Approve = (run id, stage, approved or denied, who) → the record written
+Decide = Callable[[str, str, bool, str], Awaitable[dict[str, Any]]]
 
 
 def kafka_subscribers(settings: Settings) -> ListSubscribers:
@@ -74,6 +77,42 @@ def kafka_replay(settings: Settings) -> Replay:
         return await asyncio.to_thread(publish, run_id)
 
     return replay
+
+
+def kafka_trigger(settings: Settings) -> Trigger:
+    """Start a manual run, exactly as ``hamster trigger`` does (the same code path)."""
+
+    async def trigger(subscriber: str, repo: str, ref: str, params: dict[str, Any]) -> dict[str, Any]:
+        from streams.dispatch import trigger_run
+
+        return await asyncio.to_thread(trigger_run, settings, subscriber, repo, ref, params, "dashboard")
+
+    return trigger
+
+
+def kafka_decide(settings: Settings) -> Decide:
+    """Approve or deny an approval stage: a ``DecideStage`` on the run-control topic, as a comment does."""
+
+    def publish(run_id: str, stage: str, approve: bool, by: str) -> dict[str, Any]:
+        from kafka import KafkaProducer
+
+        from hamster.run_events import DecideStage
+        from streams.topics import run_control_topic
+
+        command = DecideStage(run_id=run_id, stage=stage, approve=approve, by=by, via="dashboard")
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", max_block_ms=15_000)
+        try:
+            producer.send(
+                run_control_topic(settings), key=run_id.encode(), value=command.model_dump_json().encode()
+            ).get(timeout=30)
+        finally:
+            producer.close(timeout=10)
+        return command.model_dump()
+
+    async def decide(run_id: str, stage: str, approve: bool, by: str) -> dict[str, Any]:
+        return await asyncio.to_thread(publish, run_id, stage, approve, by)
+
+    return decide
 
 
 def kafka_dead_letters(settings: Settings) -> ListDeadLetters:

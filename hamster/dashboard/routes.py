@@ -9,6 +9,9 @@
     POST /api/runs/{run_id}/replay                   (same; only when a replay function is given)
     GET  /api/dead-letters                           (same; only when the dead-letter functions are given)
     POST /api/dead-letters/{number}/replay           (same)
+    POST /api/runs/{run_id}/stages/{stage}/approve|deny  (same: an approval stage, "by the dashboard")
+    POST /api/trigger                                (same; JSON {subscriber, repo, ref, params}: a manual
+                                                     run, as ``hamster trigger``; the subscribers page's form)
 
 The changing endpoints exist only when a token is configured: without one they answer 404. So do both
 dead-letter endpoints, reading included: a dead letter carries the original record's bytes, which may hold
@@ -28,11 +31,13 @@ from sqlalchemy import Engine
 from hamster.dashboard import views
 from hamster.dashboard.auth import check_bearer
 from hamster.dashboard.backend import (
+    Decide,
     ListDeadLetters,
     ListSubscribers,
     Replay,
     ReplayDeadLetter,
     SetEnabled,
+    Trigger,
 )
 from hamster.errors import BrokerError, HamsterError, UnknownDeadLetter
 from hamster.lifecycle import RunStatus
@@ -56,6 +61,8 @@ class Dashboard:
     github_web_url: str = "https://github.com"
     list_dead_letters: ListDeadLetters | None = None
     replay_dead_letter: ReplayDeadLetter | None = None
+    trigger: Trigger | None = None
+    decide: Decide | None = None
 
 
 DASHBOARD = web.AppKey("dashboard", Dashboard)
@@ -86,6 +93,10 @@ def mount(app: web.Application, dashboard: Dashboard) -> None:
             app.router.add_get("/api/dead-letters", api_dead_letters)
         if dashboard.replay_dead_letter is not None:
             app.router.add_post("/api/dead-letters/{number}/replay", api_replay_dead_letter)
+        if dashboard.decide is not None:
+            app.router.add_post("/api/runs/{run_id}/stages/{stage}/{verb:approve|deny}", api_decide)
+        if dashboard.trigger is not None:
+            app.router.add_post("/api/trigger", api_trigger)
 
 
 async def home(request: web.Request) -> web.Response:
@@ -156,7 +167,14 @@ async def runs_page(request: web.Request) -> web.Response:
 async def run_page(request: web.Request) -> web.Response:
     run = await _run(request)
     link = views.github_link(run, request.app[DASHBOARD].github_web_url)
-    return _render(request, "run.html", run=run, github_link=link, bars=views.timeline(run))
+    return _render(
+        request,
+        "run.html",
+        run=run,
+        github_link=link,
+        bars=views.timeline(run),
+        columns=views.graph_columns(run),
+    )
 
 
 async def subscribers_page(request: web.Request) -> web.Response:
@@ -197,6 +215,41 @@ async def api_replay(request: web.Request) -> web.Response:
     try:
         started = await replay(run["run_id"])
     except HamsterError as exc:  # e.g. the webhook is past the events topic's retention
+        raise web.HTTPConflict(text=str(exc)) from None
+    return web.json_response(started, status=202)
+
+
+async def api_decide(request: web.Request) -> web.Response:
+    _authorize(request)
+    run = await _run(request)
+    stage = request.match_info["stage"]
+    found = next((s for s in run["stages"] if s["name"] == stage), None)
+    if found is None or not found["approval"]:
+        raise web.HTTPNotFound(text=f"run {run['run_id']} has no approval stage {stage}")
+    if found["status"] != "pending":
+        raise web.HTTPConflict(text=f"stage {stage} is {found['status']}")
+    decide = request.app[DASHBOARD].decide
+    assert decide is not None
+    sent = await decide(run["run_id"], stage, request.match_info["verb"] == "approve", "dashboard")
+    return web.json_response(sent, status=202)
+
+
+async def api_trigger(request: web.Request) -> web.Response:
+    _authorize(request)
+    trigger = request.app[DASHBOARD].trigger
+    assert trigger is not None
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="expected a JSON body") from None
+    fields = [body.get(k) if isinstance(body, dict) else None for k in ("subscriber", "repo", "ref")]
+    params = body.get("params", {}) if isinstance(body, dict) else None
+    if not all(isinstance(f, str) and f for f in fields) or not isinstance(params, dict):
+        raise web.HTTPBadRequest(text="expected {subscriber, repo, ref: strings, params: an object}")
+    subscriber, repo, ref = (str(f) for f in fields)
+    try:
+        started = await trigger(subscriber, repo, ref, {str(k): v for k, v in params.items()})
+    except HamsterError as exc:  # e.g. the ref names no commit on GitHub
         raise web.HTTPConflict(text=str(exc)) from None
     return web.json_response(started, status=202)
 

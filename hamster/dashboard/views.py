@@ -109,5 +109,17 @@ def timeline(run: dict[str, Any]) -> list[Bar]:
     return bars
 
 
+def graph_columns(run: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """The run's stages drawn as a graph: column k holds the stages k steps from a stage that needs
+    nothing; each box lists what it needs (a line is one stage per column)."""
+    depth: dict[str, int] = {}
+    for stage in run["stages"]:  # stages come after what they need (hamster.graph)
+        depth[stage["name"]] = 1 + max((depth.get(n, 0) for n in stage.get("needs", [])), default=-1)
+    columns: list[list[dict[str, Any]]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for stage in run["stages"]:
+        columns[depth[stage["name"]]].append(stage)
+    return columns
+
+
 def is_final(status: str) -> bool:
     return status in FINAL

@@ -246,6 +246,34 @@ class GitHubClient:
                 f"{repo}: deployment {deployment_id} status {state} answered {response.status_code}"
             )
 
+    def commit_sha(self, repo: str, ref: str) -> str:
+        """The commit ``ref`` (a branch, tag or sha) points at now
+        (https://docs.github.com/en/rest/commits/commits#get-a-commit)."""
+        repository = self.repository(repo)
+        url = repository._build_url("commits", ref, base_url=repository._api)
+        response = repository._get(url, headers=_REST_HEADERS)
+        if response.status_code != 200:
+            raise GitHubCallFailed(f"{repo}: no commit for {ref!r} (GitHub answered {response.status_code})")
+        return str(response.json()["sha"])
+
+    def comment(self, repo: str, number: int, body: str) -> None:
+        """Comment on issue or pull request ``number``."""
+        issue = self.repository(repo).issue(number)
+        if issue is None or issue.create_comment(body) is None:
+            raise GitHubCallFailed(f"{repo}#{number}: the comment was not created")
+
+    def permission(self, repo: str, user: str) -> str:
+        """``user``'s permission on ``repo``: admin, write, read or none
+        (https://docs.github.com/en/rest/collaborators/collaborators#get-repository-permissions-for-a-user)."""
+        repository = self.repository(repo)
+        url = repository._build_url("collaborators", user, "permission", base_url=repository._api)
+        response = repository._get(url, headers=_REST_HEADERS)
+        if response.status_code == 404:
+            return "none"  # no such user
+        if response.status_code != 200:
+            raise GitHubCallFailed(f"{repo}: permission of {user} answered {response.status_code}")
+        return str(response.json().get("permission") or "none")
+
 
 _REST_HEADERS = {"Accept": "application/vnd.github+json"}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ class Repo:
     merged: set[int] = field(default_factory=set)
     deployments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id → deployment
     deployment_statuses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # id → oldest first
+    branches: dict[str, str] = field(default_factory=dict)  # branch → head sha (GET commits/{ref})
+    permissions: dict[str, str] = field(default_factory=dict)  # login → admin/write/read (else none)
 
 
 class FakeGitHub:
@@ -141,6 +144,7 @@ class FakeGitHub:
         app.router.add_post(r + "/issues/{number}/assignees", self._add_assignees)
         app.router.add_post(r + "/statuses/{sha}", self._create_status)
         app.router.add_get(r + "/commits/{sha}", self._commit)
+        app.router.add_get(r + "/collaborators/{user}/permission", self._permission)
         app.router.add_get(r + "/commits/{sha}/check-runs", self._list_check_runs)
         app.router.add_post(r + "/check-runs", self._create_check_run)
         app.router.add_patch(r + "/check-runs/{id}", self._update_check_run)
@@ -427,12 +431,26 @@ class FakeGitHub:
         return web.json_response(body, status=201)
 
     async def _commit(self, request: web.Request) -> web.Response:
-        sha = request.match_info["sha"]
+        # GET commits/{ref} takes a sha, a branch or a tag; a ref that names nothing is a 422.
+        ref = request.match_info["sha"]
+        sha = self.repo(self._full(request)).branches.get(ref.removeprefix("refs/heads/"))
+        if sha is None and not re.fullmatch(r"[0-9a-f]{40}", ref):
+            return web.json_response({"message": f"No commit found for SHA: {ref}"}, status=422)
+        sha = sha or ref
         recorded_sha = "9aa43ea48c762b19e8191ae2c5c5fcb87fe30b44"
         body = self._shaped(
             request, "RepoCommit_status", "GET", f"/commits/{recorded_sha}", "sigmavirus24/github3.py"
         )
         return web.json_response(json.loads(json.dumps(body).replace(recorded_sha, sha)))
+
+    async def _permission(self, request: web.Request) -> web.Response:
+        # https://docs.github.com/en/rest/collaborators/collaborators#get-repository-permissions-for-a-user
+        user = request.match_info["user"]
+        permission = self.repo(self._full(request)).permissions.get(user, "none")
+        role = {"admin": "admin", "write": "write", "read": "read"}.get(permission)
+        return web.json_response(
+            {"permission": permission, "role_name": role, "user": {"login": user, "type": "User"}}
+        )
 
     async def _list_check_runs(self, request: web.Request) -> web.Response:
         sha = request.match_info["sha"]

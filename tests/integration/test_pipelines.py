@@ -58,7 +58,7 @@ def test_three_stages_share_outputs(system: System):
 
 
 def test_failing_stage_fails_the_run_and_stops_it(system: System):
-    """A stage that raises fails the run; the stage after it never runs."""
+    """A stage that raises fails the run; the stage after it never runs, and is recorded skipped."""
     status, delivery = system.post("pull_request", pr("acme/fails"))
     assert status == 202
     [run] = system.wait_finished(delivery)
@@ -68,7 +68,7 @@ def test_failing_stage_fails_the_run_and_stops_it(system: System):
     assert boom["status"] == "failed"
     assert boom["error"]["type"] == "RuntimeError" and boom["error"]["message"] == "stage two exploded"
     assert "boom" in boom["error"]["traceback"]
-    assert third["status"] == "pending"
+    assert third["status"] == "skipped"
     assert [s for r, s, _ in system.marks_list() if r == run["run_id"]] == ["first", "boom"]
     assert "boom" in (run["reason"] or "")
 
@@ -79,7 +79,7 @@ def test_output_that_is_not_json_fails_the_stage(system: System):
     [run] = system.wait_finished(delivery)
     assert run["status"] == "failed"
     assert "not JSON-serialisable" in run["stages"][0]["error"]["message"]
-    assert run["stages"][1]["status"] == "pending"
+    assert run["stages"][1]["status"] == "skipped"
 
 
 def test_redelivery_makes_no_second_run(system: System):

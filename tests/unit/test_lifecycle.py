@@ -17,6 +17,7 @@ from hamster.run_events import (
     RunRequested,
     RunSucceeded,
     StageFailed,
+    StagesSkipped,
     StageStarted,
     StageSucceeded,
 )
@@ -74,6 +75,18 @@ def failed(seq, index, attempt=1, retrying=False, **fields):
         duration_ms=1.0,
         retrying=retrying,
         **fields,
+    )
+
+
+def skip(seq, indexes, because="a"):
+    return StagesSkipped(
+        event_id=f"e{seq}",
+        run_id=RUN,
+        seq=seq,
+        stages=tuple("ab"[i] for i in indexes),
+        indexes=indexes,
+        because=because,
+        reason=f"stage {because} failed",
     )
 
 

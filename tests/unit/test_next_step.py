@@ -10,54 +10,58 @@ from hamster.next_step import (
     FinishSucceeded,
     GiveUp,
     Reoffer,
+    Skip,
     Start,
-    after_stage,
     backoff,
     claimable,
     overdue,
+    settle,
     wakes_at,
 )
-from tests.unit.test_lifecycle import at, claimed, failed, renewed, requested, succeeded
+from tests.unit.test_lifecycle import at, claimed, failed, renewed, requested, skip, succeeded
 
 
 def test_a_pending_stage_is_claimable_as_attempt_one():
     """A new run's first stage may be claimed at once, as attempt 1."""
-    assert claimable(fold([requested()]), at(0)) == Start(0, 1)
+    assert claimable(fold([requested()]), at(0)) == [Start(0, 1)]
 
 
 def test_a_held_stage_is_not_claimable_until_its_lease_runs_out():
     """While its lease lasts nobody else may start the stage; after it, a takeover as attempt + 1."""
     state = fold([requested(), claimed(2, 0, 1, 0)])
-    assert claimable(state, at(29)) is None
+    assert claimable(state, at(29)) == []
     assert wakes_at(state) == at(30)
-    assert claimable(state, at(30)) == Start(0, 2, takeover=True)
+    assert claimable(state, at(30)) == [Start(0, 2, takeover=True)]
     state = fold([requested(), claimed(2, 0, 1, 0), renewed(2, 0, 1, until_s=50, occurred_s=20)])
-    assert claimable(state, at(40)) is None
+    assert claimable(state, at(40)) == []
 
 
 def test_the_next_stage_is_claimable_once_the_one_before_succeeded():
     """No hand-off message: the log alone makes the next stage claimable."""
     state = fold([requested(), claimed(2, 0, 1, 0), succeeded(3, 0)])
-    assert claimable(state, at(1)) == Start(1, 1)
-    assert after_stage(state, 0) is None
+    assert claimable(state, at(1)) == [Start(1, 1)]
+    assert settle(state, at(1)) is None
 
 
 def test_a_retry_is_claimable_when_it_is_due():
     """A retrying failure is claimable from its retry time on; a final failure never."""
     state = fold([requested(), claimed(2, 0, 1, 0), failed(3, 0, 1, retrying=True, retry_at=at(10))])
-    assert claimable(state, at(9)) is None
+    assert claimable(state, at(9)) == []
     assert wakes_at(state) == at(10)
-    assert claimable(state, at(10)) == Start(0, 2)
+    assert claimable(state, at(10)) == [Start(0, 2)]
     final = fold([requested(), claimed(2, 0, 1, 0), failed(3, 0, 1)])
-    assert claimable(final, at(100)) is None
-    assert isinstance(after_stage(final, 0), FinishFailed)
+    assert claimable(final, at(100)) == []
+    assert settle(final, at(100)) == Skip((1,), "a", "stage a failed")
+    skipped = fold([requested(), claimed(2, 0, 1, 0), failed(3, 0, 1), skip(4, (1,))])
+    assert skipped.stages[1].status == "skipped"
+    assert isinstance(settle(skipped, at(100)), FinishFailed)
 
 
 def test_the_run_ends_after_its_last_stage():
     """After the last stage succeeded the run succeeds; nothing is claimable in a run that ended."""
     state = fold([requested(), claimed(2, 0, 1, 0), succeeded(3, 0), claimed(4, 1, 1, 1), succeeded(5, 1)])
-    assert after_stage(state, 1) == FinishSucceeded()
-    assert claimable(state, at(2)) is None
+    assert settle(state, at(2)) == FinishSucceeded()
+    assert claimable(state, at(2)) == []
 
 
 def test_backoff_grows_and_is_capped():
