@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
@@ -42,7 +43,8 @@ from typing import Any, cast
 
 from mode import Service
 
-from hamster import logs
+from hamster import logs, stage_logs
+from hamster.artifacts import for_stage
 from hamster.context import TaskContext
 from hamster.deadletter import dead_letter, encode_dead_letter
 from hamster.envelope import decode_envelope
@@ -74,6 +76,7 @@ from hamster.run_events import (
 from hamster.task import Task
 from hamster.task_processes import TaskProcesses
 from streams.app import Streams, send_acked
+from streams.log_topic import LogSender
 from streams.reader import partition_for, patiently, read_at
 from streams.run_recorder import RecordRefused, RunEnded, RunRecorder
 from streams.run_view import RunView
@@ -118,10 +121,13 @@ class StageWorker(Service):
         self._draining = False
         self._first_seen: dict[tuple[str, int, int], float] = {}  # claimable since (monotonic)
         self._last_reap = 0.0
+        self.secrets = stage_logs.worker_secrets(self.settings)  # masked in every stage's log
         self._update_slot_gauge()
 
     # Service
     async def on_start(self) -> None:
+        # Async tasks' Python logging goes to their stage's log (blocking ones': see hamster.task_child).
+        logging.getLogger().addHandler(stage_logs.TaskLogHandler())
         self.view.start()
         if any(not task.is_async for task in self.streams.catalog.tasks.values()):
             self.processes.warm_up()
@@ -224,8 +230,21 @@ class StageWorker(Service):
     # 3. Run
     async def _run(self, attempt: Attempt, state: RunState, offer: RunStage) -> None:
         logs.bind(delivery_id=state.event.delivery_id, run_id=state.run_id)
+        stage_log = stage_logs.StageLog(
+            state.run_id,
+            attempt.task.name,
+            attempt.index,
+            attempt.attempt,
+            secrets=self.secrets,
+            max_bytes=self.settings.log_max_bytes,
+        )
+        sender = LogSender(self.streams.logs, stage_log)
+        sender.start()
         try:
-            outcome = await self._execute(attempt, state, offer)
+            try:
+                outcome = await self._execute(attempt, state, offer, stage_log)
+            finally:
+                await sender.close()  # the whole log is in <ns>.logs before the outcome is recorded
             if outcome is not None:
                 await self._record(attempt, state, outcome)
             elif attempt.stopped_because == "shutdown":
@@ -242,7 +261,9 @@ class StageWorker(Service):
             self._update_slot_gauge()
             self.view.poke()  # a slot is free: look for work
 
-    async def _execute(self, attempt: Attempt, state: RunState, offer: RunStage) -> Outcome | None:
+    async def _execute(
+        self, attempt: Attempt, state: RunState, offer: RunStage, stage_log: stage_logs.StageLog
+    ) -> Outcome | None:
         """Run the attempt while holding its lease; None when it was stopped (``stopped_because``)."""
         ctx = TaskContext(
             event=offer.event,
@@ -253,15 +274,20 @@ class StageWorker(Service):
             subscriber=state.subscriber,
             stage=attempt.task.name,
             github=EventObjects(client_for(self.settings), offer.event),
+            log_sink=stage_log,
+            artifacts=for_stage(self.settings, state.run_id, attempt.task.name, state.outputs()),
         )
-        job = asyncio.ensure_future(
+        context = contextvars.copy_context()  # the attempt's own, where its logging finds its log
+        context.run(stage_logs.CURRENT.set, stage_log.write)
+        job = asyncio.get_running_loop().create_task(
             execute(
                 attempt.task,
                 ctx,
                 killable=True,
                 max_output_bytes=self.settings.max_output_bytes,
                 processes=self.processes,
-            )
+            ),
+            context=context,
         )
         attempt.job = job
         changed = self.view.run_changed(state.run_id)
