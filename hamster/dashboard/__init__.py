@@ -6,8 +6,11 @@ the runs table and send the authenticated changes.
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import Engine
 
+from hamster.artifacts import ArtifactStore
 from hamster.dashboard.backend import (
     kafka_dead_letters,
     kafka_replay,
@@ -17,6 +20,7 @@ from hamster.dashboard.backend import (
 )
 from hamster.dashboard.routes import Dashboard, mount
 from hamster.settings import Settings
+from streams.log_topic import read_run_log
 
 __all__ = ["Dashboard", "for_settings", "mount"]
 
@@ -32,4 +36,6 @@ def for_settings(settings: Settings, engine: Engine) -> Dashboard:
         replay=kafka_replay(settings),
         list_dead_letters=kafka_dead_letters(settings),
         replay_dead_letter=kafka_replay_dead_letter(settings),
+        read_log=partial(read_run_log, settings),
+        artifacts=ArtifactStore.for_settings(settings),
     )

@@ -111,3 +111,7 @@ def timeline(run: dict[str, Any]) -> list[Bar]:
 
 def is_final(status: str) -> bool:
     return status in FINAL
+
+
+def final_statuses() -> list[str]:
+    return sorted(FINAL)
