@@ -79,3 +79,49 @@ def summary_line(report: dict[str, Any]) -> str:
         f"{report['tests']} tests: {report['passed']} passed, {report['failures']} failed, "
         f"{report['errors']} errors, {report['skipped']} skipped"
     )
+
+
+# Check runs (https://docs.github.com/en/rest/checks/runs#update-a-check-run): an annotation needs a path
+# in the repository, start and end lines and a level; GitHub takes at most 50 per request and appends
+# those of later requests to the earlier ones.
+ANNOTATIONS_PER_REQUEST = 50
+ANNOTATION_TITLE_MAX = 255
+ANNOTATION_MESSAGE_MAX = 64 * 1024 - 1
+
+
+def check_summary(reports: dict[str, dict[str, Any]]) -> str:
+    """Markdown for the check run's summary: a line of counts per stage, and the failed tests."""
+    lines = ["### Tests"]
+    for stage, report in reports.items():
+        lines.append(f"**{stage}**: {summary_line(report)}")
+        lines += [
+            f"- ❌ `{case['classname']}.{case['name']}`: {case['message']}" for case in report["failed"]
+        ]
+    return "\n".join(lines)
+
+
+def check_annotations(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One ``failure`` annotation per failed test that says where it is (file and line)."""
+    found = []
+    for report in reports.values():
+        for case in report["failed"]:
+            if not case["file"]:
+                continue  # GitHub refuses an annotation without a path
+            line = case["line"] or 1
+            found.append(
+                {
+                    "path": case["file"],
+                    "start_line": line,
+                    "end_line": line,
+                    "annotation_level": "failure",
+                    "title": f"{case['classname']}.{case['name']}"[:ANNOTATION_TITLE_MAX],
+                    "message": (case["message"] or case["kind"])[:ANNOTATION_MESSAGE_MAX],
+                    "raw_details": case["text"][:ANNOTATION_MESSAGE_MAX],
+                }
+            )
+    return found
+
+
+def in_batches(annotations: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    size = ANNOTATIONS_PER_REQUEST
+    return [annotations[i : i + size] for i in range(0, len(annotations), size)]

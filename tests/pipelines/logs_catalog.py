@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from hamster import Subscriber, task
@@ -78,6 +79,13 @@ tests_stage = shell(
     junit=["reports/*.xml"],
 )
 
+MANY = 60  # failures: more annotations than GitHub takes in one request
+many_tests = shell(
+    f"{sys.executable} {Path(__file__).with_name('junit_writer.py')} reports/many.xml {MANY}; exit 1",
+    name="many_tests",
+    junit=["reports/*.xml"],
+)
+
 SUBSCRIBERS = [
     Subscriber("ticks", events=["pull_request"], repos=["acme/ticks"], pipeline=[ticks]),
     Subscriber("leaky", events=["pull_request"], repos=["acme/leaky"], pipeline=[leaky, async_logs]),
@@ -85,4 +93,16 @@ SUBSCRIBERS = [
     Subscriber("artifacts", events=["pull_request"], repos=["acme/artifacts"], pipeline=[build, install]),
     Subscriber("escape", events=["pull_request"], repos=["acme/escape"], pipeline=[escape]),
     Subscriber("junit", events=["pull_request"], repos=["acme/junit"], pipeline=[tests_stage]),
+    # Reporting to the fake GitHub as an app (tests/integration/test_test_reports.py).
+    Subscriber(
+        "junit-checks",
+        events=["pull_request"],
+        repos=["acme/app-junit"],
+        pipeline=[tests_stage],
+        report=True,
+        checks=True,
+    ),
+    Subscriber(
+        "junit-many", events=["pull_request"], repos=["acme/app-many"], pipeline=[many_tests], checks=True
+    ),
 ]
