@@ -44,7 +44,7 @@ from typing import Any, cast
 from mode import Service
 
 from hamster import logs, stage_logs
-from hamster.artifacts import for_stage
+from hamster.artifacts import ArtifactStore, for_stage
 from hamster.context import TaskContext
 from hamster.deadletter import dead_letter, encode_dead_letter
 from hamster.envelope import decode_envelope
@@ -85,6 +85,7 @@ from streams.topics import events_topic
 log = logging.getLogger(__name__)
 
 REAP_EVERY_S = 5.0
+EXPIRE_ARTIFACTS_EVERY_S = 3600.0
 LEASE_MARGIN_S = 2.0  # an attempt stops this long before its lease runs out if it could not renew it
 
 
@@ -121,6 +122,7 @@ class StageWorker(Service):
         self._draining = False
         self._first_seen: dict[tuple[str, int, int], float] = {}  # claimable since (monotonic)
         self._last_reap = 0.0
+        self._last_expiry = 0.0
         self.secrets = stage_logs.worker_secrets(self.settings)  # masked in every stage's log
         self._update_slot_gauge()
 
@@ -440,6 +442,7 @@ class StageWorker(Service):
         if time.monotonic() - self._last_reap < REAP_EVERY_S:
             return
         self._last_reap = time.monotonic()
+        await self.expire_artifacts()
         current = now()
         for state in self.view.in_flight():
             decision = overdue(
@@ -463,6 +466,20 @@ class StageWorker(Service):
                 log.info("run %s: reaper: %s", state.run_id, exc)
             except HamsterError as exc:
                 log.warning("run %s: reaper: %s", state.run_id, exc)
+
+    async def expire_artifacts(self) -> None:
+        """Remove the artifacts of runs past HAMSTER_RETENTION_DAYS, as the topics drop their records."""
+        if time.monotonic() - self._last_expiry < EXPIRE_ARTIFACTS_EVERY_S and self._last_expiry:
+            return
+        self._last_expiry = time.monotonic()
+        store = ArtifactStore.for_settings(self.settings)
+        try:
+            removed = await asyncio.to_thread(store.expire, timedelta(days=self.settings.retention_days))
+        except Exception as exc:  # another worker removing the same run, the store unreachable: next time
+            log.warning("artifacts: expiry failed: %s", exc)
+            return
+        if removed:
+            log.info("artifacts: removed those of %d run(s) past the retention", len(removed))
 
     async def reoffer(self, state: RunState, reason: str) -> None:
         """Send a run whose stage request went missing to the workers again, from its webhook."""
