@@ -23,6 +23,7 @@ anything a webhook or a stage request held.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 REFRESH_MS = 3000
+KEEPALIVE_S = 15.0
 # streams.log_topic.read_run_log with the settings given: (run id, since_ms=, follow=, stage=) → chunks
 ReadLog = Callable[..., AsyncIterator[tuple[int, LogChunk]]]
 
@@ -203,7 +205,9 @@ def _since_ms(run: dict[str, Any]) -> int:
 
 async def run_log_events(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events (https://html.spec.whatwg.org/multipage/server-sent-events.html): each
-    ``lines`` event carries the lines one chunk completed; ``end`` says the log is complete."""
+    ``lines`` event carries the lines one chunk completed; ``end`` says the log is complete. A comment
+    line every ``KEEPALIVE_S`` while nothing is printed finds a page that was closed (aiohttp does not
+    cancel a handler whose client left), so its Kafka consumer stops."""
     run = await _run(request)
     read_log = request.app[DASHBOARD].read_log
     assert read_log is not None
@@ -211,23 +215,42 @@ async def run_log_events(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
-    lines = Lines()
     chunks = read_log(
         run["run_id"],
         since_ms=_since_ms(run),
         follow=not views.is_final(run["status"]),
         stage=request.query.get("stage") or None,
     )
+    # Unbounded: a run's log is bounded already (HAMSTER_LOG_MAX_BYTES per stage attempt).
+    arrived: asyncio.Queue[tuple[int, LogChunk] | None] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for found in chunks:
+                arrived.put_nowait(found)
+        finally:
+            arrived.put_nowait(None)
+
+    pumping = asyncio.ensure_future(pump())
+    lines = Lines()
     try:
-        async for offset, chunk in chunks:
-            event = lines.add(chunk)
+        while True:
+            try:
+                found = await asyncio.wait_for(arrived.get(), KEEPALIVE_S)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if found is None:
+                break
+            event = lines.add(found[1])
             if event is not None:
-                await response.write(f"event: lines\nid: {offset}\ndata: {json.dumps(event)}\n\n".encode())
+                await response.write(f"event: lines\nid: {found[0]}\ndata: {json.dumps(event)}\n\n".encode())
+        await pumping  # the reader's error, if it failed
         await response.write(b"event: end\ndata: {}\n\n")
-    except (ConnectionResetError, asyncio.CancelledError):
-        raise  # the page was closed: the reader's consumer stops with the generator
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        pumping.cancel()  # the page went away: the reader's consumer stops with it
+        with contextlib.suppress(BaseException):
+            await pumping
     return response
 
 
