@@ -123,6 +123,7 @@ class StageWorker(Service):
         self._first_seen: dict[tuple[str, int, int], float] = {}  # claimable since (monotonic)
         self._last_reap = 0.0
         self._last_expiry = 0.0
+        self._expiry: asyncio.Future[None] | None = None
         self.secrets = stage_logs.worker_secrets(self.settings)  # masked in every stage's log
         self._update_slot_gauge()
 
@@ -136,6 +137,8 @@ class StageWorker(Service):
         self.add_future(self._schedule())
 
     async def on_stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         await self.drain()
         await self.processes.close()
         await self.view.stop()
@@ -442,7 +445,9 @@ class StageWorker(Service):
         if time.monotonic() - self._last_reap < REAP_EVERY_S:
             return
         self._last_reap = time.monotonic()
-        await self.expire_artifacts()
+        if time.monotonic() - self._last_expiry >= EXPIRE_ARTIFACTS_EVERY_S or not self._last_expiry:
+            self._last_expiry = time.monotonic()
+            self._expiry = asyncio.ensure_future(self.expire_artifacts())  # listing a store may take long
         current = now()
         for state in self.view.in_flight():
             decision = overdue(
@@ -469,9 +474,6 @@ class StageWorker(Service):
 
     async def expire_artifacts(self) -> None:
         """Remove the artifacts of runs past HAMSTER_RETENTION_DAYS, as the topics drop their records."""
-        if time.monotonic() - self._last_expiry < EXPIRE_ARTIFACTS_EVERY_S and self._last_expiry:
-            return
-        self._last_expiry = time.monotonic()
         store = ArtifactStore.for_settings(self.settings)
         try:
             removed = await asyncio.to_thread(store.expire, timedelta(days=self.settings.retention_days))
