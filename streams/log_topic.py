@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from hamster.errors import BrokerError
 from hamster.settings import Settings
 from hamster.stage_logs import LogChunk, StageLog
 from streams.reader import partition_for
@@ -93,7 +94,10 @@ async def read_run_log(
         client_id="hamster-log-reader",
         fetch_max_wait_ms=200,  # a live view: do not let the broker hold a fetch for long
     )
-    await consumer.start()
+    try:
+        await consumer.start()
+    except Exception as exc:  # aiokafka's KafkaConnectionError and friends
+        raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
     try:
         consumer.assign(wanted)
         ends = await consumer.end_offsets(wanted)

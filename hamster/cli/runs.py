@@ -139,6 +139,7 @@ def logs(run_id: str, stage: str | None, follow: bool) -> None:
     import sys
     from datetime import datetime
 
+    from hamster.errors import BrokerError
     from streams.log_topic import read_run_log
 
     settings = settings_or_exit()
@@ -155,4 +156,9 @@ def logs(run_id: str, stage: str | None, follow: bool) -> None:
             sys.stdout.write(chunk.text)
             sys.stdout.flush()
 
-    asyncio.run(show())
+    try:
+        asyncio.run(show())
+    except BrokerError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass
