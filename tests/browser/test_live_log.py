@@ -1,8 +1,11 @@
 """The run page's live log in a real browser (Chromium via Playwright) against real `hamster web` and
-`hamster worker` processes on the real broker. Its screenshot is the README's (docs/live-log.png)."""
+`hamster worker` processes on the real broker. Its screenshot goes to tests/artifacts/; with
+HAMSTER_DOCS_SCREENSHOTS=1 it also becomes the README's (docs/live-log.png)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from hamster import ids
-from tests.browser.test_dashboard import CHROMIUM, CHROMIUM_ARGS, base
+from tests.browser.test_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, base
 from tests.integration.system import System, wait_until
 from tests.samples import load, with_repo
 
@@ -70,7 +73,10 @@ def test_the_open_run_page_shows_a_running_stage_s_new_lines(system: System, pag
             timeout=LINE_EVERY_S * 1000 + SHOWN_WITHIN_MS
         )
         expect(section).not_to_have_attribute("data-complete", "yes")  # the stage is still running
-    page.screenshot(path=str(DOCS / "live-log.png"))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "live-log.png"))
+    if os.environ.get("HAMSTER_DOCS_SCREENSHOTS") == "1":
+        shutil.copy(ARTIFACTS / "live-log.png", DOCS / "live-log.png")
     tick = section.locator(".line", has_text="tick 3")
     expect(tick.locator("span span")).to_have_attribute("style", "color: #00aa00")  # ANSI green
     expect(section.locator(".line.stderr", has_text="tock 3")).to_have_count(1)
