@@ -21,7 +21,7 @@ COPY agents ./agents
 RUN pip install --no-cache-dir --no-deps .
 
 # HAMSTER_HOME, and the working directory: Faust keeps its worker data beside it.
-RUN mkdir -p /var/lib/hamster && chown hamster:hamster /var/lib/hamster
+RUN mkdir -p /var/lib/hamster/artifacts && chown -R hamster:hamster /var/lib/hamster
 WORKDIR /var/lib/hamster
 USER hamster
 ENV HAMSTER_HOME=/var/lib/hamster \

@@ -19,8 +19,10 @@ from pydantic import ValidationError
 
 from agents.dead_letters import set_aside
 from agents.subscribers import current_states
+from hamster.artifacts import ArtifactStore
 from hamster.github import GitHubClient, client_for
 from hamster.reporting import (
+    SUMMARY_MAX,
     Action,
     RemoveWorkspace,
     ReportOptions,
@@ -36,6 +38,7 @@ from hamster.reporting import (
 from hamster.run_events import RunEvent, RunRequested, decode_run_event
 from hamster.subscribers import SubscriberSpec
 from hamster.tasks.workspace import remove_workspace
+from hamster.test_reports import check_annotations, check_summary, in_batches
 from streams.app import Streams
 from streams.reader import partition_for
 
@@ -100,15 +103,31 @@ async def _carry_out(
             action.environment_url,
         )
     elif isinstance(action, UpdateCheck) and state.check_run_id is not None:
+        output: dict[str, Any] = {"title": action.title, "summary": action.summary}
+        batches: list[list[dict[str, Any]]] = []
+        if action.status == "completed":
+            # Test reports live beside the artifacts (a failed stage has no output to carry one).
+            store = ArtifactStore.for_settings(streams.settings)
+            reports = await asyncio.to_thread(store.reports, state.run_id)
+            if reports:
+                output["summary"] = f"{action.summary}\n\n{check_summary(reports)}"[:SUMMARY_MAX]
+                batches = in_batches(check_annotations(reports))
         await github.call(
             github.update_check_run,
             state.repo,
             state.check_run_id,
             status=action.status,
             conclusion=action.conclusion,
-            output={"title": action.title, "summary": action.summary},
+            output={**output, "annotations": batches[0]} if batches else output,
             actions=[button.as_github() for button in action.actions],
         )
+        for batch in batches[1:]:  # GitHub appends each request's annotations to the earlier ones
+            await github.call(
+                github.update_check_run,
+                state.repo,
+                state.check_run_id,
+                output={**output, "annotations": batch},
+            )
     return state
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from dataclasses import dataclass, field
@@ -43,7 +44,8 @@ from typing import Any, cast
 
 from mode import Service
 
-from hamster import logs
+from hamster import logs, stage_logs
+from hamster.artifacts import ArtifactStore, for_stage
 from hamster.context import TaskContext
 from hamster.deadletter import dead_letter, encode_dead_letter
 from hamster.envelope import decode_envelope
@@ -74,6 +76,7 @@ from hamster.task import Task
 from hamster.task_processes import TaskProcesses
 from streams.app import Streams, send_acked
 from streams.dead_letters import set_aside_already
+from streams.log_topic import LogSender
 from streams.reader import partition_for, patiently, read_at
 from streams.run_recorder import RecordRefused, RunEnded, RunRecorder
 from streams.run_view import RunView
@@ -82,6 +85,7 @@ from streams.topics import dead_letters_topic, events_topic
 log = logging.getLogger(__name__)
 
 REAP_EVERY_S = 5.0
+EXPIRE_ARTIFACTS_EVERY_S = 3600.0
 LEASE_MARGIN_S = 2.0  # an attempt stops this long before its lease runs out if it could not renew it
 
 
@@ -119,16 +123,23 @@ class StageWorker(Service):
         self._draining = False
         self._first_seen: dict[tuple[str, int, int], float] = {}  # claimable since (monotonic)
         self._last_reap = 0.0
+        self._last_expiry = 0.0
+        self._expiry: asyncio.Future[None] | None = None
+        self.secrets = stage_logs.worker_secrets(self.settings)  # masked in every stage's log
         self._update_slot_gauge()
 
     # Service
     async def on_start(self) -> None:
+        # Async tasks' Python logging goes to their stage's log (blocking ones': see hamster.task_child).
+        logging.getLogger().addHandler(stage_logs.TaskLogHandler())
         self.view.start()
         if any(not task.is_async for task in self.streams.catalog.tasks.values()):
             self.processes.warm_up()
         self.add_future(self._schedule())
 
     async def on_stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         await self.drain()
         await self.processes.close()
         await self.view.stop()
@@ -230,8 +241,21 @@ class StageWorker(Service):
     # 3. Run
     async def _run(self, attempt: Attempt, state: RunState, offer: RunStage) -> None:
         logs.bind(delivery_id=state.event.delivery_id, run_id=state.run_id)
+        stage_log = stage_logs.StageLog(
+            state.run_id,
+            attempt.stage,
+            attempt.index,
+            attempt.attempt,
+            secrets=self.secrets,
+            max_bytes=self.settings.log_max_bytes,
+        )
+        sender = LogSender(self.streams.logs, stage_log)
+        sender.start()
         try:
-            outcome = await self._execute(attempt, state, offer)
+            try:
+                outcome = await self._execute(attempt, state, offer, stage_log)
+            finally:
+                await sender.close()  # the whole log is in <ns>.logs before the outcome is recorded
             if outcome is not None:
                 await self._record(attempt, state, outcome)
             elif attempt.stopped_because == "shutdown":
@@ -246,7 +270,9 @@ class StageWorker(Service):
             self._update_slot_gauge()
             self.view.poke()  # a slot is free: look for work
 
-    async def _execute(self, attempt: Attempt, state: RunState, offer: RunStage) -> Outcome | None:
+    async def _execute(
+        self, attempt: Attempt, state: RunState, offer: RunStage, stage_log: stage_logs.StageLog
+    ) -> Outcome | None:
         """Run the attempt while holding its lease; None when it was stopped (``stopped_because``)."""
         stage = state.stages[attempt.index]
         ctx = TaskContext(
@@ -258,15 +284,20 @@ class StageWorker(Service):
             subscriber=state.subscriber,
             stage=attempt.stage,
             github=EventObjects(client_for(self.settings), offer.event),
+            log_sink=stage_log,
+            artifacts=for_stage(self.settings, state.run_id, attempt.stage, state.outputs_for(attempt.index)),
         )
-        job = asyncio.ensure_future(
+        context = contextvars.copy_context()  # the attempt's own, where its logging finds its log
+        context.run(stage_logs.CURRENT.set, stage_log.write)
+        job = asyncio.get_running_loop().create_task(
             execute(
                 attempt.task,
                 ctx,
                 killable=True,
                 max_output_bytes=self.settings.max_output_bytes,
                 processes=self.processes,
-            )
+            ),
+            context=context,
         )
         attempt.job = job
         changed = self.view.run_changed(state.run_id)
@@ -329,7 +360,7 @@ class StageWorker(Service):
         log.warning(
             "run %s: stage %s attempt %d stopped: %s",
             attempt.run_id,
-            attempt.task.name,
+            attempt.stage,
             attempt.attempt,
             reason,
         )
@@ -416,6 +447,9 @@ class StageWorker(Service):
         if time.monotonic() - self._last_reap < REAP_EVERY_S:
             return
         self._last_reap = time.monotonic()
+        if time.monotonic() - self._last_expiry >= EXPIRE_ARTIFACTS_EVERY_S or not self._last_expiry:
+            self._last_expiry = time.monotonic()
+            self._expiry = asyncio.ensure_future(self.expire_artifacts())  # listing a store may take long
         current = now()
         for state in self.view.in_flight():
             if settle(state, current) is not None and self._holds_partition(state.run_id):
@@ -444,6 +478,17 @@ class StageWorker(Service):
                 log.info("run %s: reaper: %s", state.run_id, exc)
             except HamsterError as exc:
                 log.warning("run %s: reaper: %s", state.run_id, exc)
+
+    async def expire_artifacts(self) -> None:
+        """Remove the artifacts of runs past HAMSTER_RETENTION_DAYS, as the topics drop their records."""
+        store = ArtifactStore.for_settings(self.settings)
+        try:
+            removed = await asyncio.to_thread(store.expire, timedelta(days=self.settings.retention_days))
+        except Exception as exc:  # another worker removing the same run, the store unreachable: next time
+            log.warning("artifacts: expiry failed: %s", exc)
+            return
+        if removed:
+            log.info("artifacts: removed those of %d run(s) past the retention", len(removed))
 
     async def reoffer(self, state: RunState, reason: str) -> None:
         """Send a run whose stage request went missing to the workers again, from its webhook."""

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hamster.github_events import EventInfo
 
 if TYPE_CHECKING:  # github3 is imported only by hamster.github, and only where GitHub is used
+    from hamster.artifacts import StageArtifacts
     from hamster.github.objects import EventObjects
+
+
+class LogSink(Protocol):
+    """Where an attempt's log goes: the worker's ``hamster.stage_logs.StageLog``, or, in a task process,
+    the socket back to the worker."""
+
+    def write(self, stream: Any, text: str) -> None: ...
+
+    def add_secret(self, secret: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -23,3 +33,17 @@ class TaskContext:
     extras: dict[str, Any] = field(default_factory=dict)
     # ``ctx.github``: the event's connected github3 objects, fetched lazily (hamster.github.objects).
     github: EventObjects | None = None
+    # Where ``ctx.log`` writes: the stage's log in ``<ns>.logs`` (None outside a worker: nowhere).
+    log_sink: LogSink | None = field(default=None, repr=False, compare=False)
+    # ``ctx.artifacts``: save files of this stage, get those of earlier stages (hamster.artifacts).
+    artifacts: StageArtifacts | None = field(default=None, repr=False, compare=False)
+
+    def log(self, *parts: object, stream: str = "log") -> None:
+        """Write a line to the stage's log (``print``-like: parts joined by spaces, a newline added)."""
+        if self.log_sink is not None:
+            self.log_sink.write(stream, " ".join(str(part) for part in parts) + "\n")
+
+    def mask(self, secret: str) -> None:
+        """Mask ``secret`` in this stage's log from now on (the worker's own secrets always are)."""
+        if self.log_sink is not None:
+            self.log_sink.add_secret(secret)

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     schedule_catch_up_s: float = Field(default=86400.0, ge=0.0)
     # A stage's output travels in the run log: one larger than this fails the stage rather than the write.
     max_output_bytes: int = Field(default=1024 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # A stage attempt's log in <ns>.logs (hamster.stage_logs): past this many bytes the rest is dropped.
+    log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Where stages keep files (hamster.artifacts): an fsspec URL; None: $HAMSTER_HOME/artifacts.
+    artifacts_url: str | None = None
     github_api_token: SecretStr | None = None
     github_api_user: str | None = None
     github_host: str | None = None

@@ -3,25 +3,35 @@
 Imports the worker's subscribers module, says it is ready on the socket ``FD``, then runs one attempt per
 request, by task name, and answers with its result as JSON. It asks the kernel to kill it when its worker
 dies, so no attempt outlives the worker that holds its lease.
+
+While an attempt runs, what it prints (``sys.stdout``, ``sys.stderr``), logs (the root logger) and
+``ctx.log``-s goes back over the socket as ``{"log": [stream, text]}`` lines, to the stage's log.
+Programs the task starts itself write to this process's own output unless it pipes them (``shell`` does).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import json
+import logging
 import os
 import signal
 import socket
 import sys
+import threading
 import traceback
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from hamster.artifacts import for_stage
 from hamster.context import TaskContext
 from hamster.errors import ConfigurationError
 from hamster.execution import NonRetryable
 from hamster.github_events import EventInfo
 from hamster.settings import load_settings
+from hamster.stage_logs import LOG_FORMAT
 from hamster.subscribers import load_catalog
 from hamster.task import Task
 
@@ -36,9 +46,63 @@ def _die_with_worker() -> None:
         os._exit(1)
 
 
-def _context(raw: dict[str, Any]) -> TaskContext:
+class ChannelLog:
+    """``ctx.log_sink`` in a task process: log lines and secrets to mask go back to the worker."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
+        self._send = send
+
+    def write(self, stream: Any, text: str) -> None:
+        if text:
+            self._send({"log": [str(stream), text]})
+
+    def add_secret(self, secret: str) -> None:
+        self._send({"mask": secret})
+
+
+class _Printed(io.TextIOBase):
+    """``sys.stdout`` / ``sys.stderr`` during an attempt: each write goes to the stage's log."""
+
+    def __init__(self, sink: ChannelLog, stream: str) -> None:
+        self._sink, self._stream = sink, stream
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._sink.write(self._stream, text)
+        return len(text)
+
+
+class _Logged(logging.Handler):
+    def __init__(self, sink: ChannelLog) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+        self._sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._sink.write("log", self.format(record) + "\n")
+
+
+@contextlib.contextmanager
+def _captured(sink: ChannelLog) -> Iterator[None]:
+    """Print and log into the stage's log while the attempt runs."""
+    handler = _Logged(sink)
+    root = logging.getLogger()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Printed(sink, "stdout"), _Printed(sink, "stderr")
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        sys.stdout, sys.stderr = saved
+
+
+def _context(raw: dict[str, Any], sink: ChannelLog) -> TaskContext:
     from hamster.github import EventObjects, client_for  # github3: only where a task may use it
 
+    settings = load_settings()
     event = EventInfo.model_validate(raw["event"])
     return TaskContext(
         event=event,
@@ -49,7 +113,9 @@ def _context(raw: dict[str, Any]) -> TaskContext:
         subscriber=raw["subscriber"],
         stage=raw["stage"],
         extras=raw.get("extras", {}),
-        github=EventObjects(client_for(load_settings()), event),
+        github=EventObjects(client_for(settings), event),
+        log_sink=sink,
+        artifacts=for_stage(settings, raw["run_id"], raw["stage"], raw["outputs"]),
     )
 
 
@@ -69,15 +135,19 @@ def main() -> None:
     _die_with_worker()
     channel = socket.socket(fileno=int(sys.argv[1]))
     requests, answers = channel.makefile("rb"), channel.makefile("wb", buffering=0)
+    sending = threading.Lock()  # a shell stage's output arrives from its reader threads
 
     def send(message: dict[str, Any]) -> None:
-        answers.write(json.dumps(message).encode() + b"\n")
+        line = json.dumps(message).encode() + b"\n"
+        with sending:
+            _write_all(answers, line)
 
     try:
         tasks = load_catalog(load_settings().subscribers).tasks
     except ConfigurationError as exc:
         send({"error": str(exc)})
         return
+    logging.getLogger().setLevel(load_settings().log_level)  # a task's own INFO lines reach its log
     send({"ready": True})
     for line in requests:
         request = json.loads(line)
@@ -86,7 +156,19 @@ def main() -> None:
             reason = f"task {request['task']} is not in {load_settings().subscribers} here"
             send({"raised": ["TaskError", reason, "", False]})
             continue
-        send(_run(task, _context(request["ctx"])))
+        sink = ChannelLog(send)
+        ctx = _context(request["ctx"], sink)
+        with _captured(sink):
+            result = _run(task, ctx)
+        send(result)
+
+
+def _write_all(answers: Any, line: bytes) -> None:
+    # An unbuffered socket file may write only part of a long line.
+    view = memoryview(line)
+    while view:
+        written = answers.write(view)
+        view = view[written or 0 :]
 
 
 if __name__ == "__main__":

@@ -14,8 +14,14 @@ The protocol, one JSON object per line each way::
 
     child → worker   {"ready": true} | {"error": "…"}                     once, after importing
     worker → child   {"task": NAME, "ctx": {…TaskContext fields…}}
-    child → worker   {"returned": <JSON text>} | {"raised": [type, message, traceback, retryable]}
+    child → worker   while the attempt runs, any number of
+                     {"log": [stream, text]}     what the task printed, logged or ``ctx.log``-ged
+                     {"mask": secret}            ``ctx.mask(secret)``: mask it in the stage's log
+                     then one of
+                     {"returned": <JSON text>} | {"raised": [type, message, traceback, retryable]}
                      | {"not_json": reason}
+
+The log goes to the attempt's ``StageLog`` in the worker, which masks and caps it (hamster.stage_logs).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from hamster.context import TaskContext
+from hamster.context import LogSink, TaskContext
 from hamster.errors import HamsterError
 from hamster.subprocess_runner import ChildResult, Died, NotJson, Raised, Returned
 
@@ -95,13 +101,13 @@ class TaskProcesses:
 
     async def run(self, task_name: str, ctx: TaskContext, timeout: float | None) -> ChildResult:
         """Run ``task_name`` with ``ctx`` in a task process; ``TimeoutError`` after ``timeout`` seconds.
-        Cancelling the call kills the process."""
+        What it prints goes to ``ctx.log_sink``. Cancelling the call kills the process."""
         process = self._idle.pop() if self._idle else await self._start()
         request = json.dumps({"task": task_name, "ctx": context_json(ctx)}).encode() + b"\n"
         try:
             process.writer.write(request)
             await process.writer.drain()
-            line = await asyncio.wait_for(process.reader.readline(), timeout)
+            line = await asyncio.wait_for(_answer(process.reader, ctx.log_sink), timeout)
         except BaseException:  # TimeoutError, the attempt cancelled: stop the work for real
             process.kill()
             await process.proc.wait()
@@ -161,6 +167,22 @@ class TaskProcesses:
             await proc.wait()
             raise TaskProcessError(f"a task process could not start: {answer.get('error')}")
         return process
+
+
+async def _answer(reader: asyncio.StreamReader, sink: LogSink | None) -> bytes:
+    """The attempt's result line, passing the log lines before it to ``sink``; b"" if the process ended."""
+    while True:
+        line = await reader.readline()
+        if not line.startswith((b'{"log"', b'{"mask"')):
+            return line
+        message = json.loads(line)
+        if sink is None:
+            continue
+        if "log" in message:
+            stream, text = message["log"]
+            sink.write(stream, text)
+        else:
+            sink.add_secret(message["mask"])
 
 
 def _result(message: dict[str, Any]) -> ChildResult:

@@ -60,6 +60,10 @@ def run_events_topic(settings: Settings) -> str:
     return f"{settings.namespace}.run-events"
 
 
+def logs_topic(settings: Settings) -> str:
+    return f"{settings.namespace}.logs"
+
+
 def run_marks_topic(settings: Settings) -> str:
     return f"{settings.namespace}.run-marks"
 
@@ -108,6 +112,9 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
     ]
     specs += [
         TopicSpec(run_events_topic(settings), "run id", "RunEvent", p, retention),
+        # What stages printed, in chunks as they ran (hamster.stage_logs): keyed like the run log, so a
+        # run's log is one partition, in order; kept as long as the run log it belongs to.
+        TopicSpec(logs_topic(settings), "run id", "LogChunk", p, retention),
         # Per run-log partition, an offset before which every run has finished: where a starting worker
         # begins to fold the log (streams.run_view). Only the latest mark per partition matters.
         TopicSpec(run_marks_topic(settings), "run-log partition", "offset", 1, -1, compacted=True),

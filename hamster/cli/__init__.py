@@ -34,9 +34,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from hamster.cli import broker, dev, dlq, runs, send, subscribers, trigger, web, worker
+    from hamster.cli import artifacts, broker, dev, dlq, runs, send, subscribers, trigger, web, worker
 
     for command in (
+        artifacts.artifacts,
         broker.broker,
         web.web,
         send.send,

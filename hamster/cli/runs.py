@@ -1,4 +1,4 @@
-"""`hamster runs list|show`: runs from the SQL projection."""
+"""`hamster runs list|show|logs`: runs from the SQL projection, their logs from ``<ns>.logs``."""
 
 from __future__ import annotations
 
@@ -59,12 +59,8 @@ def list_(
     Console().print(table)
 
 
-@runs.command("show")
-@click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--audit", is_flag=True, help="Every record of the run from the run log, with its offset.")
-def show(run_id: str, as_json: bool, audit: bool) -> None:
-    """Show one run and its stages (RUN_ID may be a unique prefix)."""
+def find_run(run_id: str) -> dict[str, Any]:
+    """The run ``run_id`` names (a unique prefix of at least 4 characters will do), or exit 1."""
     from hamster.run_queries import get_run, list_runs
 
     engine = _engine()
@@ -76,13 +72,29 @@ def show(run_id: str, as_json: bool, audit: bool) -> None:
     if run is None:
         fail(f"no run {run_id}")
     assert run is not None
+    return run
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--audit", is_flag=True, help="Every record of the run from the run log, with its offset.")
+def show(run_id: str, as_json: bool, audit: bool) -> None:
+    """Show one run and its stages (RUN_ID may be a unique prefix)."""
+    run = find_run(run_id)
     if audit:
         from hamster.cli.audit import show_run_audit
 
         show_run_audit(run["run_id"], as_json)
         return
+    from hamster.artifacts import ArtifactStore
+
+    store = ArtifactStore.for_settings(settings_or_exit())
+    kept = store.list_run(run["run_id"])
+    reports = store.reports(run["run_id"])
     if as_json:
-        click.echo(json.dumps(run, indent=2))
+        artifacts = [{"stage": a.stage, "name": a.name, "size": a.size} for a in kept]
+        click.echo(json.dumps({**run, "artifacts": artifacts, "tests": reports}, indent=2))
         return
     console = Console()
     console.print(f"[bold]run {run['run_id']}[/bold]  {run['status']}")
@@ -112,3 +124,50 @@ def show(run_id: str, as_json: bool, audit: bool) -> None:
             escape(detail[:200]),
         )
     console.print(table)
+    for stage, report in reports.items():
+        from hamster.test_reports import summary_line
+
+        console.print(f"tests of {stage}: {summary_line(report)}")
+        for case in report["failed"]:
+            where = f"{case['file']}:{case['line']}" if case["file"] else case["classname"]
+            console.print(f"  {case['kind']} {case['classname']}.{case['name']} ({where}): {case['message']}")
+    if kept:
+        files = Table("artifact", "stage", "size")
+        for artifact in kept:
+            files.add_row(artifact.name, artifact.stage, f"{artifact.size} B")
+        console.print(files)
+
+
+@runs.command("logs")
+@click.argument("run_id")
+@click.option("--stage", help="Only this stage's log.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing as the run goes on, until it ends.")
+def logs(run_id: str, stage: str | None, follow: bool) -> None:
+    """Print what a run's stages printed (RUN_ID may be a unique prefix), a section per attempt."""
+    import asyncio
+    import sys
+    from datetime import datetime
+
+    from hamster.errors import BrokerError
+    from streams.log_topic import read_run_log
+
+    settings = settings_or_exit()
+    run = find_run(run_id)
+    since_ms = int(datetime.fromisoformat(run["requested_at"]).timestamp() * 1000)
+
+    async def show() -> None:
+        section = None
+        reading = read_run_log(settings, run["run_id"], since_ms=since_ms, follow=follow, stage=stage)
+        async for _, chunk in reading:
+            if (chunk.stage, chunk.attempt) != section:
+                section = (chunk.stage, chunk.attempt)
+                sys.stdout.write(f"== {chunk.stage} (attempt {chunk.attempt}) ==\n")
+            sys.stdout.write(chunk.text)
+            sys.stdout.flush()
+
+    try:
+        asyncio.run(show())
+    except BrokerError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass

@@ -6,8 +6,11 @@ the runs table and send the authenticated changes.
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import Engine
 
+from hamster.artifacts import ArtifactStore
 from hamster.dashboard.backend import (
     kafka_dead_letters,
     kafka_decide,
@@ -19,6 +22,7 @@ from hamster.dashboard.backend import (
 )
 from hamster.dashboard.routes import Dashboard, mount
 from hamster.settings import Settings
+from streams.log_topic import read_run_log
 
 __all__ = ["Dashboard", "for_settings", "mount"]
 
@@ -36,4 +40,6 @@ def for_settings(settings: Settings, engine: Engine) -> Dashboard:
         replay_dead_letter=kafka_replay_dead_letter(settings),
         trigger=kafka_trigger(settings),
         decide=kafka_decide(settings),
+        read_log=partial(read_run_log, settings),
+        artifacts=ArtifactStore.for_settings(settings),
     )

@@ -2,7 +2,12 @@
 
     GET  /runs               runs, filtered by repository / subscriber / status; ?partial=rows for the
                              table body alone (the page refreshes itself with it)
-    GET  /runs/{run_id}      one run: stage timeline, durations, outputs, errors, log tails, GitHub link
+    GET  /runs/{run_id}      one run: stage timeline, durations, outputs, errors, its live log, artifacts,
+                             test reports, GitHub link
+    GET  /runs/{run_id}/log  the run's log as Server-Sent Events (``lines`` events, then ``end``): live
+                             while the run goes on, read back from ``<ns>.logs`` once it ended; ?stage=
+    GET  /runs/{run_id}/log.txt                      the raw text of the log (?stage=)
+    GET  /runs/{run_id}/artifacts/{name}             download an artifact (?stage= when several have it)
     GET  /subscribers        the subscribers table; enable/disable buttons when a token is configured
     GET  /api/runs           GET /api/runs/{run_id}    GET /api/subscribers
     POST /api/subscribers/{name}/enable|disable      (Authorization: Bearer <HAMSTER_API_TOKEN>)
@@ -21,13 +26,18 @@ anything a webhook or a stage request held.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jinja2
 from aiohttp import web
 from sqlalchemy import Engine
 
+from hamster.artifacts import ArtifactStore
 from hamster.dashboard import views
 from hamster.dashboard.auth import check_bearer
 from hamster.dashboard.backend import (
@@ -39,14 +49,19 @@ from hamster.dashboard.backend import (
     SetEnabled,
     Trigger,
 )
-from hamster.errors import BrokerError, HamsterError, UnknownDeadLetter
+from hamster.dashboard.log_view import Lines, raw_text
+from hamster.errors import BrokerError, HamsterError, TaskError, UnknownDeadLetter
 from hamster.lifecycle import RunStatus
 from hamster.run_queries import get_run, list_runs
+from hamster.stage_logs import LogChunk
 
 STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 REFRESH_MS = 3000
+KEEPALIVE_S = 15.0
+# streams.log_topic.read_run_log with the settings given: (run id, since_ms=, follow=, stage=) → chunks
+ReadLog = Callable[..., AsyncIterator[tuple[int, LogChunk]]]
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,8 @@ class Dashboard:
     replay_dead_letter: ReplayDeadLetter | None = None
     trigger: Trigger | None = None
     decide: Decide | None = None
+    read_log: ReadLog | None = None  # None: the run page shows no log
+    artifacts: ArtifactStore | None = None  # None: no artifacts or test reports
 
 
 DASHBOARD = web.AppKey("dashboard", Dashboard)
@@ -81,6 +98,11 @@ def mount(app: web.Application, dashboard: Dashboard) -> None:
     app.router.add_get("/", home)
     app.router.add_get("/runs", runs_page)
     app.router.add_get("/runs/{run_id}", run_page)
+    if dashboard.read_log is not None:
+        app.router.add_get("/runs/{run_id}/log", run_log_events)
+        app.router.add_get("/runs/{run_id}/log.txt", run_log_text)
+    if dashboard.artifacts is not None:
+        app.router.add_get("/runs/{run_id}/artifacts/{name:.+}", run_artifact)
     app.router.add_get("/subscribers", subscribers_page)
     app.router.add_get("/api/runs", api_runs)
     app.router.add_get("/api/runs/{run_id}", api_run)
@@ -166,7 +188,16 @@ async def runs_page(request: web.Request) -> web.Response:
 
 async def run_page(request: web.Request) -> web.Response:
     run = await _run(request)
-    link = views.github_link(run, request.app[DASHBOARD].github_web_url)
+    dashboard = request.app[DASHBOARD]
+    link = views.github_link(run, dashboard.github_web_url)
+    kept: list[Any] = []
+    reports: dict[str, Any] = {}
+    if dashboard.artifacts is not None:
+        store = dashboard.artifacts
+        # fsspec calls block (and reach an object store in deployments): off the loop.
+        kept, reports = await asyncio.gather(
+            asyncio.to_thread(store.list_run, run["run_id"]), asyncio.to_thread(store.reports, run["run_id"])
+        )
     return _render(
         request,
         "run.html",
@@ -174,7 +205,105 @@ async def run_page(request: web.Request) -> web.Response:
         github_link=link,
         bars=views.timeline(run),
         columns=views.graph_columns(run),
+        has_log=dashboard.read_log is not None,
+        artifacts=kept,
+        reports=reports,
     )
+
+
+def _since_ms(run: dict[str, Any]) -> int:
+    return int(datetime.fromisoformat(run["requested_at"]).timestamp() * 1000)
+
+
+async def run_log_events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events (https://html.spec.whatwg.org/multipage/server-sent-events.html): each
+    ``lines`` event carries the lines one chunk completed; ``end`` says the log is complete. A comment
+    line every ``KEEPALIVE_S`` while nothing is printed finds a page that was closed (aiohttp does not
+    cancel a handler whose client left), so its Kafka consumer stops."""
+    run = await _run(request)
+    read_log = request.app[DASHBOARD].read_log
+    assert read_log is not None
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    chunks = read_log(
+        run["run_id"],
+        since_ms=_since_ms(run),
+        follow=not views.is_final(run["status"]),
+        stage=request.query.get("stage") or None,
+    )
+    # Unbounded: a run's log is bounded already (HAMSTER_LOG_MAX_BYTES per stage attempt).
+    arrived: asyncio.Queue[tuple[int, LogChunk] | None] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for found in chunks:
+                arrived.put_nowait(found)
+        finally:
+            arrived.put_nowait(None)
+
+    pumping = asyncio.ensure_future(pump())
+    lines = Lines()
+    try:
+        while True:
+            try:
+                found = await asyncio.wait_for(arrived.get(), KEEPALIVE_S)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if found is None:
+                break
+            event = lines.add(found[1])
+            if event is not None:
+                await response.write(f"event: lines\nid: {found[0]}\ndata: {json.dumps(event)}\n\n".encode())
+        await pumping  # the reader's error, if it failed
+        await response.write(b"event: end\ndata: {}\n\n")
+    finally:
+        pumping.cancel()  # the page went away: the reader's consumer stops with it
+        with contextlib.suppress(BaseException):
+            await pumping
+    return response
+
+
+async def run_log_text(request: web.Request) -> web.Response:
+    run = await _run(request)
+    read_log = request.app[DASHBOARD].read_log
+    assert read_log is not None
+    stage = request.query.get("stage") or None
+    found = [chunk async for _, chunk in read_log(run["run_id"], since_ms=_since_ms(run), stage=stage)]
+    name = f"run-{run['run_id'][:8]}{'-' + stage if stage else ''}.log"
+    return web.Response(
+        text=raw_text(found),
+        content_type="text/plain",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
+
+
+async def run_artifact(request: web.Request) -> web.StreamResponse:
+    run = await _run(request)
+    store = request.app[DASHBOARD].artifacts
+    assert store is not None
+    name, stage = request.match_info["name"], request.query.get("stage")
+    try:
+        artifact = await asyncio.to_thread(store.find, run["run_id"], name, [stage] if stage else None)
+    except TaskError as exc:  # no such artifact, or a name that cannot be one
+        raise web.HTTPNotFound(text=str(exc)) from None
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": f'attachment; filename="{name.rsplit("/", 1)[-1]}"',
+            "Content-Length": str(artifact.size),
+        }
+    )
+    await response.prepare(request)
+    source = await asyncio.to_thread(store.open, artifact)
+    try:
+        while block := await asyncio.to_thread(source.read, 256 * 1024):
+            await response.write(block)
+    finally:
+        source.close()
+    return response
 
 
 async def subscribers_page(request: web.Request) -> web.Response:

@@ -123,3 +123,7 @@ def graph_columns(run: dict[str, Any]) -> list[list[dict[str, Any]]]:
 
 def is_final(status: str) -> bool:
     return status in FINAL
+
+
+def final_statuses() -> list[str]:
+    return sorted(FINAL)

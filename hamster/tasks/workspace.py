@@ -20,6 +20,13 @@ def workspace_path(home: Path, run_id: str) -> Path:
     return home.resolve() / "workspaces" / _part(run_id, "run id")
 
 
+def stage_workspace(home: Path, run_id: str, outputs: dict[str, object]) -> Path:
+    """Where a stage works: the checkout's workspace when the run has one, else the run's own."""
+    checkout = outputs.get("checkout")
+    found = checkout.get("workspace") if isinstance(checkout, dict) else None
+    return Path(str(found)) if found else workspace_path(home, run_id)
+
+
 def stage_log_path(home: Path, run_id: str, stage: str) -> Path:
     return home.resolve() / "logs" / "runs" / _part(run_id, "run id") / f"{_part(stage, 'stage')}.log"
 

@@ -45,6 +45,7 @@ class Repo:
     labels: dict[int, list[str]] = field(default_factory=dict)
     assignees: dict[int, list[str]] = field(default_factory=dict)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    annotations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # check run id → appended
     merged: set[int] = field(default_factory=set)
     deployments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id → deployment
     deployment_statuses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # id → oldest first
@@ -148,6 +149,7 @@ class FakeGitHub:
         app.router.add_get(r + "/commits/{sha}/check-runs", self._list_check_runs)
         app.router.add_post(r + "/check-runs", self._create_check_run)
         app.router.add_patch(r + "/check-runs/{id}", self._update_check_run)
+        app.router.add_get(r + "/check-runs/{id}/annotations", self._list_annotations)
         self._deployment_routes(app, r)
         # The GitHub App (apps.py): the app's own endpoints, answered to its JWT only.
         app.router.add_get("/app", self._the_app)
@@ -457,8 +459,64 @@ class FakeGitHub:
         runs = [c for c in self.repo(self._full(request)).check_runs.values() if c["head_sha"] == sha]
         return web.json_response({"total_count": len(runs), "check_runs": runs})
 
+    # https://docs.github.com/en/rest/checks/runs#update-a-check-run: "output.annotations": at most 50
+    # per request (later requests append); each needs path, start_line, end_line, annotation_level and
+    # message; columns only on one line; GitHub answers 422 otherwise.
+    ANNOTATION_LEVELS = frozenset({"notice", "warning", "failure"})
+    ANNOTATION_REQUIRED = {
+        "path": str,
+        "start_line": int,
+        "end_line": int,
+        "annotation_level": str,
+        "message": str,
+    }
+
+    def _annotations(self, data: dict[str, Any]) -> list[dict[str, Any]] | str:
+        """The annotations of a check-run write, or why GitHub would refuse them."""
+        output = data.get("output")
+        if output is None:
+            return []
+        if not isinstance(output.get("title"), str) or not isinstance(output.get("summary"), str):
+            return "output needs a title and a summary"
+        found = output.get("annotations", [])
+        if not isinstance(found, list) or len(found) > 50:
+            return "output.annotations: at most 50 per request"
+        for note in found:
+            for key, kind in self.ANNOTATION_REQUIRED.items():
+                if not isinstance(note.get(key), kind):
+                    return f"annotation: {key} is missing or not a {kind.__name__}"
+            if note["annotation_level"] not in self.ANNOTATION_LEVELS:
+                return f"annotation_level {note['annotation_level']!r} is not one of notice, warning, failure"
+            if note["start_line"] < 1 or note["end_line"] < note["start_line"]:
+                return "annotation: start_line must be ≥ 1 and ≤ end_line"
+            columns = "start_column" in note or "end_column" in note
+            if columns and note["start_line"] != note["end_line"]:
+                return "annotation: columns are allowed only when start_line equals end_line"
+            if len(note.get("title") or "") > 255 or len(note["message"]) >= 64 * 1024:
+                return "annotation: title or message too long"
+        return found
+
+    def _keep(
+        self, repo: Repo, check: dict[str, Any], data: dict[str, Any], notes: list[dict[str, Any]]
+    ) -> None:
+        kept = repo.annotations.setdefault(check["id"], [])
+        kept += notes
+        check["output"] = {
+            **check.get("output", {}),
+            **data.get("output", {}),
+            "annotations_count": len(kept),
+        }
+        check["output"].pop("annotations", None)  # GitHub serves them at .../annotations, not here
+
+    async def _list_annotations(self, request: web.Request) -> web.Response:
+        notes = self.repo(self._full(request)).annotations.get(int(request.match_info["id"]), [])
+        return web.json_response(notes)
+
     async def _create_check_run(self, request: web.Request) -> web.Response:
         data = await request.json()
+        notes = self._annotations(data)
+        if isinstance(notes, str):
+            return web.json_response({"message": f"Invalid request: {notes}"}, status=422)
         body = self._shaped(
             request, "CheckRun_create_check_run", "POST", "/check-runs", "westphahl/github3.py"
         )
@@ -466,8 +524,9 @@ class FakeGitHub:
         body.update({k: v for k, v in data.items() if k != "output"})
         body.update(id=check_id, url=f"{self.url}/repos/{self._full(request)}/check-runs/{check_id}")
         body["app"] = self.app.app_body(self.url)  # the app whose installation wrote it
-        body["output"] = {**body.get("output", {}), **data.get("output", {})}
-        self.repo(self._full(request)).check_runs[check_id] = body
+        repo = self.repo(self._full(request))
+        repo.check_runs[check_id] = body
+        self._keep(repo, body, data, notes)
         return web.json_response(body, status=201)
 
     async def _update_check_run(self, request: web.Request) -> web.Response:
@@ -475,8 +534,11 @@ class FakeGitHub:
         if check is None or check["app"]["id"] != self.app.app_id:
             return web.json_response({"message": "Not Found"}, status=404)
         data = await request.json()
+        notes = self._annotations(data)
+        if isinstance(notes, str):
+            return web.json_response({"message": f"Invalid request: {notes}"}, status=422)
         check.update({k: v for k, v in data.items() if k != "output"})
-        check["output"] = {**check.get("output", {}), **data.get("output", {})}
+        self._keep(self.repo(self._full(request)), check, data, notes)
         return web.json_response(check)
 
     # Deployments (https://docs.github.com/en/rest/deployments). A deployment exists only once the test

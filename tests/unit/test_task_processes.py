@@ -103,3 +103,42 @@ async def test_a_subscribers_module_that_does_not_import_is_a_clear_error(monkey
         await pool.run("quick", context(), None)
     await pool.close()
     assert os.environ["HAMSTER_SUBSCRIBERS"].endswith("no_such_module")
+
+
+class Collected:
+    """A log sink that records what a task process sent."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str]] = []
+        self.secrets: list[str] = []
+
+    def write(self, stream: str, text: str) -> None:
+        self.writes.append((stream, text))
+
+    def add_secret(self, secret: str) -> None:
+        self.secrets.append(secret)
+
+
+async def test_what_a_task_prints_and_logs_comes_back_before_its_result(monkeypatch, tmp_path):
+    """print, sys.stdout/stderr writes, logging and ctx.log travel over the socket as log lines, and
+    ctx.mask as a secret to mask; the result follows."""
+    from dataclasses import replace
+
+    from tests.pipelines.logs_catalog import GIVEN
+
+    monkeypatch.setenv("HAMSTER_SUBSCRIBERS", "tests.pipelines.logs_catalog")
+    monkeypatch.setenv("HAMSTER_HOME", str(tmp_path))
+    pool = TaskProcesses(1)
+    try:
+        sink = Collected()
+        result = await pool.run("leaky", replace(context(), stage="leaky", log_sink=sink), 60)
+    finally:
+        await pool.close()
+    assert result == Returned({"ok": True})
+    assert sink.secrets == [GIVEN]
+    streams = {stream for stream, _ in sink.writes}
+    assert streams == {"stdout", "log"}
+    text = "".join(text for _, text in sink.writes)
+    assert "printed test-secret\n" in text  # masked by the worker's StageLog, not here
+    assert f"WARNING pipeline: logged test-secret and {GIVEN}\n" in text
+    assert f"ctx.log says {GIVEN}\n" in text
