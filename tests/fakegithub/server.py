@@ -496,6 +496,26 @@ class FakeGitHub:
                 return "annotation: title or message too long"
         return found
 
+    # https://docs.github.com/en/rest/checks/runs#create-a-check-run: "actions": at most three buttons, each
+    # with a label and an identifier of at most 20 characters and a description of at most 40; GitHub
+    # answers 422 otherwise.
+    ACTION_LIMITS = {"label": 20, "description": 40, "identifier": 20}
+    MAX_ACTIONS = 3
+
+    def _actions_refused(self, data: dict[str, Any]) -> str | None:
+        """Why GitHub would refuse the buttons of a check-run write (None: it would not)."""
+        found = data.get("actions", [])
+        if not isinstance(found, list) or len(found) > self.MAX_ACTIONS:
+            return f"actions: at most {self.MAX_ACTIONS}"
+        for button in found:
+            for key, limit in self.ACTION_LIMITS.items():
+                value = button.get(key) if isinstance(button, dict) else None
+                if not isinstance(value, str) or not value:
+                    return f"actions: {key} is missing"
+                if len(value) > limit:
+                    return f"actions: {key} {value!r} is longer than {limit} characters"
+        return None
+
     def _keep(
         self, repo: Repo, check: dict[str, Any], data: dict[str, Any], notes: list[dict[str, Any]]
     ) -> None:
@@ -517,6 +537,9 @@ class FakeGitHub:
         notes = self._annotations(data)
         if isinstance(notes, str):
             return web.json_response({"message": f"Invalid request: {notes}"}, status=422)
+        refused = self._actions_refused(data)
+        if refused is not None:
+            return web.json_response({"message": f"Invalid request: {refused}"}, status=422)
         body = self._shaped(
             request, "CheckRun_create_check_run", "POST", "/check-runs", "westphahl/github3.py"
         )
@@ -537,6 +560,9 @@ class FakeGitHub:
         notes = self._annotations(data)
         if isinstance(notes, str):
             return web.json_response({"message": f"Invalid request: {notes}"}, status=422)
+        refused = self._actions_refused(data)
+        if refused is not None:
+            return web.json_response({"message": f"Invalid request: {refused}"}, status=422)
         check.update({k: v for k, v in data.items() if k != "output"})
         self._keep(self.repo(self._full(request)), check, data, notes)
         return web.json_response(check)

@@ -14,8 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from hamster.check_actions import buttons
 from hamster.errors import ConfigurationError
-from hamster.github import GitHubClient
+from hamster.github import GitHubCallFailed, GitHubClient
 from hamster.github.app import JWT_BACKDATE_S, RENEW_BEFORE_S, jwt_claims
 from hamster.settings import load_settings
 from tests.fakegithub import FakeGitHub
@@ -144,6 +145,29 @@ def test_check_runs_are_refused_for_a_personal_token_and_created_by_the_app(fake
     made = app.create_check_run("acme/one", SHA, "hamster/ci", external_id="run-1", status="queued")
     check = fake.repo("acme/one").check_runs[made]
     assert check["app"]["id"] == fake.app.app_id and check["external_id"] == "run-1"
+
+
+def test_the_fake_refuses_buttons_github_would_refuse(fake, tmp_path):
+    """More than three buttons, or a label, identifier (20) or description (40) too long: 422 on create
+    and update, as GitHub answers; Hamster's own buttons pass."""
+    app = GitHubClient(app_settings(fake, tmp_path)).for_installation(101)
+    ours = [b.as_github() for b in buttons(["deploy-to-production-eu-west"])]
+    made = app.create_check_run("acme/one", SHA, "hamster/ci", external_id="r", status="queued", actions=ours)
+    assert fake.repo("acme/one").check_runs[made]["actions"] == ours
+    ok = {"label": "l" * 20, "description": "d" * 40, "identifier": "i" * 20}
+    for bad in (
+        [ok] * 4,
+        [{**ok, "label": "l" * 21}],
+        [{**ok, "description": "d" * 41}],
+        [{**ok, "identifier": "i" * 21}],
+        [{"label": "Go", "description": "Go"}],
+    ):
+        with pytest.raises(Exception, match="422"):
+            app.create_check_run("acme/one", SHA, "hamster/ci", external_id="x", status="queued", actions=bad)
+        with pytest.raises(GitHubCallFailed, match="answered 422"):
+            app.update_check_run("acme/one", made, actions=bad)
+    assert len(fake.repo("acme/one").check_runs) == 1
+    app.update_check_run("acme/one", made, actions=[ok] * 3)
 
 
 def test_app_settings_need_both_id_and_key(tmp_path):
