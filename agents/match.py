@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from agents.dead_letters import set_aside
 from agents.subscribers import current_states
 from hamster import ids, logs
-from hamster.approvals import Verb, command_of, may_decide, waiting
+from hamster.approvals import Verb, command_of, may_decide, refusal, waiting
 from hamster.audit import seal
 from hamster.concurrency import Policy, lane_of
 from hamster.dispatch import params_of
@@ -50,7 +50,7 @@ from hamster.merge_groups import (
     remember,
 )
 from hamster.replay import replay_reports
-from hamster.reporting import MARKER, is_own_comment, is_own_deployment_status
+from hamster.reporting import is_own_comment, is_own_deployment_status
 from hamster.run_events import DecideStage, RunFailed, RunRequested, RunStage
 from hamster.subscribers import SubscriberSpec
 from streams.app import Streams, send_acked
@@ -91,10 +91,7 @@ async def decide_from_comment(streams: Streams, recorder: RunRecorder, info: Eve
             info.sender,
             permission,
         )
-        body = (
-            f"@{info.sender}: only people with write permission on {info.repo} may {verb} "
-            f"(yours: {permission}). Nothing was {verb}d.\n\n{MARKER}approval-refused -->"
-        )
+        body = refusal(info.sender, info.repo, verb, permission)
         await github.call(github.comment, info.repo, info.pr_number, body)
         return
     for run_id, stage in found:

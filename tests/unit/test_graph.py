@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hamster import Subscriber, approval, task
+from hamster.approvals import refusal, waiting, waiting_in
 from hamster.errors import ConfigurationError, InvalidTransition
 from hamster.github_events import EventInfo
 from hamster.graph import StageSpec, expand
 from hamster.lifecycle import evolve, fold
 from hamster.next_step import Deny, FinishFailed, FinishSucceeded, Skip, Start, claimable, overdue, settle
+from hamster.reporting import carries_marker
 from hamster.run_events import (
     RunRequested,
     StageApproved,
@@ -253,6 +255,22 @@ def test_an_approval_fails_when_denied_or_when_nobody_decides_in_time():
     state = log.add(StageDenied, "ship", by="octocat", via="comment", reason="denied by octocat")
     assert state.stages[0].status == "failed" and state.stages[0].error["by"] == "octocat"
     assert settle(state, at(61)) == Skip((1,), "ship", "stage ship failed")
+
+
+def test_the_approvals_that_wait_are_those_whose_needs_succeeded():
+    """A button or comment decides the approval stages that wait: none before their needs succeeded,
+    none once decided or once the run ended."""
+    log = Log({lint: [], approval("ship"): [lint], approval("also"): [], deploy: ["ship", "also"]})
+    assert waiting_in(log.state) == ["also"]
+    log.start("lint")
+    assert waiting_in(log.succeed("lint")) == ["ship", "also"]
+    assert waiting([log.state], None, None) == [(RUN, "ship"), (RUN, "also")]
+    assert waiting([log.state], "acme/app", None) == []  # another repository's runs
+    assert waiting_in(log.add(StageApproved, "ship", by="octocat", via="check_run")) == ["also"]
+    assert waiting_in(None) == []
+    reply = refusal("mallory", "acme/app", "approve", "read")
+    assert reply.startswith("@mallory: only people with write permission on acme/app may approve (yours:")
+    assert carries_marker(reply)
 
 
 def test_a_record_without_a_graph_folds_as_a_line():
