@@ -212,12 +212,16 @@ def rerun(
     start_index: int,
     attempts: Iterable[int],
     report: bool = False,
+    delivery_id: str | None = None,
 ) -> RunRequested:
     """The ``RunRequested`` of a rerun of ``original`` (now in ``state``) from stage ``start_index``.
 
     ``attempts``: the attempt numbers of every run already linked to the same first run; the rerun is the
     next one. Its run id is derived from that first run and the attempt, so repeating the command after a
-    crash lands on the same run.
+    crash lands on the same run. ``delivery_id``: the GitHub webhook that asked for the rerun (Re-run on a
+    check run or suite); the id is then derived from the first run and that delivery instead, so the same
+    webhook delivered again lands on the same run, even once the first rerun is in the log (which moves
+    the attempt number on) and even when it asks to rerun that rerun (a suite's newest check run).
     """
     first_run = original.original_run_id or original.run_id
     attempt = max([original.attempt, *attempts]) + 1
@@ -229,7 +233,8 @@ def rerun(
                 "replay from it or from an earlier stage"
             )
         reused[stage.name] = stage.output
-    run_id = ids.run_id(original.event.delivery_id, original.subscriber, replay_id=f"{first_run}#{attempt}")
+    asked = f"{first_run}#{attempt}" if delivery_id is None else f"{first_run}#delivery/{delivery_id}"
+    run_id = ids.run_id(original.event.delivery_id, original.subscriber, replay_id=asked)
     return RunRequested(
         event_id=ids.event_id(run_id, 1),
         run_id=run_id,

@@ -18,11 +18,15 @@ def rerun_run(
     *,
     from_failed_stage: bool = False,
     requested_by: str | None = None,
+    delivery_id: str | None = None,
 ) -> RunRequested:
     """Rerun ``run_id`` (or a unique prefix) as its next attempt, from ``from_stage``.
 
     ``from_failed_stage``: without ``from_stage``, from the stage that failed (from the start if none did).
     ``requested_by``: who asked (a GitHub login), kept on the rerun's ``RunRequested``.
+    ``delivery_id``: the GitHub webhook that asked. It names the rerun (``hamster.replay.rerun``): when the
+    log already has the rerun it asked for (the webhook was redelivered), that one is returned and nothing
+    is sent; a second ``StartRun`` sent before the first was recorded lands on the same run.
 
     Returns the new run's ``RunRequested`` once the command to start it (``StartRun``, on the run-control
     topic) is in Kafka: a worker appends the record through its recorder, like every run-log record.
@@ -74,8 +78,14 @@ def rerun_run(
         from_stage = next((stage.name for stage in state.stages if stage.status == "failed"), None)
     start = stage_index(original.pipeline, from_stage)
     new = seal(
-        rerun(original, state, start, attempts, report).model_copy(update={"requested_by": requested_by}), ""
+        rerun(original, state, start, attempts, report, delivery_id).model_copy(
+            update={"requested_by": requested_by}
+        ),
+        "",
     )
+    done = next((r for r in requests if r.run_id == new.run_id), None)
+    if done is not None:
+        return done
     if original.events_offset is None:
         raise ConfigurationError(
             f"run {original.run_id} does not say where its webhook is in the events topic"

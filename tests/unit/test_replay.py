@@ -233,3 +233,15 @@ def test_a_rerun_request_is_plain_run_requested():
     new = rerun(original, state, 1, attempts=[])
     assert RunRequested.model_validate_json(new.model_dump_json()) == new
     assert new.event == EventInfo(name="push", delivery_id="delivery")
+
+
+def test_a_rerun_asked_by_a_webhook_is_named_after_its_delivery():
+    """A Re-run webhook delivered again lands on the same rerun, even once that rerun is logged (the
+    attempt moved on) or is itself what the webhook asks to rerun; another delivery is another rerun."""
+    original, state = failed_run()
+    first = rerun(original, state, 1, attempts=[1], delivery_id="gh-1")
+    assert rerun(original, state, 1, attempts=[1, 2], delivery_id="gh-1").run_id == first.run_id
+    assert rerun(first, evolve(None, first), 0, attempts=[1, 2], delivery_id="gh-1").run_id == first.run_id
+    assert rerun(original, state, 1, attempts=[1, 2], delivery_id="gh-2").run_id != first.run_id
+    assert first.run_id != rerun(original, state, 1, attempts=[1]).run_id  # the CLI's: by attempt
+    assert (first.original_run_id, first.attempt) == (RUN, 2)
