@@ -11,18 +11,26 @@ id as its ``external_id``; see ``hamster.reporting``). GitHub sends the app that
                                                                  stage, any other from the start
     check_suite rerequested        "Re-run all checks"         → rerun Hamster's latest run of each check
                                                                  in the suite, from the start
-    check_run   requested_action   a button the check run offers (``actions``)
+    check_run   requested_action   a button the check run offers (``actions``, see ``buttons``)
+                                   "approve" / "deny"          → decide the run's approval stages that
+                                                                 wait, if the clicker may (write
+                                                                 permission, as for ``/approve``)
                                    "cancel"                    → cancel the run
 
 Who clicked (``sender.login``) goes into the run log: the cancellation's reason, the rerun's
-``requested_by``. Check runs of other apps, and check runs without an ``external_id``, ask nothing of
-Hamster. An "Approve" button arrives with approval stages (a later change); there is none yet.
+``requested_by``, the approval's ``by``. Check runs of other apps, and check runs without an
+``external_id``, ask nothing of Hamster.
+
+GitHub redelivers a webhook with its delivery id unchanged (a retry, or "Redeliver" on the app's settings
+page). A rerun's run id is derived from that delivery id (``hamster.replay.rerun``), so a redelivered
+Re-run lands on the run the first delivery started; Cancel and Approve are idempotent by themselves (an
+ended run is not cancelled again, a decided stage is not decided again).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 CHECK_EVENTS = frozenset({"check_run", "check_suite"})
 
@@ -39,7 +47,30 @@ class CheckButton:
         return {"label": self.label, "description": self.description, "identifier": self.identifier}
 
 
+# GitHub refuses a check run with more than three buttons, or a longer label, description or identifier
+# (https://docs.github.com/en/rest/checks/runs#create-a-check-run, ``actions``).
+MAX_BUTTONS = 3
+LABEL_MAX, DESCRIPTION_MAX, IDENTIFIER_MAX = 20, 40, 20
+
 CANCEL_BUTTON = CheckButton("Cancel", "Cancel this Hamster run", "cancel")
+APPROVE, DENY = "approve", "deny"
+
+
+def _fit(text: str) -> str:
+    return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"
+
+
+def buttons(waiting: list[str]) -> tuple[CheckButton, ...]:
+    """The buttons of a run's check run while it goes: Approve and Deny while approval stages wait
+    (``waiting``: their names; a click decides all of them, as ``/approve`` does), and Cancel."""
+    if not waiting:
+        return (CANCEL_BUTTON,)
+    names = ", ".join(waiting)
+    return (
+        CheckButton("Approve", _fit(f"Approve {names}"), APPROVE),
+        CheckButton("Deny", _fit(f"Deny {names}: the run fails"), DENY),
+        CANCEL_BUTTON,
+    )
 
 
 @dataclass(frozen=True)
@@ -69,7 +100,23 @@ class CancelFromGitHub:
         return f"cancelled by @{self.by} from GitHub" if self.by else "cancelled from GitHub"
 
 
-Decision = RerunRun | RerunSuite | CancelFromGitHub
+@dataclass(frozen=True)
+class DecideFromGitHub:
+    """Approve (or deny) the approval stages of ``run_id`` that wait, if ``by`` has write permission on
+    ``repo`` (asked of GitHub as ``installation_id``)."""
+
+    run_id: str
+    approve: bool
+    by: str
+    repo: str
+    installation_id: int | None
+
+    @property
+    def verb(self) -> Literal["approve", "deny"]:
+        return "approve" if self.approve else "deny"
+
+
+Decision = RerunRun | RerunSuite | CancelFromGitHub | DecideFromGitHub
 
 
 def _get(data: Any, *path: str) -> Any:
@@ -107,8 +154,17 @@ def decide(event: str, payload: dict[str, Any], app_id: int | None) -> Decision 
         return None
     if action == "rerequested":
         return RerunRun(run_id, _get(check, "conclusion") == "failure", by)
-    if action == "requested_action" and _get(payload, "requested_action", "identifier") == "cancel":
+    if action != "requested_action":
+        return None
+    clicked = _get(payload, "requested_action", "identifier")
+    if clicked == CANCEL_BUTTON.identifier:
         return CancelFromGitHub(run_id, by)
+    repo = _get(payload, "repository", "full_name")
+    if clicked in (APPROVE, DENY) and by is not None and isinstance(repo, str):
+        installation = _get(payload, "installation", "id")
+        return DecideFromGitHub(
+            run_id, clicked == APPROVE, by, repo, installation if isinstance(installation, int) else None
+        )
     return None
 
 

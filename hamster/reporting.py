@@ -8,6 +8,7 @@ co-partitioned with the run log) and makes the GitHub calls ``report`` returns f
     RunRequested            → status ``pending``; check run created (``queued``)
     StageStarted            → check run ``in_progress``, naming the stage
     StageSucceeded/Failed   → check run summary updated
+    StageApproved/Denied    → check run summary updated, naming who decided
     StagesSkipped           → check run summary updated (the stages ``skipped``)
     a matrix instance's     → a commit status of its own, context ``<context>/<instance name>``:
       Started/Succeeded/      ``pending``, ``success``, ``failure`` (a failure that will not be retried),
@@ -16,6 +17,10 @@ co-partitioned with the run log) and makes the GitHub calls ``report`` returns f
     RunFailed               → status ``failure`` naming the stage (``error`` when no stage ran); check
                               run concluded ``failure``
     RunCancelled            → status ``error``; check run concluded ``cancelled``
+
+While the run goes, its check run offers buttons (``hamster.check_actions.buttons``): Cancel, and Approve
+and Deny while an approval stage waits (its needs succeeded, nobody decided yet). Each update sends the
+buttons anew, so they go as the approval is decided, and all go once the run ends.
 
 Idempotency: the state remembers the last record's ``seq``. A record at or below it was reported already
 (the agent stores the new state only after GitHub accepted the calls), so processing records again after a
@@ -44,7 +49,7 @@ from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
-from hamster.check_actions import CANCEL_BUTTON, CheckButton
+from hamster.check_actions import CheckButton, buttons
 from hamster.github_events import EventInfo
 from hamster.run_events import (
     RunCancelled,
@@ -100,6 +105,7 @@ class ReportState(BaseModel):
     context: str
     stages: dict[str, str]  # stage name → pending/running/succeeded/failed/skipped, in pipeline order
     instances: tuple[str, ...] = ()  # the matrix instances among them: each gets a status of its own
+    approvals: dict[str, tuple[str, ...]] = {}  # the approval stages among them → the stages they need
     check_run_id: int | None = None
     deployment_id: int | None = None  # the deployment the run reports to (see ``for_deployment``)
     environment_url: str | None = None  # the latest a stage of that deployment's run returned
@@ -166,8 +172,18 @@ def _short(text: str, limit: int = DESCRIPTION_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _summary(stages: dict[str, str]) -> str:
-    lines = ["| stage | status |", "|---|---|", *(f"| {name} | {st} |" for name, st in stages.items())]
+def waiting(state: ReportState) -> list[str]:
+    """The approval stages that wait for a person: pending, and every stage they need succeeded."""
+    return [
+        name
+        for name, needs in state.approvals.items()
+        if state.stages.get(name) == "pending" and all(state.stages.get(n) == "succeeded" for n in needs)
+    ]
+
+
+def _summary(state: ReportState) -> str:
+    shown = {**state.stages, **dict.fromkeys(waiting(state), "waiting for approval")}
+    lines = ["| stage | status |", "|---|---|", *(f"| {name} | {st} |" for name, st in shown.items())]
     return _short("\n".join(lines), SUMMARY_MAX)
 
 
@@ -202,8 +218,10 @@ def report(
             status=options.status,
             checks=options.checks,
             context=options.context,
-            stages=dict.fromkeys(event.pipeline, "pending"),
+            # A rerun from a later stage starts with the stages before it succeeded (their outputs reused).
+            stages={n: "succeeded" if n in event.reused_outputs else "pending" for n in event.pipeline},
             instances=tuple(n for n, spec in event.graph.items() if spec.matrix is not None),
+            approvals={n: spec.needs for n, spec in event.graph.items() if spec.approval},
             deployment_id=deployment_of(event),
             installation_id=event.event.installation_id,
         )
@@ -212,7 +230,7 @@ def report(
         if new.status:
             actions.append(SetStatus("pending", _short(f"queued: {' → '.join(event.pipeline)}"), url))
         if new.checks:
-            actions.append(StartCheck(event.run_id, url, "queued", _summary(new.stages), (CANCEL_BUTTON,)))
+            actions.append(StartCheck(event.run_id, url, "queued", _summary(new), buttons(waiting(new))))
         return new, for_deployment(new, event, actions, url)
     if state is None:
         return None, cleanup  # a run that reports nothing (or whose start was never seen)
@@ -223,18 +241,12 @@ def report(
     if isinstance(event, StageStarted):
         new = _stage_update(new, event.stage, "running")
         if new.checks:
-            actions.append(
-                UpdateCheck(
-                    "in_progress", f"running {event.stage}", _summary(new.stages), None, (CANCEL_BUTTON,)
-                )
-            )
+            actions.append(_going(new, f"running {event.stage}"))
     elif isinstance(event, StagesSkipped):
         for stage in event.stages:
             new = _stage_update(new, stage, "skipped")
         if new.checks:
-            actions.append(
-                UpdateCheck("in_progress", _short(event.reason), _summary(new.stages), None, (CANCEL_BUTTON,))
-            )
+            actions.append(_going(new, _short(event.reason)))
     elif isinstance(event, StageSucceeded | StageFailed | StageApproved | StageDenied):
         failed = isinstance(event, StageFailed | StageDenied)
         if isinstance(event, StageSucceeded) and new.deployment_id is not None:
@@ -244,16 +256,14 @@ def report(
         new = _stage_update(new, event.stage, "failed" if failed else "succeeded")
         if new.checks:
             verb = "failed" if failed else "succeeded"
-            actions.append(
-                UpdateCheck(
-                    "in_progress", f"{event.stage} {verb}", _summary(new.stages), None, (CANCEL_BUTTON,)
-                )
-            )
+            if isinstance(event, StageApproved | StageDenied) and event.by is not None:
+                verb = f"{'denied' if failed else 'approved'} by {event.by}"
+            actions.append(_going(new, _short(f"{event.stage} {verb}")))
     elif isinstance(event, RunSucceeded):
         if new.status:
             actions.append(SetStatus("success", _short(f"all {len(new.stages)} stages passed"), url))
         if new.checks:
-            actions.append(UpdateCheck("completed", "passed", _summary(new.stages), "success"))
+            actions.append(UpdateCheck("completed", "passed", _summary(new), "success"))
     elif isinstance(event, RunFailed):
         if event.stage is not None and event.stage in new.stages:
             state_name: StatusState = "failure"
@@ -266,15 +276,20 @@ def report(
         if new.status:
             actions.append(SetStatus(state_name, _short(description), url))
         if new.checks:
-            actions.append(UpdateCheck("completed", _short(description), _summary(new.stages), "failure"))
+            actions.append(UpdateCheck("completed", _short(description), _summary(new), "failure"))
     elif isinstance(event, RunCancelled):
         if new.status:
             actions.append(SetStatus("error", _short(f"cancelled: {event.reason}"), url))
         if new.checks:
-            actions.append(UpdateCheck("completed", "cancelled", _summary(new.stages), "cancelled"))
+            actions.append(UpdateCheck("completed", "cancelled", _summary(new), "cancelled"))
     if final:
         new = new.model_copy(update={"ended_at": event.occurred_at.timestamp()})
     return new, for_deployment(new, event, actions, url) + cleanup
+
+
+def _going(state: ReportState, title: str) -> UpdateCheck:
+    """The check run of a run that goes on: its stage table, and the buttons it offers now."""
+    return UpdateCheck("in_progress", title, _summary(state), None, buttons(waiting(state)))
 
 
 def _instance_statuses(state: ReportState, event: RunEvent, url: str | None) -> list[Action]:

@@ -6,9 +6,15 @@ import json
 
 from hamster.check_actions import (
     CANCEL_BUTTON,
+    DESCRIPTION_MAX,
+    IDENTIFIER_MAX,
+    LABEL_MAX,
+    MAX_BUTTONS,
     CancelFromGitHub,
+    DecideFromGitHub,
     RerunRun,
     RerunSuite,
+    buttons,
     decide,
     suite_reruns,
 )
@@ -45,6 +51,44 @@ def test_requested_action_cancel_cancels_and_says_who():
     decision = decide("check_run", payload, APP)
     assert decision == CancelFromGitHub("run-8", "codebytere")
     assert decision.reason == "cancelled by @codebytere from GitHub"
+
+
+def clicked(identifier: str) -> dict:
+    """The recorded requested_action sample, on one of Hamster's check runs, for the button ``identifier``."""
+    payload = load("check_run", "requested_action.payload.json")
+    payload["check_run"]["app"]["id"] = APP
+    payload["check_run"]["external_id"] = "run-9"
+    payload["requested_action"] = {"identifier": identifier}
+    return payload
+
+
+def test_approve_and_deny_buttons_decide_for_who_clicked_if_they_may():
+    """Approve and Deny ask to decide the run's waiting approvals as the clicker, checked against the
+    repository the webhook names through its installation; without a login nobody could be recorded."""
+    repo, installation = "electron/electron", 690857  # the recorded sample's
+    approve = decide("check_run", clicked("approve"), APP)
+    assert approve == DecideFromGitHub("run-9", True, "codebytere", repo, installation)
+    assert approve.verb == "approve"
+    deny = decide("check_run", clicked("deny"), APP)
+    assert deny == DecideFromGitHub("run-9", False, "codebytere", repo, installation)
+    assert deny.verb == "deny"
+    anonymous = clicked("approve")
+    del anonymous["sender"]
+    assert decide("check_run", anonymous, APP) is None
+
+
+def test_buttons_fit_githubs_limits():
+    """Cancel alone while nothing waits; Approve, Deny and Cancel (GitHub's maximum of three) while
+    approvals wait, each within GitHub's lengths however long the stage names."""
+    assert buttons([]) == (CANCEL_BUTTON,)
+    offered = buttons(["go"])
+    assert [b.identifier for b in offered] == ["approve", "deny", "cancel"]
+    assert offered[0].description == "Approve go"
+    long = buttons(["deploy-to-production-eu-west", "deploy-to-production-us-east"])
+    for button in (*offered, *long):
+        assert len(button.label) <= LABEL_MAX and len(button.identifier) <= IDENTIFIER_MAX
+        assert len(button.description) <= DESCRIPTION_MAX
+    assert len(long) <= MAX_BUTTONS and long[0].description.endswith("…")
 
 
 def test_other_apps_checks_and_checks_without_a_run_ask_nothing():

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from hamster.check_actions import CANCEL_BUTTON
+from hamster.check_actions import CANCEL_BUTTON, buttons
 from hamster.github_events import EventInfo, event_info
+from hamster.graph import StageSpec
 from hamster.reporting import (
     RemoveWorkspace,
     ReportOptions,
@@ -16,7 +17,17 @@ from hamster.reporting import (
     is_own_comment,
     report,
 )
-from hamster.run_events import RunCancelled, RunFailed, RunRequested, RunSucceeded, StageFailed, StageStarted
+from hamster.run_events import (
+    RunCancelled,
+    RunFailed,
+    RunRequested,
+    RunSucceeded,
+    StageApproved,
+    StageDenied,
+    StageFailed,
+    StageStarted,
+    StageSucceeded,
+)
 from tests.samples import load
 
 SHA = "f" * 40
@@ -136,3 +147,53 @@ def test_an_ended_runs_state_expires_an_hour_after_it_ended():
     assert ended is not None and ended.ended_at == done.occurred_at.timestamp()
     assert not expired(ended, ended.ended_at + 3599, keep_s=3600)
     assert expired(ended, ended.ended_at + 3600, keep_s=3600)
+
+
+GATED = {
+    "build": StageSpec(),
+    "go": StageSpec(needs=("build",), approval=True),
+    "ship": StageSpec(needs=("go",)),
+}
+
+
+def gated(graph: dict[str, StageSpec] = GATED, reused: dict | None = None) -> RunRequested:
+    """A run whose ``go`` stage waits for a person once ``build`` succeeded."""
+    return requested().model_copy(
+        update={"pipeline": tuple(graph), "graph": graph, "reused_outputs": reused or {}}
+    )
+
+
+def test_the_approve_button_shows_while_the_approval_waits_and_goes_once_decided():
+    """Approve and Deny join Cancel when go's needs succeed, and go again when somebody approves."""
+    state, actions = report(None, gated(), BOTH)
+    assert isinstance(actions[1], StartCheck) and actions[1].actions == (CANCEL_BUTTON,)
+    state, actions = report(state, started(2, "build", 0), BOTH)
+    assert actions[0].actions == (CANCEL_BUTTON,)
+    built = StageSucceeded(
+        event_id="e3", run_id="r", seq=3, stage="build", index=0, attempt=1, output=None, duration_ms=1.0
+    )
+    state, actions = report(state, built, BOTH)
+    [update] = actions
+    assert isinstance(update, UpdateCheck) and update.actions == buttons(["go"])
+    assert [b.identifier for b in update.actions] == ["approve", "deny", "cancel"]
+    assert "| go | waiting for approval |" in update.summary
+    approved = StageApproved(
+        event_id="e4", run_id="r", seq=4, stage="go", index=1, by="octocat", via="check_run"
+    )
+    _, [update] = report(state, approved, BOTH)
+    assert update.title == "go approved by octocat" and update.actions == (CANCEL_BUTTON,)
+    assert "| go | succeeded |" in update.summary
+    denied = StageDenied(event_id="e4", run_id="r", seq=4, stage="go", index=1, reason="nobody approved go")
+    _, [update] = report(state, denied, BOTH)
+    assert update.title == "go failed" and update.actions == (CANCEL_BUTTON,)
+
+
+def test_an_approval_that_needs_nothing_waits_from_the_start():
+    """An approval stage with no needs (or whose needs a rerun reuses) shows its buttons on the new
+    check run already."""
+    first = {"go": StageSpec(approval=True), "ship": StageSpec(needs=("go",))}
+    _, actions = report(None, gated(first), BOTH)
+    assert actions[1].actions == buttons(["go"])
+    rerun = gated(reused={"build": {"built": SHA}})
+    _, actions = report(None, rerun.model_copy(update={"start_index": 1}), BOTH)
+    assert actions[1].actions == buttons(["go"]) and "| build | succeeded |" in actions[1].summary
