@@ -34,5 +34,5 @@ def register_all(streams: Streams, engine: Engine) -> None:
     run_control.register(streams, recorder)
     projection.register(streams, engine)
     reporting.register(streams)
-    check_actions.register(streams)
+    check_actions.register(streams, view)
     schedules.register(streams)

@@ -4,8 +4,9 @@
   group) ends the run as ``cancelled`` with its reason, unless it already ended. Whichever worker runs the
   run's stage sees the run end in its view of the run log and stops the attempt; what it was about to
   record is refused (``agents.stages``).
-- ``DecideStage`` (from an ``/approve`` or ``/deny`` comment of a person with write permission, or the
-  dashboard's buttons) approves or denies an approval stage (``RunRecorder.decide``).
+- ``DecideStage`` (from an ``/approve`` or ``/deny`` comment or a click on Approve or Deny on the run's
+  check run, of a person with write permission, or the dashboard's buttons) approves or denies an
+  approval stage (``RunRecorder.decide``).
 - ``StartRun`` (a rerun from the CLI, the dashboard or GitHub's Re-run) appends the run's ``RunRequested``
   through this worker's recorder, like every run-log record, then hands its first stage request to the
   workers. A command read twice lands on the same run (the log already has it).

@@ -144,7 +144,7 @@ class StageApproved(_RunEvent):
     stage: str
     index: int
     by: str
-    via: str  # "comment" or "dashboard"
+    via: str  # "comment", "check_run" (its Approve button) or "dashboard"
 
 
 class StageDenied(_RunEvent):
@@ -227,8 +227,8 @@ class RunStage(BaseModel):
 
 class DecideStage(BaseModel):
     """A command on the run-control topic: approve (or deny) the approval stage ``stage``, for ``by``
-    (a GitHub login who commented ``/approve``, or the dashboard). Carried out by any worker, as
-    ``CancelRun`` is."""
+    (a GitHub login who commented ``/approve`` or clicked Approve on the run's check run, or the
+    dashboard). Carried out by any worker, as ``CancelRun`` is."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -237,7 +237,7 @@ class DecideStage(BaseModel):
     stage: str
     approve: bool
     by: str
-    via: str  # "comment" or "dashboard"
+    via: str  # "comment", "check_run" or "dashboard"
 
 
 class CancelRun(BaseModel):
