@@ -13,15 +13,18 @@ from pathlib import Path
 
 import pytest
 
+from hamster.reporting import carries_marker
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.git_https import GitOverHttps
+from tests.integration.fault_tools import run_log
 from tests.integration.system import System, wait_until
 from tests.samples import load, with_repo
 
 pytestmark = pytest.mark.integration
 
 ONE, TWO = 101, 202  # two installations of the app: acme's and widgets'
-SUBSCRIBERS = {"app-ci", "app-fails", "app-hold", "app-checkout"}
+SUBSCRIBERS = {"app-ci", "app-fails", "app-hold", "app-checkout", "app-gated"}
+GATED = ("acme/app-gated-1", "acme/app-gated-2")
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -34,7 +37,10 @@ def git(*args: str, cwd: Path) -> str:
 @pytest.fixture(scope="module")
 def fake():
     with FakeGitHub() as server:
-        server.app.install(ONE, "acme", ["acme/app-one", "acme/app-fails", "acme/app-hold", "acme/app-build"])
+        acme = ["acme/app-one", "acme/app-fails", "acme/app-hold", "acme/app-build", "acme/app-again", *GATED]
+        server.app.install(ONE, "acme", acme)
+        for repo in GATED:
+            server.repo(repo).permissions.update(octocat="write", mallory="read")
         server.app.install(TWO, "widgets", ["widgets/app-two"])
         yield server
 
@@ -258,3 +264,102 @@ def test_check_suite_rerequested_reruns_the_latest_run_from_the_start(system: Sy
     [rerun] = [r for r in runs if r["run_id"] != run["run_id"]]
     assert rerun["status"] == "succeeded"
     assert (rerun["run_id"], "app_build", 1) in system.marks_list()  # from the start: build ran again
+
+
+def click(fake: FakeGitHub, repo: str, check: dict, identifier: str, login: str) -> dict:
+    """``login`` clicking the button ``identifier`` on ``check``: GitHub's requested_action webhook."""
+    payload = check_run_webhook(fake, repo, check, "requested_action", ONE)
+    payload["requested_action"] = {"identifier": identifier}
+    payload["sender"]["login"] = login
+    return payload
+
+
+def waiting_check(system: System, fake: FakeGitHub, repo: str) -> tuple[str, str, dict]:
+    """Open a pull request on ``repo``; (its delivery, its run id, its check run) once that offers
+    Approve."""
+    _, delivery = system.post("pull_request", pr(repo, "f6" * 20, ONE))
+    check = wait_until(
+        lambda: next(
+            (
+                c
+                for c in fake.repo(repo).check_runs.values()
+                if "approve" in [a["identifier"] for a in c.get("actions", [])]
+            ),
+            None,
+        ),
+        90,
+        what="the check run to offer Approve",
+    )
+    [run] = system.runs_for(delivery)
+    return delivery, run["run_id"], check
+
+
+def test_the_approve_button_lets_a_writer_approve_and_then_goes(system: System, fake: FakeGitHub):
+    """While app_go waits, the check run offers Approve, Deny and Cancel (within GitHub's limits: the fake
+    refuses more); octocat (write) clicks Approve: the log says he did, from the check run, ship runs, and
+    the buttons go."""
+    repo = GATED[0]
+    delivery, run_id, check = waiting_check(system, fake, repo)
+    assert [a["identifier"] for a in check["actions"]] == ["approve", "deny", "cancel"]
+    assert (
+        check["status"] == "in_progress" and "| app_go | waiting for approval |" in check["output"]["summary"]
+    )
+    assert system.post("check_run", click(fake, repo, check, "approve", "octocat"))[0] == 202
+    [run] = system.wait_finished(delivery, timeout=90)
+    assert run["status"] == "succeeded", run
+    assert {s["name"]: s["output"] for s in run["stages"]}["app_ship"] == {"approved_by": "octocat"}
+    [approved] = [r for r in run_log(system, run_id) if r.type == "StageApproved"]
+    assert (approved.by, approved.via, approved.stage) == ("octocat", "check_run", "app_go")
+    assert fake.seen("GET", f"/repos/{repo}/collaborators/octocat/permission")
+    [done] = checks_done(fake, repo)
+    assert done["conclusion"] == "success" and done["actions"] == []
+    updates = [r.body for r in fake.seen("PATCH", f"/repos/{repo}/check-runs/{check['id']}")]
+    after = [u for u in updates if u.get("output", {}).get("title") == "app_go approved by octocat"]
+    assert after and [a["identifier"] for a in after[0]["actions"]] == ["cancel"]
+
+
+def test_the_approve_button_decides_nothing_for_a_reader(system: System, fake: FakeGitHub):
+    """mallory (read) clicks Approve: GitHub says she may not, she is told so on the pull request, and
+    nothing is decided: the stage still waits and the button stays."""
+    repo = GATED[1]
+    delivery, run_id, check = waiting_check(system, fake, repo)
+    assert system.post("check_run", click(fake, repo, check, "approve", "mallory"))[0] == 202
+    number = load("pull_request", "opened.payload.json")["number"]
+    [reply] = wait_until(lambda: fake.comments(repo, number), 60, what="the refusal")
+    assert reply["body"].startswith(f"@mallory: only people with write permission on {repo} may approve")
+    assert carries_marker(reply["body"])
+    assert not [r for r in run_log(system, run_id) if r.type in ("StageApproved", "StageDenied")]
+    [state] = [r for r in system.runs() if r["run_id"] == run_id]
+    assert {s["name"]: s["status"] for s in state["stages"]}["app_go"] == "pending"
+    assert [a["identifier"] for a in fake.repo(repo).check_runs[check["id"]]["actions"]] == [
+        "approve",
+        "deny",
+        "cancel",
+    ]
+    # Clean up: a writer's Deny ends the run (and shows Deny works too).
+    assert system.post("check_run", click(fake, repo, check, "deny", "octocat"))[0] == 202
+    [run] = system.wait_finished(delivery, timeout=90)
+    assert run["status"] == "failed" and "octocat denied app_go" in run["reason"]
+
+
+def test_a_redelivered_rerun_webhook_starts_one_rerun(system: System, fake: FakeGitHub):
+    """GitHub delivering the same Re-run twice (one delivery id) starts one rerun; a new click (a new
+    delivery), read after both, starts the next."""
+    repo = "acme/app-again"
+    _, delivery = system.post("pull_request", pr(repo, "a7" * 20, ONE))
+    [run] = system.wait_finished(delivery, timeout=90)
+    assert run["status"] == "succeeded", run
+    [check] = checks_done(fake, repo)
+    payload = check_run_webhook(fake, repo, check, "rerequested", ONE)
+    again = "f00dfeed-0000-4000-8000-00000000000a"
+    assert system.post("check_run", payload, delivery=again)[0] == 202
+    assert system.post("check_run", payload, delivery=again)[0] == 202  # GitHub redelivers it
+    # A new click comes after both on the repository's partition: once its rerun is there, both
+    # deliveries of the first were carried out.
+    assert system.post("check_run", payload)[0] == 202
+    runs = system.wait_finished(delivery, count=3, timeout=180)
+    reruns = {
+        r.run_id for r in run_log(system) if r.type == "RunRequested" and r.original_run_id == run["run_id"]
+    }
+    assert len(reruns) == 2 and len(runs) == 3, reruns
+    assert all(r["status"] == "succeeded" for r in runs)

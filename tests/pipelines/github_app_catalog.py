@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from hamster import Subscriber, task
+from hamster import Subscriber, approval, task
 from hamster.tasks import checkout, comment, shell
 
 
@@ -40,11 +40,17 @@ def app_hold(ctx: Any) -> None:
     time.sleep(600)
 
 
+@task(name="app_ship")
+def app_ship(ctx: Any) -> dict[str, Any]:
+    mark(ctx)
+    return {"approved_by": ctx.outputs["app_go"]["approved_by"]}
+
+
 SUBSCRIBERS = [
     Subscriber(
         "app-ci",
         events=["pull_request"],
-        repos=["acme/app-one", "widgets/app-two"],
+        repos=["acme/app-one", "widgets/app-two", "acme/app-again"],
         pipeline=[app_build, comment("Built {outputs[app_build][built]:.7} as the app.", name="app_say")],
         report=True,
         checks=True,
@@ -55,6 +61,13 @@ SUBSCRIBERS = [
         repos=["acme/app-fails"],
         pipeline=[app_build, app_lint],
         report=True,
+        checks=True,
+    ),
+    Subscriber(
+        "app-gated",
+        events=["pull_request"],
+        repos=["acme/app-gated-*"],
+        pipeline={app_build: [], approval("app_go", timeout_s=600): [app_build], app_ship: ["app_go"]},
         checks=True,
     ),
     Subscriber(
