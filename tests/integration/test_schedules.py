@@ -41,11 +41,14 @@ def test_two_workers_announce_every_tick_and_each_tick_runs_once(system: System)
     wait_until(
         lambda: len([t for t, n in announced(system).items() if n >= 2]) >= 3, 120, what="ticks from both"
     )
-    wait_until(lambda: len(runs_by_tick(system)) >= 3, 120, what="three ticks run")
-    twice = [tick for tick, n in announced(system).items() if n >= 2]
+
+    def both_announced_and_ran() -> set[str]:
+        return {tick for tick, n in announced(system).items() if n >= 2} & set(runs_by_tick(system))
+
+    # Ticks announced by one worker only (while the other started) may run first: wait for shared ones.
+    wait_until(lambda: len(both_announced_and_ran()) >= 2, 120, what="ticks both workers announced to run")
     ran = runs_by_tick(system)
     assert set(ran.values()) == {1}, f"a tick ran more than once: {ran}"
-    assert set(twice) & set(ran), "a tick both workers announced ran"
     runs = system.runs()
     assert {r["event"] for r in runs} == {"schedule"}
     assert {r["stages"][0]["output"]["branch"] for r in runs if r["stages"][0]["output"]} == {"main"}
