@@ -122,6 +122,7 @@ async def test_subscribers_api_and_page_are_read_only_without_a_token(engine, su
         assert [(s["spec"]["name"], s["enabled"]) for s in listed] == [("ci", True)]
         page = await (await client.get("/subscribers")).text()
         assert "Read-only" in page and "<button" not in page
+        assert "<title>Subscribers · Hamster CI</title>" in page
         answer = await client.post(
             "/api/subscribers/ci/disable", headers={"Authorization": f"Bearer {TOKEN}"}
         )
