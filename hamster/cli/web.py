@@ -67,23 +67,10 @@ def web(host: str, port: int, intake_only: bool, dashboard_only: bool) -> None:
         # The Kafka clients narrate every connection at INFO; the intake logs what matters itself.
         for client in ("kafka", "aiokafka"):
             logging.getLogger(client).setLevel(logging.WARNING)
-    if dashboard_only:
-        app = aiohttp_web.Application()
-        app.router.add_get("/healthz", healthz)
-    else:
-        app = create_intake_app(settings, EventProducer.for_settings(settings))
-    if not intake_only:
-        try:
-            engine = make_engine(settings.db_url)
-        except SQLAlchemyError as exc:
-            fail(f"cannot open the projection at HAMSTER_DATABASE_URL: {exc}", code=2)
-        board = dashboard.for_settings(settings, engine, OPEN_PATHS)
-        if not (board.access.public or board.access.tokens or board.access.github):
-            log.warning(
-                "no API token and no GitHub sign-in is configured: nobody can sign in to the dashboard "
-                "(set HAMSTER_API_TOKENS or HAMSTER_GITHUB_OAUTH_CLIENT_ID, or HAMSTER_DASHBOARD_PUBLIC=true)"
-            )
-        dashboard.mount(app, board)
+    try:
+        app = build_app(settings, intake=not dashboard_only, board=not intake_only)
+    except SQLAlchemyError as exc:
+        fail(f"cannot open the projection at HAMSTER_DATABASE_URL: {exc}", code=2)
     if not dashboard_only:
         app.cleanup_ctx.append(_create_topics_in_background(settings))
         log.info("starting the intake on http://%s:%d%s", host, port, WEBHOOK_PATH)
@@ -91,6 +78,24 @@ def web(host: str, port: int, intake_only: bool, dashboard_only: bool) -> None:
         log.info("serving the dashboard on http://%s:%d/runs", host, port)
     # auto_decompress off: the intake inflates a compressed webhook itself, stopping at its size cap.
     aiohttp_web.run_app(app, host=host, port=port, print=None, access_log=None, auto_decompress=False)
+
+
+def build_app(settings: Settings, intake: bool = True, board: bool = True) -> aiohttp_web.Application:
+    """The app `hamster web` serves: the intake, the dashboard behind its logins, or both."""
+    if intake:
+        app = create_intake_app(settings, EventProducer.for_settings(settings))
+    else:
+        app = aiohttp_web.Application()
+        app.router.add_get("/healthz", healthz)
+    if board:
+        found = dashboard.for_settings(settings, make_engine(settings.db_url), OPEN_PATHS)
+        if not (found.access.public or found.access.tokens or found.access.github):
+            log.warning(
+                "no API token and no GitHub sign-in is configured: nobody can sign in to the dashboard "
+                "(set HAMSTER_API_TOKENS or HAMSTER_GITHUB_OAUTH_CLIENT_ID, or HAMSTER_DASHBOARD_PUBLIC=true)"
+            )
+        dashboard.mount(app, found)
+    return app
 
 
 def _create_topics_in_background(

@@ -133,11 +133,12 @@ def _needed(request: web.Request) -> Role | None:
     return "operate"
 
 
-def _unauthorized(request: web.Request, why: str) -> web.StreamResponse:
+def _unauthorized(request: web.Request, why: str, offered: bool = False) -> web.StreamResponse:
+    """401 for API clients (and any token offered and refused), a redirect to sign in for browsers."""
     challenge = {
         "WWW-Authenticate": f'Bearer realm="hamster", error="invalid_token", error_description="{why}"'
     }
-    if request.path.startswith("/api/") or request.method not in {"GET", "HEAD"}:
+    if offered or request.path.startswith("/api/") or request.method not in {"GET", "HEAD"}:
         return web.json_response({"error": why}, status=401, headers=challenge)
     return redirect(f"/signin?next={quote(request.path_qs, safe='')}", challenge)
 
@@ -157,7 +158,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if authorization:  # a token offered is checked, even where none is needed
         verdict = check_bearer(authorization, access.tokens)
         if not isinstance(verdict, Principal):
-            return _unauthorized(request, f"{verdict} bearer token")
+            return _unauthorized(request, f"{verdict} bearer token", offered=True)
         principal = verdict
     else:
         principal = Sessions.principal(session)
