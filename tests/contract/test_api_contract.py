@@ -273,3 +273,23 @@ async def test_no_dead_letter_endpoints_without_a_token(engine, subscribers):
         assert (await client.post("/api/dead-letters/3/replay")).status == 404
     finally:
         await client.close()
+
+
+async def test_public_mode_lets_anyone_read_and_nobody_change_without_operate(engine, subscribers, runs):
+    """HAMSTER_DASHBOARD_PUBLIC=true: pages and GET /api/* need no login; changing still needs operate."""
+    app = web.Application()
+    access = Access(tokens=(ApiToken("ops", "operate", TOKEN),), public=True)
+    mount(app, Dashboard(engine, subscribers.list, subscribers.set_enabled, access=access))
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        assert {r["run_id"] for r in await (await client.get("/api/runs")).json()} == set(runs.values())
+        page = await client.get("/runs")
+        assert page.status == 200 and 'href="/signin"' in await page.text()
+        assert page.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+        assert (await client.post("/api/subscribers/ci/disable")).status == 401
+        assert (await client.get("/api/runs", headers={"Authorization": "Bearer nope"})).status == 401
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert (await client.post("/api/subscribers/ci/disable", headers=auth)).status == 202
+    finally:
+        await client.close()

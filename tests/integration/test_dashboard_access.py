@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import re
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,7 +24,7 @@ import pytest
 from hamster import ids
 from hamster.cli.web import build_app
 from hamster.settings import load_settings
-from tests.integration.system import OPERATOR_TOKEN, READER_TOKEN, System
+from tests.integration.system import HAMSTER, OPERATOR_TOKEN, READER_TOKEN, System, free_port, wait_until
 from tests.samples import load, with_repo
 
 pytestmark = pytest.mark.integration
@@ -204,3 +205,34 @@ def test_signing_in_with_a_token_gives_a_session_that_needs_its_csrf_token(syste
     for item in jar:
         item.value = item.value[:-2] + ("AA" if not item.value.endswith("AA") else "BB")
     assert call("GET", "/subscribers")[0] == 303
+
+
+def test_the_dashboard_only_port_serves_no_intake_and_needs_no_webhook_secret(system: System):
+    """`--dashboard-only` starts without a webhook secret, serves the dashboard behind its logins and
+    /healthz, and no webhook intake; both flags at once are refused."""
+    env = {name: value for name, value in system.env.items() if name != "HAMSTER_WEBHOOK_SECRET"}
+    port = free_port()
+    with open(system.home / "dashboard-only.log", "wb") as out:
+        process = subprocess.Popen(
+            [*HAMSTER, "web", "--dashboard-only", "--port", str(port)], env=env, stdout=out, stderr=out
+        )
+    try:
+        board = System.__new__(System)
+        board.intake_port = port
+        wait_until(lambda: request(board, "GET", "/healthz")[0] == 200, 60, what="the dashboard")
+        assert request(board, "GET", "/runs")[0] == 303
+        assert request(board, "GET", "/runs", READER_TOKEN)[0] == 200
+        assert request(board, "POST", "/webhooks/github")[0] in (401, 404)  # no such route: nothing stored
+        assert request(board, "POST", "/webhooks/github", OPERATOR_TOKEN)[0] == 404
+        assert request(board, "GET", "/readyz", READER_TOKEN)[0] == 404
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    both = subprocess.run(
+        [*HAMSTER, "web", "--dashboard-only", "--intake-only"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert both.returncode == 2 and "exclude each other" in both.stderr

@@ -197,3 +197,9 @@ def test_requests_past_the_in_flight_cap_get_503_with_retry_after(capped: int):
         for conn in slow:
             conn.close()
     wait_until(lambda: raw_status(capped, unsigned) == 401, 30, what="the cap freed once the slow ones ended")
+
+
+def test_the_intake_only_port_serves_no_dashboard(intake: int):
+    """`--intake-only`: the dashboard, its API and the sign-in pages are not there at all."""
+    for path in ("/runs", "/api/runs", "/signin", "/"):
+        assert raw_status(intake, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()) == 404, path
