@@ -110,6 +110,8 @@ def request(
             return answer.status, answer.headers, answer.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers, exc.read().decode(errors="replace")
+    except urllib.error.URLError:  # nothing listens (yet)
+        return 0, {}, ""
 
 
 def guarded(system: System) -> list[tuple[str, str]]:
