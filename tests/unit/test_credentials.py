@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from hamster.credentials import ApiToken, Principal, Sessions, check_bearer, parse_tokens, safe_next
 from hamster.errors import ConfigurationError
@@ -99,3 +102,18 @@ def test_after_signing_in_the_browser_goes_only_to_a_path_of_this_site():
 )
 def test_webhook_secret_strength(secret, why):
     assert weakness(secret) == why
+
+
+def test_a_session_past_its_age_is_no_session():
+    """A cookie signed two hours ago (by itsdangerous itself, dated back) is refused by a one-hour session
+    and accepted by a three-hour one."""
+
+    class TwoHoursAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 7200
+
+    session = Sessions.new(sub="octocat", role="read", via="github")
+    old = URLSafeTimedSerializer("a-secret-key-for-tests", salt="hamster-session", signer=TwoHoursAgo)
+    cookie = old.dumps(session)
+    assert Sessions("a-secret-key-for-tests", 3600).load(cookie) is None
+    assert Sessions("a-secret-key-for-tests", 3 * 3600).load(cookie) == session
