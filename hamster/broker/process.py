@@ -12,7 +12,7 @@ import fcntl
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 
@@ -57,12 +57,23 @@ def terminate(pid: int, alive: Callable[[], bool], timeout_s: float) -> bool:
     Kafka shuts down cleanly on SIGTERM (it flushes logs and writes its clean-shutdown marker), which spares
     the next start a log recovery.
     """
-    _send(pid, signal.SIGTERM)
-    if _wait(alive, timeout_s):
-        return True
-    _send(pid, signal.SIGKILL)
-    _wait(alive, 10.0)
-    return False
+    return not terminate_all({pid: alive}, timeout_s)
+
+
+def terminate_all(processes: Mapping[int, Callable[[], bool]], timeout_s: float) -> list[int]:
+    """``terminate`` for several processes at once (pid → is it alive); return the pids that got SIGKILL.
+
+    All get SIGTERM before any is waited for: the nodes of a cluster stop together, rather than the last
+    ones waiting for a controller quorum the first ones took away.
+    """
+    for pid in processes:
+        _send(pid, signal.SIGTERM)
+    _wait(lambda: any(alive() for alive in processes.values()), timeout_s)
+    killed = [pid for pid, alive in processes.items() if alive()]
+    for pid in killed:
+        _send(pid, signal.SIGKILL)
+    _wait(lambda: any(processes[pid]() for pid in killed), 10.0)
+    return killed
 
 
 def _send(pid: int, signum: signal.Signals) -> None:
