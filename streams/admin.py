@@ -133,8 +133,15 @@ def _check_replication(
         name: min((len(p["replica_nodes"]) for p in topic["partitions"]), default=0)
         for name, topic in described.items()
     }
+    min_insync = _min_insync(admin, list(described))
+    blocked = replication.unwritable(replicas, min_insync)
+    if blocked:
+        raise ConfigurationError(
+            f"existing topics refuse every write (NOT_ENOUGH_REPLICAS): {'; '.join(blocked)}. Lower their "
+            "min.insync.replicas with kafka-configs.sh, or add replicas with kafka-reassign-partitions.sh"
+        )
     few_replicas = replication.short_of_replicas(replicas, wanted)
-    few_insync = replication.short_of_insync(_min_insync(admin, list(described)), wanted)
+    few_insync = replication.short_of_insync(min_insync, wanted)
     advice = (
         "Add replicas with kafka-reassign-partitions.sh and set min.insync.replicas with kafka-configs.sh "
         "(https://kafka.apache.org/documentation/#basic_ops_increase_replication_factor), "

@@ -85,3 +85,13 @@ def short_of_insync(min_insync: Mapping[str, int], wanted: Replication) -> list[
         for name, count in min_insync.items()
         if count < wanted.min_insync
     ]
+
+
+def unwritable(replicas: Mapping[str, int], min_insync: Mapping[str, int]) -> list[str]:
+    """One line per topic that asks more replicas in sync than it has: Kafka refuses every write to it."""
+    return [
+        f"topic {name} has min.insync.replicas={min_insync[name]} but {count} "
+        f"replica{'s' if count != 1 else ''}"
+        for name, count in replicas.items()
+        if name in min_insync and min_insync[name] > count
+    ]
