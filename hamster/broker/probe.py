@@ -55,12 +55,12 @@ def node_metadata(host: str, port: int, timeout_s: float) -> NodeMetadata | None
     if reply is None:
         return None
     try:
-        return _parse_metadata(reply)
+        return parse_metadata(reply)
     except (struct.error, UnicodeDecodeError):
         return None
 
 
-def _parse_metadata(body: bytes) -> NodeMetadata:
+def parse_metadata(body: bytes) -> NodeMetadata:
     """Metadata response v4: throttle_time_ms, brokers [node_id, host, port, rack], cluster_id, …"""
     offset = 4  # throttle_time_ms
     (count,) = struct.unpack_from(">i", body, offset)

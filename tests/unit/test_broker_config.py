@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from hamster.broker.config import (
     server_config,
 )
 from hamster.broker.log_excerpt import TAIL_LINES, excerpt
+from hamster.broker.probe import NodeMetadata, parse_metadata
 from hamster.errors import ConfigurationError
 
 GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024
@@ -261,3 +263,32 @@ def test_server_config_refuses_a_node_not_in_its_cluster():
         server_config("127.0.0.1", 29602, Path("/d"), node_id=1, cluster_ports=[29600, 29602])
     with pytest.raises(ConfigurationError):
         server_config("127.0.0.1", 29600, Path("/d"), node_id=3, cluster_ports=[29600, 29602])
+
+
+def metadata_v4(brokers: list[tuple[int, str, int, str | None]], cluster_id: str | None) -> bytes:
+    """A Metadata v4 response body as Kafka encodes it (https://kafka.apache.org/protocol#The_Messages_Metadata)."""
+
+    def string(value: str | None) -> bytes:
+        return struct.pack(">h", -1) if value is None else struct.pack(">h", len(value)) + value.encode()
+
+    body = struct.pack(">ii", 0, len(brokers))
+    for node_id, host, port, rack in brokers:
+        body += struct.pack(">i", node_id) + string(host) + struct.pack(">i", port) + string(rack)
+    return body + string(cluster_id) + struct.pack(">ii", 1, 0)
+
+
+def test_probe_reads_the_cluster_id_and_the_brokers_a_node_knows():
+    """The probe's Metadata answer gives the cluster id and how many brokers the node lists."""
+    body = metadata_v4(
+        [(1, "127.0.0.1", 29600, None), (2, "127.0.0.1", 29602, "rack-b")], "uYKFKpCYTOueFaOk0t8dSQ"
+    )
+    assert parse_metadata(body) == NodeMetadata("uYKFKpCYTOueFaOk0t8dSQ", 2)
+    assert parse_metadata(metadata_v4([], None)) == NodeMetadata(None, 0)
+
+
+def test_probe_refuses_a_truncated_metadata_answer():
+    """An answer cut short is an error (the probe then says the node does not answer), not a wrong id."""
+    body = metadata_v4([(1, "127.0.0.1", 29600, None)], "uYKFKpCYTOueFaOk0t8dSQ")
+    for cut in (6, 20, len(body) - 20):
+        with pytest.raises(struct.error):
+            parse_metadata(body[:cut])
