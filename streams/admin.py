@@ -29,7 +29,8 @@ def ensure_topics(
     """Create the topics that do not exist yet; return the names created.
 
     New topics get ``replication_factor`` replicas and ``min_insync_replicas`` (``None``: the defaults for
-    the brokers the cluster reports, see ``streams.replication``). An existing topic with another
+    the brokers the cluster reports, see ``streams.replication``); more replicas than brokers up is an
+    error when a topic must be created, and no obstacle when all exist. An existing topic with another
     partition count is an error, not something to paper over: the per-run topics must stay
     co-partitioned. One with fewer replicas, or a lower ``min.insync.replicas``, than wanted is an error
     when the setting was given, and a warning when it is the default (a cluster grown from one broker keeps
@@ -37,9 +38,11 @@ def ensure_topics(
     """
     specs = list(specs)
     with _admin(bootstrap, timeout_s) as admin:
-        wanted = _resolve(admin, replication_factor, min_insync_replicas)
+        brokers = _brokers(admin)
+        wanted = replication.resolve(brokers, replication_factor, min_insync_replicas)
         existing = set(admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
+        replication.check_placeable(wanted, brokers, [s.name for s in missing])
         created: list[str] = []
         for spec in missing:
             try:
@@ -88,7 +91,7 @@ def topic_replication(
 ) -> Replication:
     """The replication topics get on this cluster: the settings given, else the defaults for its brokers."""
     with _admin(bootstrap, timeout_s) as admin:
-        return _resolve(admin, replication_factor, min_insync_replicas)
+        return replication.resolve(_brokers(admin), replication_factor, min_insync_replicas)
 
 
 def publish_subscriber_change(bootstrap: str, topic: str, name: str, change: bytes) -> None:
@@ -116,9 +119,9 @@ def _admin(bootstrap: str, timeout_s: float) -> Iterator[KafkaAdminClient]:
         admin.close()
 
 
-def _resolve(admin: KafkaAdminClient, factor: int | None, min_insync: int | None) -> Replication:
-    brokers = len(admin.describe_cluster()["brokers"])
-    return replication.resolve(brokers, factor, min_insync)
+def _brokers(admin: KafkaAdminClient) -> int:
+    """The brokers the cluster lists: those up (a dead broker drops out once the controller fences it)."""
+    return len(admin.describe_cluster()["brokers"])
 
 
 def _check_replication(

@@ -49,17 +49,8 @@ def default_min_insync(factor: int) -> int:
 
 
 def resolve(brokers: int, factor: int | None = None, min_insync: int | None = None) -> Replication:
-    """The replication for a cluster of ``brokers`` brokers; ``None`` takes the default for it.
-
-    A factor above the broker count is refused here, with the setting to change, rather than by Kafka at
-    topic creation (``INVALID_REPLICATION_FACTOR``).
-    """
+    """The replication for a cluster of ``brokers`` brokers; ``None`` takes the default for it."""
     wanted = default_factor(brokers) if factor is None else factor
-    if wanted > brokers:
-        raise ConfigurationError(
-            f"HAMSTER_REPLICATION_FACTOR: {wanted} replicas asked, but the cluster has {brokers} "
-            f"broker{'s' if brokers != 1 else ''}: lower it or add brokers"
-        )
     insync = default_min_insync(wanted) if min_insync is None else min_insync
     if insync > wanted:
         raise ConfigurationError(
@@ -67,6 +58,17 @@ def resolve(brokers: int, factor: int | None = None, min_insync: int | None = No
             "(HAMSTER_REPLICATION_FACTOR): every write would be refused"
         )
     return Replication(wanted, insync)
+
+
+def check_placeable(wanted: Replication, brokers: int, topics: list[str]) -> None:
+    """Refuse to create ``topics`` with more replicas than brokers up, naming the setting, rather than let
+    Kafka refuse them (``INVALID_REPLICATION_FACTOR``) or create them weaker than asked."""
+    if topics and wanted.factor > brokers:
+        raise ConfigurationError(
+            f"HAMSTER_REPLICATION_FACTOR: {wanted.factor} replicas asked, but the cluster lists {brokers} "
+            f"broker{'s' if brokers != 1 else ''} up, so {', '.join(topics)} cannot be created: lower it, "
+            "or start again once the brokers are back"
+        )
 
 
 def short_of_replicas(replicas: Mapping[str, int], wanted: Replication) -> list[str]:

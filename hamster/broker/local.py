@@ -19,6 +19,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,7 +190,11 @@ class LocalBroker:
             cluster_id = self._cluster_id()
             for node in missing:
                 self._write_config(node)
-                self._format_once(node, java, lib, cluster_id)
+            # Each format is a JVM of its own: a cluster's first start formats its nodes side by side.
+            with ThreadPoolExecutor(max_workers=len(missing)) as pool:
+                formats = [pool.submit(self._format_once, node, java, lib, cluster_id) for node in missing]
+            for done in formats:
+                done.result()  # the first failure, raised here
             return self._launch(missing, live, java, lib, timeout_s)
 
     def stop(self, timeout_s: float = 30.0) -> int | None:

@@ -176,7 +176,7 @@ def test_more_replicas_than_brokers_is_refused(cluster):
     _, bootstrap = cluster
     settings = load_settings(kafka_bootstrap=bootstrap, namespace="c" + uuid.uuid4().hex[:10])
     with pytest.raises(
-        ConfigurationError, match="HAMSTER_REPLICATION_FACTOR: 4 replicas asked, but the cluster"
+        ConfigurationError, match="HAMSTER_REPLICATION_FACTOR: 4 replicas asked, but the cluster lists 3"
     ):
         ensure_topics(bootstrap, topic_specs(settings), replication_factor=4)
     with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:

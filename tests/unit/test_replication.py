@@ -6,7 +6,14 @@ import pytest
 
 from hamster.errors import ConfigurationError
 from hamster.settings import load_settings
-from streams.replication import Replication, resolve, short_of_insync, short_of_replicas, unwritable
+from streams.replication import (
+    Replication,
+    check_placeable,
+    resolve,
+    short_of_insync,
+    short_of_replicas,
+    unwritable,
+)
 
 
 @pytest.mark.parametrize(
@@ -26,10 +33,17 @@ def test_settings_override_the_defaults():
     assert resolve(3, factor=3, min_insync=3) == Replication(3, 3)
 
 
-def test_more_replicas_than_brokers_is_refused_with_the_setting_named():
-    """Kafka could not place them: the start fails naming the setting, not at topic creation."""
-    with pytest.raises(ConfigurationError, match=r"HAMSTER_REPLICATION_FACTOR: 3 replicas asked.* 1 broker:"):
-        resolve(1, factor=3)
+def test_creating_topics_with_more_replicas_than_brokers_is_refused_with_the_setting_named():
+    """Kafka could not place them: refused naming the setting and the topics; nothing to create, no error
+    (a worker restarts while a broker of three is down, its topics all there)."""
+    wanted = resolve(2, factor=3)
+    assert wanted == Replication(3, 2)
+    with pytest.raises(
+        ConfigurationError, match=r"HAMSTER_REPLICATION_FACTOR: 3 replicas asked.* 2 brokers up, so a, b"
+    ):
+        check_placeable(wanted, 2, ["a", "b"])
+    check_placeable(wanted, 2, [])
+    check_placeable(wanted, 3, ["a"])
 
 
 def test_more_in_sync_than_replicas_is_refused():
