@@ -151,10 +151,6 @@ class LocalBroker:
             self.bootstrap = ",".join(node.bootstrap for node in self._nodes)
         self.log_file = self._nodes[0].log_file
 
-    @property
-    def node_count(self) -> int:
-        return len(self._nodes)
-
     def status(self) -> BrokerStatus:
         """Whether each node runs and answers, from its pid file and a metadata request."""
         nodes = []

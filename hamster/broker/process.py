@@ -51,20 +51,13 @@ def is_alive(pid: int, marker: str) -> bool:
     return state not in ("Z", "X") and marker.encode() in command
 
 
-def terminate(pid: int, alive: Callable[[], bool], timeout_s: float) -> bool:
-    """SIGTERM, then wait up to ``timeout_s``; SIGKILL only after that. True if it ended on SIGTERM.
+def terminate_all(processes: Mapping[int, Callable[[], bool]], timeout_s: float) -> list[int]:
+    """SIGTERM to every process (pid → is it alive), then wait up to ``timeout_s``; SIGKILL only after that.
+    Return the pids that got SIGKILL.
 
     Kafka shuts down cleanly on SIGTERM (it flushes logs and writes its clean-shutdown marker), which spares
-    the next start a log recovery.
-    """
-    return not terminate_all({pid: alive}, timeout_s)
-
-
-def terminate_all(processes: Mapping[int, Callable[[], bool]], timeout_s: float) -> list[int]:
-    """``terminate`` for several processes at once (pid → is it alive); return the pids that got SIGKILL.
-
-    All get SIGTERM before any is waited for: the nodes of a cluster stop together, rather than the last
-    ones waiting for a controller quorum the first ones took away.
+    the next start a log recovery. All get SIGTERM before any is waited for: the nodes of a cluster stop
+    together, rather than the last ones waiting for a controller quorum the first ones took away.
     """
     for pid in processes:
         _send(pid, signal.SIGTERM)
