@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     webhook_secret: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     namespace: str = "hamster"
     partitions: int = Field(default=4, ge=1, le=256)
+    # Replicas of every topic Hamster creates, and how many must hold a write before Kafka acknowledges it
+    # (the topics' min.insync.replicas). None: by the brokers the cluster reports (streams.replication).
+    replication_factor: int | None = Field(default=None, ge=1, le=32)
+    min_insync_replicas: int | None = Field(default=None, ge=1, le=32)
     retention_days: int = Field(default=30, ge=1)
     redelivery_window_days: int = Field(default=3, ge=1)
     # How long Kafka waits for a worker that stopped answering before its partitions go to another
@@ -178,6 +182,16 @@ class Settings(BaseSettings):
         if (self.github_app_id is None) != (self.github_app_key is None):
             missing = "HAMSTER_GITHUB_APP_KEY" if self.github_app_key is None else "HAMSTER_GITHUB_APP_ID"
             raise ValueError(f"{missing}: not set; a GitHub App needs both its id and its private key")
+        return self
+
+    @model_validator(mode="after")
+    def _insync_within_factor(self) -> Settings:
+        factor, insync = self.replication_factor, self.min_insync_replicas
+        if factor is not None and insync is not None and insync > factor:
+            raise ValueError(
+                f"HAMSTER_MIN_INSYNC_REPLICAS: {insync} is more than HAMSTER_REPLICATION_FACTOR ({factor}): "
+                "every write would be refused"
+            )
         return self
 
     @property

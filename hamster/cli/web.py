@@ -108,11 +108,14 @@ def _create_topics_in_background(
             try:
                 # kafka-python blocks, so it runs off the event loop; and it leaks a thread and sockets when
                 # it cannot bootstrap, so it is only asked once the broker answers a raw ApiVersions probe.
-                if await asyncio.to_thread(
-                    probe.answers_api_versions, settings.kafka_host, settings.kafka_port, 2.0
-                ):
+                if await asyncio.to_thread(_any_server_answers, settings):
                     await asyncio.to_thread(
-                        ensure_topics, settings.kafka_bootstrap, topic_specs(settings), timeout_s=5.0
+                        ensure_topics,
+                        settings.kafka_bootstrap,
+                        topic_specs(settings),
+                        timeout_s=5.0,
+                        replication_factor=settings.replication_factor,
+                        min_insync_replicas=settings.min_insync_replicas,
                     )
                     return
                 log.warning(
@@ -130,3 +133,9 @@ def _create_topics_in_background(
         await asyncio.gather(task, return_exceptions=True)
 
     return context
+
+
+def _any_server_answers(settings: Settings) -> bool:
+    """Does any of the bootstrap servers answer? (A cluster goes on with one of them down.)"""
+    servers = (server.strip().rsplit(":", 1) for server in settings.kafka_bootstrap.split(","))
+    return any(probe.answers_api_versions(host, int(port), 2.0) for host, port in servers)
