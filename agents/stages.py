@@ -45,7 +45,7 @@ from typing import Any, cast
 
 from mode import Service
 
-from hamster import logs, stage_logs
+from hamster import logs, sandbox, stage_logs
 from hamster.artifacts import ArtifactStore, for_stage
 from hamster.context import TaskContext
 from hamster.deadletter import dead_letter, encode_dead_letter
@@ -136,6 +136,7 @@ class StageWorker(Service):
     async def on_start(self) -> None:
         # Async tasks' Python logging goes to their stage's log (blocking ones': see hamster.task_child).
         logging.getLogger().addHandler(stage_logs.TaskLogHandler())
+        await self._check_sandbox()
         self.view.start()
         if any(not task.is_async for task in self.streams.catalog.tasks.values()):
             self.processes.warm_up()
@@ -147,6 +148,25 @@ class StageWorker(Service):
         await self.drain()
         await self.processes.close()
         await self.view.stop()
+
+    async def _check_sandbox(self) -> None:
+        """Say at start whether shell stages can run in their sandbox (they are refused where not)."""
+        if self.settings.sandbox == "off":
+            log.warning(
+                "sandbox: HAMSTER_SANDBOX=off: shell stages run unsandboxed, with this worker's rights"
+            )
+            return
+        reason = await asyncio.to_thread(sandbox.unavailable)
+        if reason is not None:
+            log.error(
+                "sandbox: %s; shell stages will be refused (HAMSTER_SANDBOX=off runs them unsandboxed)",
+                reason,
+            )
+            return
+        egress = sandbox.egress_unavailable()
+        if egress is not None:
+            log.error("sandbox: %s; shell stages with that network will be refused", egress)
+        log.info("sandbox: bubblewrap ready for shell stages")
 
     # 1. Take
     async def _schedule(self) -> None:

@@ -42,3 +42,27 @@ def branch_push(branch: str = "main", files: tuple[str, ...] = ("src/app.py", "R
         {"id": out["after"], "message": "change", "added": [], "removed": [], "modified": list(files)}
     ]
     return out
+
+
+def from_fork(payload: dict[str, Any], owner: str) -> dict[str, Any]:
+    """A pull request payload whose head is in ``owner``'s fork of the base repository, as GitHub sends a
+    fork's pull request: ``pull_request.head.repo`` becomes a copy of ``repository`` named
+    ``<owner>/<name>`` with ``fork: true`` (and a new id), ``head.label`` and ``head.user.login`` name
+    ``owner``. Nothing else changes."""
+    out = copy.deepcopy(payload)
+    base = out["repository"]
+    fork = copy.deepcopy(base)
+    fork.update(
+        {
+            "id": base["id"] + 1,
+            "full_name": f"{owner}/{base['name']}",
+            "fork": True,
+            "html_url": f"https://github.com/{owner}/{base['name']}",
+        }
+    )
+    fork["owner"] = {**fork["owner"], "login": owner, "id": fork["owner"]["id"] + 1}
+    head = out["pull_request"]["head"]
+    head["repo"] = fork
+    head["label"] = f"{owner}:{head['ref']}"
+    head["user"] = {**head["user"], "login": owner}
+    return out
