@@ -222,10 +222,14 @@ def _read_info(fd: int, deadline: float) -> dict[str, Any]:
     raise SandboxUnavailable(f"bubblewrap said nothing about its sandbox ({data[:200]!r})")
 
 
-def _wait_ready(fd: int, deadline: float) -> None:
+def _wait_ready(fd: int, deadline: float, errors: IO[bytes]) -> None:
     ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
     if not ready or os.read(fd, 1) != b"1":
-        raise SandboxUnavailable("slirp4netns did not set the sandbox's network up")
+        errors.seek(0)
+        said = errors.read().decode(errors="replace").strip()[-500:]
+        raise SandboxUnavailable(
+            f"slirp4netns did not set the sandbox's network up: {said or 'it said nothing'}"
+        )
 
 
 def spawn(
@@ -285,24 +289,43 @@ def spawn(
     os.close(block[0])
     try:
         deadline = time.monotonic() + SETUP_TIMEOUT_S
-        pid = _read_info(info[0], deadline)["child-pid"]
-        sandboxed.slirp = _slirp(int(pid), deadline)
+        pid = int(_read_info(info[0], deadline)["child-pid"])
+        _wait_loopback(pid, deadline)
+        sandboxed.slirp = _slirp(pid, deadline)
         os.write(block[1], b"1")
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         sandboxed.close()
-        raise
+        if not isinstance(exc, OSError):
+            raise
+        said = proc.stderr.read().decode(errors="replace").strip()[-500:] if proc.stderr else ""
+        raise SandboxUnavailable(f"bubblewrap ended while its network was set up: {said or exc}") from None
     finally:
         os.close(info[0])
         os.close(block[1])
     return sandboxed
 
 
+def _wait_loopback(pid: int, deadline: float) -> None:
+    """Wait until bwrap's child has set its loopback up (127.0.0.1 is in its routing table): slirp4netns
+    configuring the namespace meanwhile makes bwrap fail ("loopback: Failed RTM_NEWADDR")."""
+    fib = Path(f"/proc/{pid}/net/fib_trie")
+    while time.monotonic() < deadline:
+        try:
+            if "127.0.0.1" in fib.read_text():
+                return
+        except OSError:
+            raise SandboxUnavailable("bubblewrap ended before its network was set up") from None
+        time.sleep(0.002)
+    raise SandboxUnavailable("bubblewrap did not set its loopback up")
+
+
 def _slirp(pid: int, deadline: float) -> subprocess.Popen[bytes]:
     """slirp4netns on the network namespace of ``pid``, ready: outside hosts yes, the host's loopback no."""
     ready_r, ready_w = os.pipe()
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, after the wait reads it)
     try:
         slirp = subprocess.Popen(
             [
@@ -310,6 +333,9 @@ def _slirp(pid: int, deadline: float) -> subprocess.Popen[bytes]:
                 "--configure",
                 "--mtu=65520",
                 "--disable-host-loopback",
+                # Stay in this user namespace: bwrap's child moves on into a nested one (for --uid), and
+                # from there the sandbox's network namespace, owned by the outer one, cannot be joined.
+                f"--userns-path=/proc/{os.getpid()}/ns/user",
                 "--ready-fd",
                 str(ready_w),
                 str(pid),
@@ -318,20 +344,21 @@ def _slirp(pid: int, deadline: float) -> subprocess.Popen[bytes]:
             env={"PATH": os.defpath},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=errors,
             pass_fds=(ready_w,),
             start_new_session=True,
         )
         os.close(ready_w)
         ready_w = -1
         try:
-            _wait_ready(ready_r, deadline)
+            _wait_ready(ready_r, deadline, errors)
         except BaseException:
             slirp.kill()
             slirp.wait()
             raise
         return slirp
     finally:
+        errors.close()
         os.close(ready_r)
         if ready_w >= 0:
             os.close(ready_w)

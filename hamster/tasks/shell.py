@@ -30,7 +30,7 @@ from hamster.context import TaskContext
 from hamster.errors import ConfigurationError, TaskError, TaskTimeout
 from hamster.sandbox import Network, Sandboxed, SandboxUnavailable
 from hamster.secrets import Secret, resolve_env
-from hamster.stage_logs import StageLog, mask
+from hamster.stage_logs import StageLog, mask, worker_secrets
 from hamster.task import Task, task
 from hamster.task_env import task_env
 from hamster.tasks.workspace import stage_log_path, stage_workspace
@@ -121,7 +121,9 @@ def run_shell(
     if ctx.github is None:
         raise ConfigurationError("shell: this worker gives tasks no settings")
     settings = ctx.github.settings
-    secrets = sorted({*ctx.masked, *ctx.secrets.values()}, key=len, reverse=True)
+    # What the worker masks (it says so in ctx.masked), and in any case the settings' own secrets.
+    known = {*ctx.masked, *ctx.secrets.values(), *worker_secrets(settings)}
+    secrets = sorted((s for s in known if s), key=len, reverse=True)
     workspace = stage_workspace(settings.home, ctx.run_id, ctx.outputs)
     workspace.mkdir(parents=True, exist_ok=True)
     log_path = stage_log_path(settings.home, ctx.run_id, ctx.stage)
