@@ -20,12 +20,23 @@ def load(event: str, name: str) -> dict[str, Any]:
 
 
 def with_repo(payload: dict[str, Any], full_name: str) -> dict[str, Any]:
-    """The same payload for another repository: only repository.full_name/name/owner.login change."""
+    """The same payload for another repository: only repository.full_name/name/owner.login change, and the
+    same of a pull request's base and head repositories that were that repository (a pull request from a
+    branch of the repository stays one; ``from_fork`` makes a fork's)."""
     out = copy.deepcopy(payload)
     owner, name = full_name.split("/", 1)
-    out["repository"]["full_name"] = full_name
-    out["repository"]["name"] = name
-    out["repository"]["owner"]["login"] = owner
+    old = out["repository"]["full_name"]
+    pull = out.get("pull_request")
+    sides = [pull.get("base"), pull.get("head")] if isinstance(pull, dict) else []
+    repos = [out["repository"]] + [
+        side["repo"]
+        for side in sides
+        if isinstance(side, dict) and (side.get("repo") or {}).get("full_name") == old
+    ]
+    for repo in repos:
+        repo["full_name"] = full_name
+        repo["name"] = name
+        repo["owner"] = {**repo["owner"], "login": owner}
     return out
 
 

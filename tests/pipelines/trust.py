@@ -1,8 +1,10 @@
 """Pipelines for tests/integration/test_trust_boundaries.py: a pull request's shell stage that attacks the
 worker running it, a Python task that looks at its own process, and a subscriber with a secret for forks.
 
-The attack is built when the worker imports this module, from what the worker knows (its home, its key,
-the broker's port, its own pid), so it aims at the real places: an attacker would have to guess them.
+The attack is built when the task process imports this module, aimed at the real places (the worker's
+home, key, secrets directory, broker, intake, pid), which an attacker would have to guess. The task process
+has none of the worker's settings in its environment, so the test names them again in HAMSTER_TEST_*
+variables (not settings, not named like secrets: those a task process keeps).
 """
 
 from __future__ import annotations
@@ -17,20 +19,25 @@ from hamster import Secret, Subscriber, task
 from hamster.tasks import comment, shell
 
 CANARY = os.environ.get("HAMSTER_TEST_CANARY", "no-canary-set")
-HOME = str(Path(os.environ.get("HAMSTER_HOME", ".hamster")).resolve())
-KEY = os.environ.get("HAMSTER_GITHUB_KEY", "")
-SECRETS_DIR = os.environ.get("HAMSTER_SECRETS_DIR", "")
-KAFKA_PORT = int(os.environ.get("HAMSTER_KAFKA_BOOTSTRAP", "127.0.0.1:9092").rsplit(":", 1)[1])
+HOME = str(Path(os.environ.get("HAMSTER_TEST_HOME", ".hamster")).resolve())
+KEY = os.environ.get("HAMSTER_TEST_KEY_PATH", "")
+SECRETS_DIR = os.environ.get("HAMSTER_TEST_VAULT", "")
+KAFKA_PORT = int(os.environ.get("HAMSTER_TEST_BROKER", "127.0.0.1:9092").rsplit(":", 1)[1])
 WEB_PORT = int(os.environ.get("HAMSTER_TEST_WEB_PORT", "8080"))
 # The task process imports this module too: its parent is the worker.
 WORKER_PIDS = sorted({os.getpid(), os.getppid()})
 
 
 def _host_address() -> str:
+    """The address this host reaches others from (a UDP "connect" sends nothing)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        return socket.gethostbyname(socket.gethostname())
+        probe.connect(("192.0.2.1", 9))
+        return str(probe.getsockname()[0])
     except OSError:
         return "127.0.0.1"
+    finally:
+        probe.close()
 
 
 TARGETS = [
@@ -40,45 +47,52 @@ TARGETS = [
     ("broker-via-gateway", "10.0.2.2", KAFKA_PORT),  # slirp4netns's address of the host
     ("broker-via-host-address", _host_address(), KAFKA_PORT),
 ]
+# Results are lines "RESULT <what>: <how>", made when the script runs: the script's own text (the log shows
+# the command) never holds such a line, nor the canary it looks for.
 PROBE = "\n".join(
     [
         "import socket",
         f"for name, host, port in {TARGETS!r}:",
         "    try:",
         "        socket.create_connection((host, port), timeout=5).close()",
-        "        print(f'{name}: REACHED')",
+        "        print('RESULT', name + ': REACHED')",
         "    except OSError as exc:",
-        "        print(f'{name}: unreachable ({type(exc).__name__})')",
+        "        print('RESULT', name + ': unreachable (' + type(exc).__name__ + ')')",
     ]
 )
 q = shlex.quote
+HALF = len(CANARY) // 2
 ATTACK = f"""
+R=RESULT; C="{CANARY[:HALF]}""{CANARY[HALF:]}"
 echo "== env"; env
-echo "granted: pypi=${{TWINE_PASSWORD:-absent}}"
-if env | grep -q {q(CANARY)}; then echo "env-canary: FOUND"; else echo "env-canary: absent"; fi
-if env | grep '^HAMSTER_' | grep -qv '^HAMSTER_RUN_ID=\\|^HAMSTER_WORKSPACE='; then echo "settings: FOUND";
-else echo "settings: absent"; fi
+echo "$R granted: pypi=${{TWINE_PASSWORD:-absent}}"
+if env | grep -q "$C"; then echo "$R env-canary: FOUND"; else echo "$R env-canary: absent"; fi
+if env | grep '^HAMSTER_' | grep -qv '^HAMSTER_RUN_ID=\\|^HAMSTER_WORKSPACE='; then echo "$R settings: FOUND";
+else echo "$R settings: absent"; fi
 n=0; found=absent
 for f in /proc/[0-9]*/environ; do
-  n=$((n+1)); if grep -qa {q(CANARY)} "$f" 2>/dev/null; then found=FOUND; fi
+  n=$((n+1)); if grep -qa "$C" "$f" 2>/dev/null; then found=FOUND; fi
 done
-echo "proc: $n process(es) visible, canary $found"
+echo "$R proc: $n process(es) visible, canary $found"
 for pid in {" ".join(str(p) for p in WORKER_PIDS)}; do
-  if tr '\\0' '\\n' < /proc/$pid/environ 2>/dev/null | grep -q {q(CANARY)}; then echo "worker-environ: FOUND";
-  else echo "worker-environ: unreadable"; fi
+  if tr '\\0' '\\n' < /proc/$pid/environ 2>/dev/null | grep -q "$C";
+  then echo "$R worker-environ-$pid: FOUND";
+  else echo "$R worker-environ-$pid: unreadable"; fi
 done
-if cat {q(KEY)} 2>/dev/null; then echo "key: READ"; else echo "key: unreadable"; fi
-if cat {q(HOME + "/hamster.db")} > /dev/null 2>&1; then echo "db: READ"; else echo "db: unreadable"; fi
-if cat {q(SECRETS_DIR + "/DEPLOY_TOKEN")} 2>/dev/null; then echo "secrets-dir: READ";
-else echo "secrets-dir: unreadable"; fi
-echo "home holds: $(ls -A {q(HOME)} 2>&1 | tr '\\n' ' ')"
-if echo x > {q(HOME + "/planted")} 2>/dev/null; then echo "home: WRITTEN"; else echo "home: read-only"; fi
-if echo x > /usr/planted 2>/dev/null; then echo "usr: WRITTEN"; else echo "usr: read-only"; fi
-echo "uid: $(id -u)"
+if cat {q(KEY)} 2>/dev/null; then echo "$R key: READ"; else echo "$R key: unreadable"; fi
+if cat {q(HOME + "/hamster.db")} > /dev/null 2>&1; then echo "$R db: READ";
+else echo "$R db: unreadable"; fi
+if cat {q(SECRETS_DIR + "/DEPLOY_TOKEN")} 2>/dev/null; then echo "$R secrets-dir: READ";
+else echo "$R secrets-dir: unreadable"; fi
+echo "$R home holds: $(ls -A {q(HOME)} 2>&1 | tr '\\n' ' ')"
+if echo x > {q(HOME + "/planted")} 2>/dev/null; then echo "$R home: WRITTEN";
+else echo "$R home: read-only"; fi
+if echo x > /usr/planted 2>/dev/null; then echo "$R usr: WRITTEN"; else echo "$R usr: read-only"; fi
+echo "$R uid: $(id -u)"
 python3 - <<'PY'
 {PROBE}
 PY
-echo done > attack-ran.txt
+echo "$R attack: finished"
 """
 
 attack = shell(ATTACK, name="attack", env={"TWINE_PASSWORD": Secret("PYPI_TOKEN")}, timeout=120)
