@@ -81,6 +81,9 @@ def system(kafka_bootstrap, tmp_path_factory, fake):
             "HAMSTER_TEST_VAULT": str(outside / "secrets"),
             "HAMSTER_TEST_BROKER": kafka_bootstrap,
             "HAMSTER_LOG_LEVEL": "DEBUG",
+            # The pages searched at the end are read without a login (a setting of the dashboard's login,
+            # ignored where there is none).
+            "HAMSTER_DASHBOARD_PUBLIC": "true",
         }
     )
     with hamster.running(SUBSCRIBERS, workers=1):
