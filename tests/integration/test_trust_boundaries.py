@@ -234,6 +234,8 @@ def test_a_forks_pull_request_gets_no_secrets_until_a_writer_says_ok_to_test(
     [refused] = [r for r in run_log(system, fork_run) if r.type == "StageFailed"]
     assert refused.stage == "thanks" and refused.error_type == "UntrustedRun"
     assert "secrets withheld" in log_of(system, fork_run)
+    audit = system.cli("runs", "show", fork_run, "--audit")
+    assert "untrusted: fork, head mallory/forks" in audit.stdout, audit.stderr
     assert fake.comments("trust/forks", number) == []
 
     comment(system, "trust/forks", number, "/ok-to-test", "mallory")
@@ -250,6 +252,7 @@ def test_a_forks_pull_request_gets_no_secrets_until_a_writer_says_ok_to_test(
     assert second["status"] == "succeeded"
     trust = requested(system, second["run_id"]).trust
     assert (trust.trusted, trust.reason, trust.by) == (True, "ok-to-test", "octocat")
+    assert "trusted: ok-to-test, by octocat" in system.cli("runs", "show", second["run_id"], "--audit").stdout
     done = outputs(system, second["run_id"])
     assert "pypi=***" in done["publish"]["output"]
     assert done["uses_secret"] == {"has_secret": True, "trusted": True, "echo": "***"}
