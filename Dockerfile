@@ -2,8 +2,10 @@
 FROM python:3.11-slim-bookworm
 
 # git and ssh: pipeline tasks check repositories out (over ssh with the key compose mounts as a secret).
+# bubblewrap and slirp4netns: the sandbox shell stages run in (README, "Security").
 RUN apt-get update -q \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends git openssh-client \
+        bubblewrap slirp4netns \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 10001 hamster

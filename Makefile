@@ -29,10 +29,11 @@ jdk:
 		exit 1; \
 	fi
 
-# The contract tests run on a real PostgreSQL, the browser tests on Chromium and the checkout-over-ssh
-# test on OpenSSH's sshd, all Debian's packages: installed here when missing (as root with apt-get;
-# anywhere else a missing one stops with a hint).
+# The contract tests run on a real PostgreSQL, the browser tests on Chromium, the checkout-over-ssh
+# test on OpenSSH's sshd and shell stages in bubblewrap (with slirp4netns), all Debian's packages:
+# installed here when missing (as root with apt-get; anywhere else a missing one stops with a hint).
 test-deps:
+	bash scripts/sandbox.sh
 	bash scripts/postgres.sh
 	bash scripts/chromium.sh
 	bash scripts/sshd.sh

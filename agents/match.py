@@ -9,6 +9,10 @@ webhook is processed again, and the deterministic run id makes the second try la
 webhook a worker before this one may have matched (uncommitted when this worker began reading its
 partition) is checked against the run log, so a run's ``RunRequested`` is never written twice.
 
+Each ``RunRequested`` says whether the run is trusted (``hamster.forks``): a fork's pull request is not,
+unless its subscriber trusts forks or the run comes from an ``/ok-to-test`` comment of a person with write
+permission, which this agent turns into a ``pull_request`` event of the pull request's head.
+
 A write that fails (Kafka away) is tried again for a while; if it still fails, the webhook goes to the
 dead letters (from where ``hamster dlq replay`` sends it back) and is not marked seen: a webhook is never
 acknowledged with its runs half-started. A run requested but never admitted is offered again by the
@@ -33,7 +37,9 @@ from hamster.approvals import Verb, command_of, may_decide, refusal, waiting
 from hamster.audit import seal
 from hamster.concurrency import Policy, lane_of
 from hamster.dispatch import params_of
-from hamster.envelope import EventEnvelope, decode_envelope
+from hamster.envelope import EventEnvelope, decode_envelope, encode_envelope
+from hamster.forks import decide, is_ok_to_test, may_vouch, ok_to_test_event
+from hamster.forks import refusal as ok_refusal
 from hamster.github import client_for
 from hamster.github_events import EventInfo, event_info
 from hamster.graph import admission_index
@@ -100,6 +106,46 @@ async def decide_from_comment(streams: Streams, recorder: RunRecorder, info: Eve
         )
         await send_acked(streams.run_control, run_id, command.model_dump_json().encode())
         log.info("run %s: %s of %s by %s sent", run_id, verb, stage, info.sender)
+
+
+async def vouch_from_comment(streams: Streams, info: EventInfo) -> None:
+    """An ``/ok-to-test`` comment (hamster.forks): from a person with write permission, the pull request's
+    head as GitHub gives it now goes to the events topic as a ``pull_request`` event naming who vouched, and
+    its runs are trusted; from anyone else, a reply saying why nothing started."""
+    if info.repo is None or info.pr_number is None or info.sender is None:
+        return
+    github = client_for(streams.settings).for_event(info)
+    if not github.configured:
+        log.warning(
+            "/ok-to-test on %s#%s: GitHub is not configured, so nobody's permission can be checked",
+            info.repo,
+            info.pr_number,
+        )
+        return
+    permission = await github.call(github.permission, info.repo, info.sender)
+    if not may_vouch(permission):
+        log.warning(
+            "/ok-to-test on %s#%s by %s refused: permission %s",
+            info.repo,
+            info.pr_number,
+            info.sender,
+            permission,
+        )
+        await github.call(
+            github.comment, info.repo, info.pr_number, ok_refusal(info.sender, info.repo, permission)
+        )
+        return
+    pull = await github.call(github.pull_request_json, info.repo, info.pr_number)
+    envelope = ok_to_test_event(info, pull)
+    await send_acked(streams.events, envelope.key, encode_envelope(envelope))
+    log.info(
+        "/ok-to-test on %s#%s by %s: its head %s starts trusted (delivery %s)",
+        info.repo,
+        info.pr_number,
+        info.sender,
+        envelope.payload["hamster"]["ok_to_test"]["sha"],
+        envelope.delivery_id,
+    )
 
 
 def register(streams: Streams, recorder: RunRecorder) -> None:
@@ -200,6 +246,7 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             original_run_id=ids.run_id(replay_of, spec.name) if replay_of else None,
             report=replay_of is None or report,
             lane=lane,
+            trust=decide(info, trust_forks=spec.trust_forks),
         )
         requested = seal(requested, "")
         if run_id in before:
@@ -317,6 +364,11 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
                     await decide_from_comment(streams, recorder, info, verb)
                 except Exception:  # GitHub did not answer: the person can comment again
                     log.exception("delivery %s: %s not carried out", envelope.delivery_id, verb)
+            if not own and is_ok_to_test(info):
+                try:
+                    await vouch_from_comment(streams, info)
+                except Exception:  # GitHub did not answer: the person can comment again
+                    log.exception("delivery %s: /ok-to-test not carried out", envelope.delivery_id)
             matched = [] if own else subscriber_index().match(info, predicates)
             before = await earlier_requests(message) if matched else {}
             report = replay_reports(message.headers)

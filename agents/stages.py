@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,13 +47,14 @@ from typing import Any, cast
 
 from mode import Service
 
-from hamster import logs, stage_logs
+from hamster import logs, sandbox, stage_logs
 from hamster.artifacts import ArtifactStore, for_stage
 from hamster.context import TaskContext
 from hamster.deadletter import dead_letter, encode_dead_letter
 from hamster.envelope import decode_envelope
-from hamster.errors import HamsterError, InvalidTransition
+from hamster.errors import ConfigurationError, HamsterError, InvalidTransition
 from hamster.execution import Failed, Outcome, execute
+from hamster.execution import masked as masked_outcome
 from hamster.github import EventObjects, client_for
 from hamster.github_events import event_info
 from hamster.graph import admission_index
@@ -74,6 +76,7 @@ from hamster.run_events import (
     StageStarted,
     StageSucceeded,
 )
+from hamster.secrets import grant, read_source
 from hamster.task import Task
 from hamster.task_processes import TaskProcesses
 from streams.app import Streams, send_acked
@@ -123,19 +126,21 @@ class StageWorker(Service):
         self.running: dict[tuple[str, int], Attempt] = {}  # claiming, at work or recording how it went
         self._claiming: set[str] = set()  # runs with a claim on its way to the log
         # Blocking tasks run in task processes kept ready, one per slot (a fork per attempt costs tens of ms).
-        self.processes = TaskProcesses(self.slots)
+        self.processes = TaskProcesses(self.slots, self.settings)
         self._draining = False
         self._first_seen: dict[tuple[str, int, int], float] = {}  # claimable since (monotonic)
         self._last_reap = 0.0
         self._last_expiry = 0.0
         self._expiry: asyncio.Future[None] | None = None
         self.secrets = stage_logs.worker_secrets(self.settings)  # masked in every stage's log
+        self._environ = dict(os.environ)  # where HAMSTER_SECRET_<NAME> secrets are read from
         self._update_slot_gauge()
 
     # Service
     async def on_start(self) -> None:
         # Async tasks' Python logging goes to their stage's log (blocking ones': see hamster.task_child).
         logging.getLogger().addHandler(stage_logs.TaskLogHandler())
+        await self._check_sandbox()
         self.view.start()
         if any(not task.is_async for task in self.streams.catalog.tasks.values()):
             self.processes.warm_up()
@@ -147,6 +152,25 @@ class StageWorker(Service):
         await self.drain()
         await self.processes.close()
         await self.view.stop()
+
+    async def _check_sandbox(self) -> None:
+        """Say at start whether shell stages can run in their sandbox (they are refused where not)."""
+        if self.settings.sandbox == "off":
+            log.warning(
+                "sandbox: HAMSTER_SANDBOX=off: shell stages run unsandboxed, with this worker's rights"
+            )
+            return
+        reason = await asyncio.to_thread(sandbox.unavailable)
+        if reason is not None:
+            log.error(
+                "sandbox: %s; shell stages will be refused (HAMSTER_SANDBOX=off runs them unsandboxed)",
+                reason,
+            )
+            return
+        egress = sandbox.egress_unavailable()
+        if egress is not None:
+            log.error("sandbox: %s; shell stages with that network will be refused", egress)
+        log.info("sandbox: bubblewrap ready for shell stages")
 
     # 1. Take
     async def _schedule(self) -> None:
@@ -279,19 +303,26 @@ class StageWorker(Service):
     # 3. Run
     async def _run(self, attempt: Attempt, state: RunState, offer: RunStage) -> None:
         logs.bind(delivery_id=state.event.delivery_id, run_id=state.run_id)
+        try:
+            # Read at each attempt, so a rotated secret file is used at once; every one of them is masked.
+            available = await asyncio.to_thread(read_source, self.settings.secrets_dir, self._environ)
+        except ConfigurationError as exc:
+            log.error("run %s: stage %s: %s", state.run_id, attempt.stage, exc)
+            available = {}
+        masked = sorted({*self.secrets, *available.values()}, key=len, reverse=True)
         stage_log = stage_logs.StageLog(
             state.run_id,
             attempt.stage,
             attempt.index,
             attempt.attempt,
-            secrets=self.secrets,
+            secrets=masked,
             max_bytes=self.settings.log_max_bytes,
         )
         sender = LogSender(self.streams.logs, stage_log)
         sender.start()
         try:
             try:
-                outcome = await self._execute(attempt, state, offer, stage_log)
+                outcome = await self._execute(attempt, state, offer, stage_log, available, masked)
             finally:
                 # The work is over: its slot takes the next stage while the outcome is recorded.
                 attempt.holds_slot = False
@@ -299,6 +330,7 @@ class StageWorker(Service):
                 self.view.poke()
                 await sender.close()  # the whole log is in <ns>.logs before the outcome is recorded
             if outcome is not None:
+                outcome = masked_outcome(outcome, masked)
                 await self._record(attempt, outcome)
             elif attempt.stopped_because == "shutdown":
                 await self._release(attempt)
@@ -308,10 +340,31 @@ class StageWorker(Service):
             log.exception("run %s: stage %s could not be recorded", attempt.run_id, attempt.stage)
 
     async def _execute(
-        self, attempt: Attempt, state: RunState, offer: RunStage, stage_log: stage_logs.StageLog
+        self,
+        attempt: Attempt,
+        state: RunState,
+        offer: RunStage,
+        stage_log: stage_logs.StageLog,
+        available: dict[str, str],
+        masked: list[str],
     ) -> Outcome | None:
         """Run the attempt while holding its lease; None when it was stopped (``stopped_because``)."""
         stage = state.stages[attempt.index]
+        spec = self.streams.catalog.get(state.subscriber)
+        granted = grant(available, spec.spec.secrets if spec else (), trusted=state.trusted)
+        if granted.withheld:
+            stage_log.write(
+                "hamster",
+                f"[hamster] secrets withheld: this run of a fork's pull request is not trusted "
+                f"({', '.join(granted.withheld)}); a person with write permission can comment /ok-to-test\n",
+            )
+        if granted.missing:
+            where = self.settings.secrets_dir or "HAMSTER_SECRETS_DIR (not set)"
+            message = (
+                f"subscriber {state.subscriber} is granted secret(s) {', '.join(granted.missing)}, which "
+                f"neither {where} nor HAMSTER_SECRET_<NAME> holds"
+            )
+            return Failed("ConfigurationError", message, "", 0.0, retryable=False)
         ctx = TaskContext(
             event=offer.event,
             params={**state.params, **stage.params},
@@ -323,6 +376,9 @@ class StageWorker(Service):
             github=EventObjects(client_for(self.settings), offer.event),
             log_sink=stage_log,
             artifacts=for_stage(self.settings, state.run_id, attempt.stage, state.outputs_for(attempt.index)),
+            secrets=granted.secrets,
+            trusted=state.trusted,
+            masked=tuple(masked),
         )
         context = contextvars.copy_context()  # the attempt's own, where its logging finds its log
         context.run(stage_logs.CURRENT.set, stage_log.write)

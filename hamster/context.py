@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,6 +38,13 @@ class TaskContext:
     log_sink: LogSink | None = field(default=None, repr=False, compare=False)
     # ``ctx.artifacts``: save files of this stage, get those of earlier stages (hamster.artifacts).
     artifacts: StageArtifacts | None = field(default=None, repr=False, compare=False)
+    # ``ctx.secrets``: the secrets the subscriber was granted (hamster.secrets), none in an untrusted run.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # False in a run of a fork's pull request nobody vouched for (hamster.forks): no GitHub writes.
+    trusted: bool = True
+    # Every secret value the worker masks (its settings', the secrets source's): what ``shell`` masks in the
+    # log file it keeps and in its output.
+    masked: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def log(self, *parts: object, stream: str = "log") -> None:
         """Write a line to the stage's log (``print``-like: parts joined by spaces, a newline added)."""

@@ -15,11 +15,13 @@ import asyncio
 import json
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hamster.context import TaskContext
 from hamster.errors import TaskTimeout
+from hamster.stage_logs import mask, mask_json
 from hamster.subprocess_runner import Died, NotJson, Raised, run_killable
 from hamster.task import Task
 from hamster.task_processes import TaskProcesses
@@ -43,6 +45,17 @@ class Failed:
 
 
 Outcome = Succeeded | Failed
+
+
+def masked(outcome: Outcome, secrets: Sequence[str]) -> Outcome:
+    """The outcome as it may be recorded: every secret masked in its output, or its error and traceback."""
+    if not secrets:
+        return outcome
+    if isinstance(outcome, Succeeded):
+        return replace(outcome, output=mask_json(outcome.output, secrets))
+    return replace(
+        outcome, message=mask(outcome.message, secrets), traceback=mask(outcome.traceback, secrets)
+    )
 
 
 class NonRetryable(Exception):

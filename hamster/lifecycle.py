@@ -15,8 +15,9 @@ without is final. ``StagesSkipped`` then marks the stages that can no longer run
 ``StageApproved`` (succeeded) or ``StageDenied`` (failed), and only once its needs succeeded; when it has
 a timeout, its ``due_at`` is set as its needs succeed. ``RunSucceeded`` needs every stage ``succeeded``;
 ``RunFailed`` ends a run whose stages are all done with one failed (or, from the reaper and cancellation,
-any time). Anything else raises ``InvalidTransition``: the state machine, not the agents, decides what is
-legal.
+any time). ``RunRequested`` also says whether the run is trusted (``trust``, ``hamster.forks``): a fork's
+pull request is not, and its stages get no secrets; the state keeps that decision for the stage workers.
+Anything else raises ``InvalidTransition``: the state machine, not the agents, decides what is legal.
 
 Claims and leases. ``StageStarted`` is how a worker claims a stage, and it holds the attempt for
 ``lease_s`` seconds; ``LeaseRenewed`` records from that worker extend it (they keep the run's ``seq``: they
@@ -60,6 +61,7 @@ from hamster.run_events import (
     StagesSkipped,
     StageStarted,
     StageSucceeded,
+    Trust,
 )
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -164,6 +166,13 @@ class RunState(BaseModel):
     lane: str | None = None  # the concurrency lane it holds while in flight (hamster.concurrency)
     # Where its latest record is in the run log (offset in the run's partition).
     log_offset: int | None = None
+    # Whether its tasks get their subscriber's secrets and may write to GitHub (hamster.forks); None: a run
+    # requested before forks were told apart.
+    trust: Trust | None = None
+
+    @property
+    def trusted(self) -> bool:
+        return self.trust is None or self.trust.trusted
 
     @property
     def finished(self) -> bool:
@@ -413,6 +422,7 @@ def evolve(state: RunState | None, event: RunEvent) -> RunState:
             original_run_id=event.original_run_id,
             replay=event.replay,
             lane=event.lane,
+            trust=event.trust,
         )
     assert state is not None  # RUN_TRANSITIONS admits only RunRequested without a state
     if isinstance(event, LeaseRenewed):

@@ -253,4 +253,5 @@ def rerun(
         report=report,
         start_index=start_index,
         reused_outputs=reused,
+        trust=original.trust,  # a rerun of a fork's untrusted run stays untrusted
     )

@@ -43,6 +43,18 @@ class _RunEvent(BaseModel):
     hash: str = ""
 
 
+class Trust(BaseModel):
+    """What a run may have (``hamster.forks``): ``trusted`` (its subscriber's secrets, GitHub writes from
+    its tasks), why (``not-a-fork``, ``fork``, ``trust-forks``, ``ok-to-test``), and who vouched."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trusted: bool
+    reason: Literal["not-a-fork", "fork", "trust-forks", "ok-to-test"]
+    by: str | None = None  # ``ok-to-test``: the GitHub login who commented it
+    head_repo: str | None = None  # a pull request's head repository (None: deleted, or no pull request)
+
+
 class RunRequested(_RunEvent):
     """A subscriber matched an event: a run is queued. Carries everything the run is configured with."""
 
@@ -72,6 +84,9 @@ class RunRequested(_RunEvent):
     lane: str | None = None
     # Who asked for this run when a person did (a rerun from GitHub's "Re-run": the GitHub login).
     requested_by: str | None = None
+    # Forks (hamster.forks): whether the run gets secrets and GitHub writes, and why. None: a record
+    # written before forks were told apart, trusted as it was then.
+    trust: Trust | None = None
 
 
 class StageStarted(_RunEvent):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # Bearer token for the dashboard and API with the operate role (as HAMSTER_API_TOKENS' api-token).
     api_token: SecretStr | None = None
+    # Secrets for tasks (hamster.secrets): a directory of one file per secret (and HAMSTER_SECRET_<NAME>).
+    secrets_dir: Path | None = None
+    # "on": shell stages run in the sandbox (hamster.sandbox) and are refused where it cannot run; "off":
+    # they run unsandboxed, with the worker's rights (still with the allowlisted environment).
+    sandbox: Literal["on", "off"] = "on"
     # Who may read and change through the dashboard and API (README, "Security"). Without a login every
     # page and /api/* route answers 401 (API) or sends the browser to /signin, unless dashboard_public.
     dashboard_public: bool = False
@@ -216,6 +221,27 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[bytes]:
         return [secret.get_secret_value().encode() for secret in self.webhook_secret]
+
+    def revealed(self) -> dict[str, Any]:
+        """Every setting as JSON, secrets in the clear: what a task process is given over its socket
+        (``hamster.task_processes``) instead of through its environment. ``Settings(**revealed())`` is
+        these settings again."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, tuple):
+                value = [v.get_secret_value() if isinstance(v, SecretStr) else v for v in value]
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        return out
+
+
+def variables() -> frozenset[str]:
+    """The names of the variables Hamster's settings are read from (``HAMSTER_KAFKA_BOOTSTRAP``, …)."""
+    return frozenset(f"HAMSTER_{name.upper()}" for name in Settings.model_fields)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -11,18 +11,22 @@ The worker ``take``-s what is pending at least every half second and sends each 
 - **The cap**: past ``HAMSTER_LOG_MAX_BYTES`` of one attempt, one ``hamster`` line says so and the rest
   is dropped (the task keeps running: its log is not its result).
 
-The last chunk of an attempt has ``end: true``, so readers know the section is complete. No I/O here.
+Outputs and errors are masked the same way before they are recorded (``mask_json``,
+``hamster.execution.masked``). The last chunk of an attempt has ``end: true``, so readers know the section
+is complete. No I/O here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -61,13 +65,28 @@ def worker_secrets(settings: Settings, environ: dict[str, str] | None = None) ->
     for key, value in (os.environ if environ is None else environ).items():
         if key.startswith("HAMSTER_") and any(word in key for word in _SECRET_WORDS):
             found.append(value)
+    if settings.database_url:  # the database's password, when its URL carries one
+        with contextlib.suppress(ValueError):
+            found.append(urlsplit(settings.database_url).password or "")
     return sorted({s for s in found if s.strip()}, key=len, reverse=True)
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:  # longest first, so a secret containing another is masked whole
-        text = text.replace(secret, MASK)
+        if secret:
+            text = text.replace(secret, MASK)
     return text
+
+
+def mask_json(value: Any, secrets: Sequence[str]) -> Any:
+    """``value`` (JSON: a stage's output) with every secret masked in every string, keys included."""
+    if isinstance(value, str):
+        return mask(value, secrets)
+    if isinstance(value, list):
+        return [mask_json(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {mask(str(key), secrets): mask_json(item, secrets) for key, item in value.items()}
+    return value
 
 
 def _held_back(text: str, secrets: Iterable[str]) -> int:

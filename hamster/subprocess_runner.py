@@ -4,8 +4,8 @@ A thread cannot be killed, so a blocking task that overruns its timeout would ke
 side effects coming) after the stage was recorded as timed out. Here the function runs in a child forked
 for this attempt, in a process group of its own; on timeout (or when the waiting coroutine is cancelled)
 the whole group gets SIGKILL, grandchildren included. The child inherits the task and its context through
-``fork``, so nothing is pickled on the way in; on the way out the result travels as JSON text, the form
-outputs take in the run log anyway.
+``fork``, so nothing is pickled on the way in; on the way out the result travels as bytes of JSON (never
+pickle, which would let the child run code in the worker), the form outputs take in the run log anyway.
 
 Linux only (``fork``, ``prctl``): the child also asks the kernel to kill it when the worker dies, so a
 SIGKILLed worker leaves no orphan attempt running beside the retry.
@@ -27,6 +27,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 MAX_TRACEBACK = 16 * 1024
+MAX_MESSAGE = 64 * 1024 * 1024  # a result: outputs are capped far below this (HAMSTER_MAX_OUTPUT_BYTES)
 _PR_SET_PDEATHSIG = 1
 _FORK = multiprocessing.get_context("fork")
 
@@ -87,14 +88,19 @@ def _child(
         try:
             text = json.dumps(result)
         except (TypeError, ValueError) as exc:
-            conn.send(("not-json", str(exc)))
+            _send(conn, ["not-json", str(exc)])
         else:
-            conn.send(("returned", text))
+            _send(conn, ["returned", text])
     except BaseException as exc:
         tb = "".join(traceback.format_exception(exc))[-MAX_TRACEBACK:]
-        conn.send(("raised", type(exc).__name__, str(exc), tb, retryable(exc)))
+        _send(conn, ["raised", type(exc).__name__, str(exc), tb, retryable(exc)])
     finally:
         conn.close()
+
+
+def _send(conn: Connection, message: list[Any]) -> None:
+    # Bytes of JSON, never ``Connection.send`` (pickle): what the child sends cannot run code in the worker.
+    conn.send_bytes(json.dumps(message).encode())
 
 
 def _kill_group(process: Any) -> None:
@@ -133,13 +139,21 @@ async def run_killable(
         return Returned(json.loads(message[1]))
     if message[0] == "not-json":
         return NotJson(message[1])
-    _, error_type, text, tb, can_retry = message
-    return Raised(error_type, text, tb, can_retry)
+    if message[0] == "raised" and len(message) == 5:
+        _, error_type, text, tb, can_retry = message
+        return Raised(str(error_type), str(text), str(tb), bool(can_retry))
+    return Died(process.exitcode)
 
 
 def _receive(receiver: Connection) -> tuple[Any, ...] | None:
     try:
-        message: tuple[Any, ...] = receiver.recv()
-        return message
+        raw = receiver.recv_bytes(MAX_MESSAGE)
     except (EOFError, OSError):
         return None
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(message, list) or not message:
+        return None
+    return tuple(message)

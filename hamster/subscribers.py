@@ -27,6 +27,7 @@ from hamster.errors import ConfigurationError
 from hamster.github_events import EVENT_NAMES, EventInfo
 from hamster.graph import Approval, Matrix, Stage, StageSpec, expand, is_line
 from hamster.schedules import check
+from hamster.secrets import check_name
 from hamster.task import Task
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -58,11 +59,15 @@ class SubscriberSpec(BaseModel):
     checks: bool = False  # a check run per run (the token needs the Checks API)
     # cron: a run per tick on each of ``repos`` and ``branches`` (hamster.schedules)
     schedule: str | None = None
+    # The secrets its stages get (hamster.secrets), by name; whether a fork's pull request gets them too.
+    secrets: tuple[str, ...] = ()
+    trust_forks: bool = False
     version: str = ""
 
     def with_version(self) -> SubscriberSpec:
         body = self.model_dump(mode="json", exclude={"version"})
-        for added in ("graph", "schedule"):  # unused, they leave the version what it was before them
+        # Unused, the fields added since leave the version what it was before them.
+        for added in ("graph", "schedule", "secrets", "trust_forks"):
             if not body[added]:
                 del body[added]
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
@@ -88,6 +93,8 @@ class Subscriber:
     Filters are OR within a field and AND across fields; a field left out matches anything.
     ``concurrency`` ("parallel", "cancel-superseded" or "serial", per pull request or branch) and
     ``max_parallel`` (running runs per repository) limit how its runs go side by side (hamster.concurrency).
+    ``secrets``: the names of the secrets its stages get (hamster.secrets); a fork's pull request gets them
+    only after an ``/ok-to-test`` from a writer, or always with ``trust_forks=True`` (hamster.forks).
     """
 
     def __init__(
@@ -111,6 +118,8 @@ class Subscriber:
         status_context: str | None = None,
         checks: bool = False,
         schedule: str | None = None,
+        secrets: Sequence[str] = (),
+        trust_forks: bool = False,
     ) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigurationError(f"subscriber name {name!r}: use letters, digits, '.', '_' or '-'")
@@ -142,6 +151,9 @@ class Subscriber:
             )
         if max_parallel is not None and (isinstance(max_parallel, bool) or max_parallel < 1):
             raise ConfigurationError(f"subscriber {name}: max_parallel must be a positive integer")
+        if isinstance(secrets, str):
+            secrets = [secrets]
+        granted = tuple(check_name(secret) for secret in secrets)
         self.name = name
         self.pipeline = tuple(items)
         self.tasks = tuple(
@@ -170,6 +182,8 @@ class Subscriber:
             status_context=status_context,
             checks=bool(checks),
             schedule=schedule,
+            secrets=granted,
+            trust_forks=bool(trust_forks),
         ).with_version()
 
     def __repr__(self) -> str:

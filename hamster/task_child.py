@@ -1,6 +1,7 @@
 """A task process (``hamster.task_processes``): ``python -m hamster.task_child FD``.
 
-Imports the worker's subscribers module, says it is ready on the socket ``FD``, then runs one attempt per
+Reads the worker's settings from the socket (its environment holds none of them), imports the worker's
+subscribers module, says it is ready on the socket ``FD``, then runs one attempt per
 request, by task name, and answers with its result as JSON. It asks the kernel to kill it when its worker
 dies, so no attempt outlives the worker that holds its lease.
 
@@ -30,7 +31,7 @@ from hamster.context import TaskContext
 from hamster.errors import ConfigurationError
 from hamster.execution import NonRetryable
 from hamster.github_events import EventInfo
-from hamster.settings import load_settings
+from hamster.settings import Settings, load_settings
 from hamster.stage_logs import LOG_FORMAT
 from hamster.subscribers import load_catalog
 from hamster.task import Task
@@ -99,10 +100,9 @@ def _captured(sink: ChannelLog) -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
-def _context(raw: dict[str, Any], sink: ChannelLog) -> TaskContext:
+def _context(raw: dict[str, Any], sink: ChannelLog, settings: Settings) -> TaskContext:
     from hamster.github import EventObjects, client_for  # github3: only where a task may use it
 
-    settings = load_settings()
     event = EventInfo.model_validate(raw["event"])
     return TaskContext(
         event=event,
@@ -116,6 +116,9 @@ def _context(raw: dict[str, Any], sink: ChannelLog) -> TaskContext:
         github=EventObjects(client_for(settings), event),
         log_sink=sink,
         artifacts=for_stage(settings, raw["run_id"], raw["stage"], raw["outputs"]),
+        secrets=dict(raw.get("secrets") or {}),
+        trusted=bool(raw.get("trusted", True)),
+        masked=tuple(raw.get("masked") or ()),
     )
 
 
@@ -143,21 +146,24 @@ def main() -> None:
             _write_all(answers, line)
 
     try:
-        tasks = load_catalog(load_settings().subscribers).tasks
+        # The settings come over the socket, not through this process's environment (it has none of them).
+        first = requests.readline()
+        settings = load_settings(**json.loads(first)["settings"]) if first else load_settings()
+        tasks = load_catalog(settings.subscribers).tasks
     except ConfigurationError as exc:
         send({"error": str(exc)})
         return
-    logging.getLogger().setLevel(load_settings().log_level)  # a task's own INFO lines reach its log
+    logging.getLogger().setLevel(settings.log_level)  # a task's own INFO lines reach its log
     send({"ready": True})
     for line in requests:
         request = json.loads(line)
         task = tasks.get(request["task"])
         if task is None:
-            reason = f"task {request['task']} is not in {load_settings().subscribers} here"
+            reason = f"task {request['task']} is not in {settings.subscribers} here"
             send({"raised": ["TaskError", reason, "", False]})
             continue
         sink = ChannelLog(send)
-        ctx = _context(request["ctx"], sink)
+        ctx = _context(request["ctx"], sink, settings)
         with _captured(sink):
             result = _run(task, ctx)
         send(result)

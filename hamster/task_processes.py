@@ -10,8 +10,14 @@ returns can run code in the worker). A process whose attempt times out, is cance
 is killed with its whole process group, and a fresh one takes its place. A task process dies with its
 worker (``PR_SET_PDEATHSIG``).
 
+A task process does not inherit the worker's settings through its environment: it starts with the
+worker's environment minus every ``HAMSTER_*`` setting and anything named like a credential
+(``hamster.task_env.process_env``), so its ``/proc/<pid>/environ`` holds none of them, and is sent the
+settings over its socket first.
+
 The protocol, one JSON object per line each way::
 
+    worker → child   {"settings": {…}}                                    once, first
     child → worker   {"ready": true} | {"error": "…"}                     once, after importing
     worker → child   {"task": NAME, "ctx": {…TaskContext fields…}}
     child → worker   while the attempt runs, any number of
@@ -39,7 +45,9 @@ from typing import Any
 
 from hamster.context import LogSink, TaskContext
 from hamster.errors import HamsterError
+from hamster.settings import Settings, load_settings, variables
 from hamster.subprocess_runner import ChildResult, Died, NotJson, Raised, Returned
+from hamster.task_env import process_env
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,9 @@ def context_json(ctx: TaskContext) -> dict[str, Any]:
         "subscriber": ctx.subscriber,
         "stage": ctx.stage,
         "extras": ctx.extras,
+        "secrets": dict(ctx.secrets),
+        "trusted": ctx.trusted,
+        "masked": list(ctx.masked),
     }
 
 
@@ -86,8 +97,9 @@ class _Process:
 class TaskProcesses:
     """Up to ``size`` task processes kept ready; ``run`` takes one for one attempt."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, settings: Settings | None = None) -> None:
         self.size = size
+        self._settings = settings
         self._idle: list[_Process] = []
         self._starting: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -139,6 +151,8 @@ class TaskProcesses:
             log.error("task process: %s", exc)
 
     async def _start(self) -> _Process:
+        if self._settings is None:
+            self._settings = load_settings()
         ours, theirs = socket.socketpair()
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -148,11 +162,14 @@ class TaskProcesses:
                 str(theirs.fileno()),
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,
+                env=process_env(os.environ, variables()),
             )
         finally:
             theirs.close()
         try:
             reader, writer = await asyncio.open_connection(sock=ours, limit=LINE_LIMIT)
+            writer.write(json.dumps({"settings": self._settings.revealed()}).encode() + b"\n")
+            await writer.drain()
             hello = await asyncio.wait_for(reader.readline(), READY_TIMEOUT_S)
             answer = json.loads(hello) if hello else {"error": f"it exited with {await proc.wait()}"}
         except BaseException:  # cancelled (the worker stopping) or timed out: leave nothing running

@@ -20,12 +20,23 @@ def load(event: str, name: str) -> dict[str, Any]:
 
 
 def with_repo(payload: dict[str, Any], full_name: str) -> dict[str, Any]:
-    """The same payload for another repository: only repository.full_name/name/owner.login change."""
+    """The same payload for another repository: only repository.full_name/name/owner.login change, and the
+    same of a pull request's base and head repositories that were that repository (a pull request from a
+    branch of the repository stays one; ``from_fork`` makes a fork's)."""
     out = copy.deepcopy(payload)
     owner, name = full_name.split("/", 1)
-    out["repository"]["full_name"] = full_name
-    out["repository"]["name"] = name
-    out["repository"]["owner"]["login"] = owner
+    old = out["repository"]["full_name"]
+    pull = out.get("pull_request")
+    sides = [pull.get("base"), pull.get("head")] if isinstance(pull, dict) else []
+    repos = [out["repository"]] + [
+        side["repo"]
+        for side in sides
+        if isinstance(side, dict) and (side.get("repo") or {}).get("full_name") == old
+    ]
+    for repo in repos:
+        repo["full_name"] = full_name
+        repo["name"] = name
+        repo["owner"] = {**repo["owner"], "login": owner}
     return out
 
 
@@ -41,4 +52,28 @@ def branch_push(branch: str = "main", files: tuple[str, ...] = ("src/app.py", "R
     out["commits"] = [
         {"id": out["after"], "message": "change", "added": [], "removed": [], "modified": list(files)}
     ]
+    return out
+
+
+def from_fork(payload: dict[str, Any], owner: str) -> dict[str, Any]:
+    """A pull request payload whose head is in ``owner``'s fork of the base repository, as GitHub sends a
+    fork's pull request: ``pull_request.head.repo`` becomes a copy of ``repository`` named
+    ``<owner>/<name>`` with ``fork: true`` (and a new id), ``head.label`` and ``head.user.login`` name
+    ``owner``. Nothing else changes."""
+    out = copy.deepcopy(payload)
+    base = out["repository"]
+    fork = copy.deepcopy(base)
+    fork.update(
+        {
+            "id": base["id"] + 1,
+            "full_name": f"{owner}/{base['name']}",
+            "fork": True,
+            "html_url": f"https://github.com/{owner}/{base['name']}",
+        }
+    )
+    fork["owner"] = {**fork["owner"], "login": owner, "id": fork["owner"]["id"] + 1}
+    head = out["pull_request"]["head"]
+    head["repo"] = fork
+    head["label"] = f"{owner}:{head['ref']}"
+    head["user"] = {**head["user"], "login": owner}
     return out

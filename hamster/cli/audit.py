@@ -88,7 +88,7 @@ def verify(since: str | None, as_json: bool) -> None:
 def show_run_audit(run_id: str, as_json: bool) -> None:
     """Every record of one run, from the run log, with where it is and what it did."""
     from hamster.audit import audit_rows
-    from hamster.run_events import RUN_EVENT
+    from hamster.run_events import RUN_EVENT, RunRequested
     from streams.reader import partition_for
 
     settings = settings_or_exit()
@@ -119,6 +119,14 @@ def show_run_audit(run_id: str, as_json: bool) -> None:
         f"[bold]run {run_id}[/bold]  subscriber {first.subscriber} (version {first.subscriber_version}), "
         f"delivery {first.delivery_id}"
     )
+    trust = next((r.trust for _, r in records if isinstance(r, RunRequested) and r.trust is not None), None)
+    if trust is not None:  # whether the run had its secrets (hamster.forks)
+        said = [
+            trust.reason,
+            *([f"by {trust.by}"] if trust.by else []),
+            *([f"head {trust.head_repo}"] if trust.head_repo else []),
+        ]
+        console.print(f"{'trusted' if trust.trusted else 'untrusted'}: {', '.join(said)}", markup=False)
     # Two lines per record rather than a table: it stays readable at any terminal width.
     for row in rows:
         digest = (

@@ -256,6 +256,17 @@ class GitHubClient:
             raise GitHubCallFailed(f"{repo}: no commit for {ref!r} (GitHub answered {response.status_code})")
         return str(response.json()["sha"])
 
+    def pull_request_json(self, repo: str, number: int) -> dict[str, Any]:
+        """Pull request ``number`` as GitHub gives it now, its head included
+        (https://docs.github.com/en/rest/pulls/pulls#get-a-pull-request)."""
+        repository = self.repository(repo)
+        url = repository._build_url("pulls", str(number), base_url=repository._api)
+        response = repository._get(url, headers=_REST_HEADERS)
+        if response.status_code != 200:
+            raise GitHubCallFailed(f"{repo}#{number}: the pull request answered {response.status_code}")
+        found: dict[str, Any] = response.json()
+        return found
+
     def comment(self, repo: str, number: int, body: str) -> None:
         """Comment on issue or pull request ``number``."""
         issue = self.repository(repo).issue(number)

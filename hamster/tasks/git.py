@@ -18,6 +18,7 @@ from typing import Literal
 from hamster.errors import ConfigurationError, TaskError
 from hamster.github_events import EventInfo
 from hamster.settings import Settings
+from hamster.task_env import for_git
 
 Transport = Literal["ssh", "https"]
 DEFAULT_KEY = Path("github.key")
@@ -156,12 +157,5 @@ def plan_checkout(
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
-    """The environment git (or a shell command) runs with: Hamster's own secrets left out."""
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
-    env.update(extra)
-    return env
-
-
-SECRET_VARIABLES = frozenset(
-    {"HAMSTER_GITHUB_API_TOKEN", "HAMSTER_GITHUB_APP_KEY", "HAMSTER_WEBHOOK_SECRET", "GITHUB_TOKEN"}
-)
+    """The environment git runs with: the allowlist (``hamster.task_env``), never Hamster's settings."""
+    return for_git(os.environ, extra)

@@ -1,5 +1,8 @@
 """Tasks that write to GitHub through the event's connected objects: comment, labels, assignees, merge.
 
+A run of a fork's pull request that nobody vouched for (``ctx.trusted`` False, ``hamster.forks``) may
+not write: each of these fails its stage, without retries.
+
 Each is safe to run again (a retry, or a worker that died mid-stage): the comment is found by its marker and
 edited rather than posted twice; labels and assignees are sets; a merge is checked first.
 """
@@ -11,6 +14,7 @@ from typing import Any
 
 from hamster.context import TaskContext
 from hamster.errors import ConfigurationError
+from hamster.execution import NonRetryable
 from hamster.github import GitHubCallFailed
 from hamster.reporting import comment_marker
 from hamster.task import Task, task
@@ -18,7 +22,17 @@ from hamster.task import Task, task
 Body = str | Callable[[TaskContext], str]
 
 
+class UntrustedRun(NonRetryable):
+    """A task that writes to GitHub, in a run of a fork's pull request nobody vouched for (hamster.forks)."""
+
+
 def _github(ctx: TaskContext) -> Any:
+    """The event's GitHub objects, to write to: refused in an untrusted run."""
+    if not ctx.trusted:
+        raise UntrustedRun(
+            f"{ctx.stage}: this run of a fork's pull request may not write to GitHub; a person with write "
+            "permission can comment /ok-to-test on the pull request"
+        )
     if ctx.github is None:
         raise ConfigurationError(f"{ctx.stage}: this worker gives tasks no GitHub connection")
     return ctx.github

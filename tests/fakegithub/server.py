@@ -61,6 +61,8 @@ class FakeGitHub:
         self.repos: dict[str, Repo] = {}
         self.faults: list[Fault] = []
         self.pr_heads: dict[tuple[str, int], str] = {}  # (repo, number) → head sha, for GET pulls/N
+        # (repo, number) → the fork its head is in (GET pulls/N); unset: as recorded (the fork was deleted)
+        self.pr_forks: dict[tuple[str, int], str] = {}
         self._next_id = 1000
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -318,6 +320,15 @@ class FakeGitHub:
         sha = self.pr_heads.get((self._full(request), number))
         if sha:
             body["head"]["sha"] = sha
+        fork = self.pr_forks.get((self._full(request), number))
+        if fork:
+            # A fork's repository object is shaped like its parent's (the base's), with its own names.
+            owner, name = fork.split("/", 1)
+            head_repo = json.loads(json.dumps(body["base"]["repo"]))
+            head_repo.update(full_name=fork, name=name, fork=True, html_url=f"https://github.com/{fork}")
+            head_repo["owner"] = {**head_repo["owner"], "login": owner}
+            body["head"].update(repo=head_repo, label=f"{owner}:{body['head']['ref']}")
+            body["head"]["user"] = {**body["head"]["user"], "login": owner}
         return web.json_response(body)
 
     async def _is_merged(self, request: web.Request) -> web.Response:
@@ -455,12 +466,27 @@ class FakeGitHub:
 
     async def _permission(self, request: web.Request) -> web.Response:
         # https://docs.github.com/en/rest/collaborators/collaborators#get-repository-permissions-for-a-user
+        # The legacy ``permission`` (admin, write, read, none: maintain shows as write, triage as read), the
+        # ``role_name``, and the user as a collaborator (their ``permissions`` flags and role).
         user = request.match_info["user"]
         permission = self.repo(self._full(request)).permissions.get(user, "none")
-        role = {"admin": "admin", "write": "write", "read": "read"}.get(permission)
-        return web.json_response(
-            {"permission": permission, "role_name": role, "user": {"login": user, "type": "User"}}
-        )
+        levels = ("pull", "triage", "push", "maintain", "admin")
+        reach = {"admin": 5, "write": 4, "read": 2}.get(permission, 0)
+        role = {"admin": "admin", "write": "write", "read": "read"}.get(permission, "none")
+        collaborator = {
+            "login": user,
+            "id": sum(user.encode()),
+            "node_id": "MDQ6VXNlcj" + user,
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{sum(user.encode())}?v=4",
+            "gravatar_id": "",
+            "url": f"https://api.github.com/users/{user}",
+            "html_url": f"https://github.com/{user}",
+            "type": "User",
+            "site_admin": False,
+            "permissions": {level: i < reach for i, level in enumerate(levels)},
+            "role_name": role,
+        }
+        return web.json_response({"permission": permission, "role_name": role, "user": collaborator})
 
     async def _list_check_runs(self, request: web.Request) -> web.Response:
         sha = request.match_info["sha"]

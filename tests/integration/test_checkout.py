@@ -7,6 +7,7 @@ import pwd
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -145,15 +146,26 @@ def test_shell_nonzero_exit_fails_the_stage(tmp_path):
 def test_shell_timeout_kills_the_process_group(tmp_path):
     """A command past its timeout is killed with every child it started, and the stage times out."""
     ctx = ctx_for(tmp_path, push_event("b" * 40), stage="slow")
-    pidfile = tmp_path / "child.pid"
-    command = f"sleep 300 & echo $! > {pidfile}; wait"
+    nap = f"{300 + uuid.uuid4().int % 1000}.5"  # a sleep no other process on the machine runs
+    command = f"sleep {nap} & wait"
     with pytest.raises(TaskTimeout, match=r"timeout of 1\.0 s"):
         shell(command, name="slow", timeout=1.0)(ctx)
-    child = int(pidfile.read_text())
+    # The sandbox has its own PID namespace: the child is found by its command line, from outside.
     deadline = time.monotonic() + 30
-    while alive(child):
-        assert time.monotonic() < deadline, "the background child survived the timeout"
+    while children := [pid for pid in sleeping(nap) if alive(pid)]:
+        assert time.monotonic() < deadline, f"the background child {children} survived the timeout"
         time.sleep(0.1)
+
+
+def sleeping(nap: str) -> list[int]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().split(b"\0")[:2] == [b"sleep", nap.encode()]:
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
 
 
 def alive(pid: int) -> bool:

@@ -72,3 +72,25 @@ async def test_timeout_kills_the_child_and_what_it_started(tmp_path):
         await run_killable(hang, None, 5.0, always_retry)
     child, grandchild = map(int, wait_until(lambda: pids.exists() and pids.read_text(), 30).split())
     wait_until(lambda: not pid_alive(child) and not pid_alive(grandchild), 30, what="both killed")
+
+
+def test_a_pickle_from_the_child_is_never_unpickled(tmp_path):
+    """The worker reads the child's answer as JSON only: a pickle whose loading would run code (here:
+    create a file) is not loaded, and counts as no answer."""
+    import multiprocessing
+    import pickle
+
+    from hamster.subprocess_runner import _receive
+
+    planted = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(planted), "w"))
+
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    sender.send_bytes(pickle.dumps(("returned", Exploit())))
+    assert _receive(receiver) is None
+    assert not planted.exists()
+    sender.send_bytes(b'["returned", "{\\"ok\\": 1}"]')
+    assert _receive(receiver) == ("returned", '{"ok": 1}')
