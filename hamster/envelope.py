@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from itertools import accumulate
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from hamster.errors import WebhookRejected
@@ -36,6 +37,10 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r'[^\[\]{}"]+')
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+# Digits to b"1", anything else to b"0": a run of 19 digits is then one C-speed substring search (a regex
+# over the raw bytes backtracks at every digit: twenty times slower on a webhook).
+_DIGITS = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
+_LONG_NUMBER = b"1" * 19
 
 
 class EventEnvelope(BaseModel):
@@ -109,10 +114,32 @@ def envelope_for(
 
 
 def encode_envelope(envelope: EventEnvelope) -> bytes:
-    return envelope.model_dump_json().encode()
+    """The envelope's JSON: its own fields as pydantic writes them, the payload by orjson (much faster)."""
+    data = envelope.model_dump(mode="json", exclude={"payload"})
+    data["payload"] = envelope.payload
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits (the intake accepts them): pydantic writes it
+        return envelope.model_dump_json().encode()
 
 
 def decode_envelope(raw: bytes) -> EventEnvelope:
+    """The envelope in ``raw``; a ValueError (pydantic's ValidationError) when it is not one.
+
+    The payload is parsed by orjson and taken as it is (any JSON object is a valid ``dict[str, Any]``); only
+    the envelope's own fields go through pydantic. orjson reads an integer beyond 64 bits as a float, so a
+    body with a run of 19 digits anywhere (rare: a long number in a string matches too) and a body orjson
+    refuses (a lone surrogate escape, say) go through pydantic's parser, exactly as before.
+    """
+    if raw.translate(_DIGITS).find(_LONG_NUMBER) < 0:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("payload"), dict):
+            payload = data["payload"]
+            head = EventEnvelope.model_validate({**data, "payload": {}})
+            return head.model_copy(update={"payload": payload})
     return EventEnvelope.model_validate_json(raw)
 
 
