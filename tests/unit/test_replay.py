@@ -245,3 +245,37 @@ def test_a_rerun_asked_by_a_webhook_is_named_after_its_delivery():
     assert rerun(original, state, 1, attempts=[1, 2], delivery_id="gh-2").run_id != first.run_id
     assert first.run_id != rerun(original, state, 1, attempts=[1]).run_id  # the CLI's: by attempt
     assert (first.original_run_id, first.attempt) == (RUN, 2)
+
+
+def test_records_ruled_out_by_headers_key_and_time_are_never_selected():
+    """What the header pre-check rejects the full filter rejects too; what it lets through is decided on
+    the decoded envelope."""
+    from itertools import product
+
+    from hamster.envelope import kafka_headers
+    from hamster.replay import replay_headers
+
+    items = [
+        envelope(),
+        envelope(repo="acme/lib", event="pull_request", action="opened", hours_ago=5),
+        envelope(repo="other/x", event="issues", hours_ago=0.5),
+        replayed(envelope(repo="acme/lib"), NOW - timedelta(minutes=10)),
+    ]
+    filters = [
+        EventFilter(),
+        EventFilter(since=NOW - timedelta(hours=2)),
+        EventFilter(repos=("acme/*",)),
+        EventFilter(events=("pull_request", "issues")),
+        EventFilter(deliveries=(items[3].delivery_id,)),
+        EventFilter(deliveries=(items[1].delivery_id,), repos=("other/*",)),
+    ]
+    rejected = 0
+    for item, selection in product(items, filters):
+        headers = kafka_headers(item) + (replay_headers(False) if item.replay_of else [])
+        stamp = int(item.received_at.timestamp() * 1000) + 5  # stamped just after it was received
+        if selection.rejects_record(headers, item.key.encode(), stamp):
+            rejected += 1
+            assert not selection.selects(item), (item, selection)
+    assert rejected >= 12  # the pre-check does rule records out
+    assert EventFilter().rejects_record(kafka_headers(items[3]) + replay_headers(False), b"acme/lib", None)
+    assert not EventFilter().rejects_record(kafka_headers(items[0]), b"acme/app", None)
