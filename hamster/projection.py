@@ -117,7 +117,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-    migrations.upgrade(engine)
+    if not migrations.at_head(engine):
+        migrations.upgrade(engine)
     return engine
 
 

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from hamster.migrations import current_revision
+from hamster.migrations import HEAD, current_revision
 from hamster.projection import apply_batch, make_engine, metadata
 from hamster.run_queries import get_run, list_runs
 from tests.contract.records import T0, batch, run_records
@@ -17,7 +17,7 @@ from tests.contract.records import T0, batch, run_records
 
 def test_migrations_build_exactly_the_projection_schema(engine):
     """A fresh database migrated to head has the tables, columns and indexes hamster.projection declares."""
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0002" == HEAD
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert differences == []
