@@ -217,6 +217,19 @@ def started_by_delivery(requests: Iterable[RunRequested]) -> dict[str, set[str]]
     return out
 
 
+def start_in(content: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(delivery id, subscriber) when a run-log record's JSON is a ``RunRequested`` that is a start (not a
+    rerun): ``started_by_delivery`` for one record read as JSON, without building the model."""
+    if content.get("type") != "RunRequested":
+        return None
+    if content.get("original_run_id") is not None and content.get("replay_of") is None:
+        return None
+    event = content.get("event")
+    delivery = event.get("delivery_id") if isinstance(event, Mapping) else None
+    subscriber = content.get("subscriber")
+    return (delivery, subscriber) if isinstance(delivery, str) and isinstance(subscriber, str) else None
+
+
 def retention_warning(
     since: datetime | None, earliest: datetime | None, trimmed: bool, retention_days: int
 ) -> str | None:

@@ -67,6 +67,28 @@ def _start(settings: Settings, selection: EventFilter) -> tuple[str, int | None,
     return topic, since_ms, total
 
 
+async def _starts(settings: Settings) -> dict[str, set[str]]:
+    """Which subscribers each delivery started (``started_by_delivery``), read from the run log's JSON: a
+    dry run reads every start, and building each ``RunRequested`` would cost more than the matching."""
+    from hamster.json_codec import loads
+    from hamster.replay import start_in
+    from streams.reader import read_batches
+    from streams.topics import run_events_topic
+
+    out: dict[str, set[str]] = {}
+    async for batch in read_batches(settings.kafka_bootstrap, run_events_topic(settings)):
+        for record in batch:
+            if b'"RunRequested"' not in record.value:
+                continue
+            try:
+                start = start_in(loads(record.value))
+            except (ValueError, AttributeError):  # not JSON, or not an object
+                continue
+            if start is not None:
+                out.setdefault(start[0], set()).add(start[1])
+    return out
+
+
 async def _requests(settings: Settings, since_ms: int | None = None) -> list[RunRequested]:
     """The run log's ``RunRequested`` records; the others are told apart by their bytes, not decoded."""
     from hamster.run_events import RunRequested, decode_run_event
@@ -179,7 +201,7 @@ def events(
     as_json: bool,
 ) -> None:
     """Re-emit recorded webhooks; each replay gets a new delivery id linked to the original."""
-    from hamster.replay import EventFilter, parse_time, started_by_delivery
+    from hamster.replay import EventFilter, parse_time
 
     settings = settings_or_exit()
     if module and not dry_run:
@@ -197,7 +219,7 @@ def events(
         specs, predicates = _subscribers(settings, module)
         topic, since_ms, total = _start(settings, selection)
         if dry_run:
-            started = started_by_delivery(asyncio.run(_requests(settings)))
+            started = asyncio.run(_starts(settings))
             result = asyncio.run(
                 _dry_run(settings, topic, since_ms, total, selection, specs, predicates, started, as_json)
             )

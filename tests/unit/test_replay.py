@@ -279,3 +279,24 @@ def test_records_ruled_out_by_headers_key_and_time_are_never_selected():
     assert rejected >= 12  # the pre-check does rule records out
     assert EventFilter().rejects_record(kafka_headers(items[3]) + replay_headers(False), b"acme/lib", None)
     assert not EventFilter().rejects_record(kafka_headers(items[0]), b"acme/app", None)
+
+
+def test_a_start_read_from_json_is_what_started_by_delivery_counts():
+    """start_in (the dry run's fast path over the run log's JSON) agrees with started_by_delivery."""
+    import json
+
+    from hamster.replay import start_in
+
+    original = requested()
+    again = original.model_copy(update={"run_id": "r2", "original_run_id": RUN, "attempt": 2})
+    from_replay = original.model_copy(
+        update={"run_id": "r3", "original_run_id": "x", "replay_of": "d0", "subscriber": "other"}
+    )
+    records = [original, again, from_replay]
+    starts: dict[str, set[str]] = {}
+    for record in records:
+        found = start_in(json.loads(record.model_dump_json()))
+        if found:
+            starts.setdefault(found[0], set()).add(found[1])
+    assert starts == started_by_delivery(records)
+    assert start_in({"type": "StageStarted"}) is None and start_in({"type": "RunRequested"}) is None
