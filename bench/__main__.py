@@ -41,6 +41,8 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--celery-concurrency", type=int, default=1, help="Celery worker processes (prefork)")
     p.add_argument("--trials", type=int, default=3)
     p.add_argument("--keep", action="store_true", help="keep the run's directory (logs, databases)")
+    p.add_argument("--replay-events", type=int, help="webhooks in the history section (100,000)")
+    p.add_argument("--scale-runs", help="runs of history in the scale section, SMALL,LARGE (1000,100000)")
     return p.parse_args(argv)
 
 
@@ -55,10 +57,16 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         "low_duration": 3.0 if quick else 8.0,
         "burst": 60 if quick else 100,
         "burst_concurrency": 16,
-        "replay_events": 5_000 if quick else 100_000,
+        "replay_events": args.replay_events or (5_000 if quick else 100_000),
         # Enough records for a steady rate: the command's start-up (about a second) is in the time.
         "projection_records": 8_000 if quick else 100_000,
-        "scale_runs": (200, 2_000) if quick else (1_000, 100_000),
+        "scale_runs": (
+            tuple(int(n) for n in args.scale_runs.split(","))
+            if args.scale_runs
+            else (200, 2_000)
+            if quick
+            else (1_000, 100_000)
+        ),
         "match_budget_s": 0.3 if quick else 2.0,
         "partitions": args.partitions,
         "workers": args.workers,
