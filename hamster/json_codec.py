@@ -28,3 +28,12 @@ def loads(raw: bytes) -> Any:
         except orjson.JSONDecodeError:
             pass
     return json.loads(raw)
+
+
+def dumps(value: Any) -> str:
+    """JSON text of ``value`` (orjson; the stdlib for what orjson will not write, such as an integer beyond
+    64 bits). Not canonical: for hashes use ``hamster.audit.canonical``."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value, ensure_ascii=False)

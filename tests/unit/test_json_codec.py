@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hamster.json_codec import loads
+from hamster.json_codec import dumps, loads
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -38,3 +38,9 @@ def test_what_is_not_json_is_a_value_error(raw):
     """Anything the standard library refuses is refused (a ValueError), never half read."""
     with pytest.raises(ValueError):
         loads(raw)
+
+
+@given(JSON)
+def test_what_dumps_writes_reads_back_the_same(value):
+    """dumps (the projection's JSON columns) writes any JSON value, huge integers included."""
+    assert json.loads(dumps(value)) == value
