@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from hamster import ids
+from hamster.dispatch import MANUAL_EVENT, SCHEDULE_EVENT
 from hamster.envelope import DELIVERY_HEADER, EVENT_HEADER, EventEnvelope
 from hamster.errors import ConfigurationError
 from hamster.github_events import EventInfo, event_info
@@ -107,6 +108,32 @@ class EventFilter:
         return bool(
             self.repos and key is not None and not glob_match(key.decode(errors="replace"), self.repos)
         )
+
+
+def nothing_to_match(
+    selection: EventFilter,
+    specs: Iterable[SubscriberSpec],
+    started: Mapping[str, set[str]],
+    headers: Any,
+) -> bool:
+    """True when a dry run may count a record of the events topic as a selected event with no rows without
+    decoding it: the filter is decided by headers alone (event names, delivery ids), no subscriber listens
+    to the record's event, and its delivery started nothing. Events Hamster makes itself (manual runs,
+    schedule ticks) name their subscriber whatever its filters, so they are always decoded.
+    Call it only for records ``rejects_record`` let through.
+    """
+    if selection.since or selection.until or selection.repos or selection.actions:
+        return False
+    found = dict(headers.items() if isinstance(headers, Mapping) else (headers or ()))
+    event, delivery = found.get(EVENT_HEADER), found.get(DELIVERY_HEADER)
+    if event is None or delivery is None:
+        return False
+    name = bytes(event).decode(errors="replace")
+    if name in (MANUAL_EVENT, SCHEDULE_EVENT):
+        return False
+    if any("*" in spec.events or name in spec.events for spec in specs):
+        return False
+    return bytes(delivery).decode(errors="replace") not in started
 
 
 def select_events(envelopes: Iterable[EventEnvelope], selection: EventFilter) -> Iterator[EventEnvelope]:

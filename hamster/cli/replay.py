@@ -242,7 +242,8 @@ async def _dry_run(
     quiet: bool,
 ) -> DryRun:
     """Match the selected webhooks as they stream past; one fetched batch is held at a time."""
-    from hamster.replay import DryRun, dry_run, select_events
+    from hamster.envelope import DELIVERY_HEADER
+    from hamster.replay import DryRun, dry_run, nothing_to_match, select_events
     from streams.reader import read_batches
 
     events = 0
@@ -251,7 +252,18 @@ async def _dry_run(
     with progress("matching webhooks", total, quiet) as advance:
         async for batch in read_batches(settings.kafka_bootstrap, topic, since_ms=since_ms):
             fresh = []
-            for envelope in select_events(_decoded(batch, selection), selection):
+            to_decode = []
+            for record in batch:
+                if selection.rejects_record(record.headers, record.key, record.timestamp):
+                    continue
+                if nothing_to_match(selection, specs, started, record.headers):
+                    delivery = dict(record.headers)[DELIVERY_HEADER].decode(errors="replace")
+                    if delivery not in seen:  # selected, and no rows: counted, never decoded
+                        seen.add(delivery)
+                        events += 1
+                    continue
+                to_decode.append(record)
+            for envelope in select_events(_decoded(to_decode, selection), selection):
                 if envelope.delivery_id not in seen:
                     seen.add(envelope.delivery_id)
                     fresh.append(envelope)

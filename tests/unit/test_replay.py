@@ -300,3 +300,26 @@ def test_a_start_read_from_json_is_what_started_by_delivery_counts():
             starts.setdefault(found[0], set()).add(found[1])
     assert starts == started_by_delivery(records)
     assert start_in({"type": "StageStarted"}) is None and start_in({"type": "RunRequested"}) is None
+
+
+def test_a_record_counted_without_decoding_would_have_given_no_rows():
+    """nothing_to_match: only when the filter is header-only, nobody listens to the event and its delivery
+    started nothing; then the full dry run agrees (selected, no rows). Manual runs are always decoded."""
+    from hamster.envelope import kafka_headers
+    from hamster.replay import nothing_to_match
+
+    specs = [Subscriber("on-pr", events=["pull_request"], pipeline=[build]).spec]
+    push, pr, issue = envelope(), envelope(event="pull_request", action="opened"), envelope(event="issues")
+    manual = envelope(event="workflow_dispatch")
+    started = {issue.delivery_id: {"old-one"}}
+    decided = {
+        e.delivery_id: nothing_to_match(EventFilter(), specs, started, kafka_headers(e))
+        for e in (push, pr, issue, manual)
+    }
+    assert decided == {push.delivery_id: True, pr.delivery_id: False, issue.delivery_id: False,
+                       manual.delivery_id: False}  # fmt: skip
+    assert dry_run([push], specs, {}, started).rows == () and EventFilter().selects(push)
+    assert not nothing_to_match(EventFilter(since=NOW), specs, {}, kafka_headers(push))
+    assert not nothing_to_match(EventFilter(repos=("acme/*",)), specs, {}, kafka_headers(push))
+    anything = [Subscriber("all", events=["*"], pipeline=[build]).spec]
+    assert not nothing_to_match(EventFilter(), anything, {}, kafka_headers(push))
