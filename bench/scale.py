@@ -90,11 +90,21 @@ def _worker(procs: Processes, env: dict[str, str], name: str, db_url: str) -> di
     return {"start_s": start_s, "rss_mb_at_ready": at_ready, "rss_mb": settled}
 
 
+TOKEN = "bench-scale-read-token-0123456789abcdef"
+"""HAMSTER_API_TOKEN of the bench's `hamster web`: every request logs in with it, as a script would."""
+
+
+def _get(url: str) -> Any:
+    return urllib.request.urlopen(
+        urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"}), timeout=30
+    )
+
+
 def _latencies(url: str) -> list[float]:
     out = []
     for _ in range(REQUESTS):
         t0 = time.perf_counter()
-        with urllib.request.urlopen(url, timeout=30) as answer:
+        with _get(url) as answer:
             answer.read()
         out.append((time.perf_counter() - t0) * 1000)
     return out
@@ -104,7 +114,7 @@ def _deep_url(base: str, pages: int) -> str:
     """The URL of the page ``pages`` pages deep, followed through the Link headers."""
     url = f"{base}/api/runs"
     for _ in range(pages):
-        with urllib.request.urlopen(url, timeout=30) as answer:
+        with _get(url) as answer:
             link = answer.headers.get("Link") or ""
         url = base + link[1 : link.index(">")]
     return url
@@ -119,6 +129,7 @@ def _web(procs: Processes, env: dict[str, str], name: str, db_url: str) -> dict[
             **env,
             "HAMSTER_DATABASE_URL": db_url,
             "HAMSTER_WEBHOOK_SECRET": "bench",
+            "HAMSTER_API_TOKEN": TOKEN,
             "HAMSTER_LOG_LEVEL": "WARNING",
         },
     )
