@@ -43,9 +43,11 @@ dev: install
 test: install test-deps
 	$(BIN)/pytest
 
-# The fault soak (docs/reliability.md): 1,000 webhooks, two workers, one killed, the broker restarted.
+# The fault soaks (docs/reliability.md): 1,000 webhooks, two workers, one killed, the broker restarted;
+# then 1,000 more on a three-broker cluster, one broker SIGKILLed mid-run.
 faults: install
 	$(BIN)/python -m faults.soak
+	$(BIN)/python -m faults.soak --brokers 3
 
 # The benchmarks (docs/performance.md): Hamster against its limits and against Celery + Redis, same run.
 .PHONY: bench

@@ -6,8 +6,10 @@ The stage step, top to bottom:
 1. **Take.** The worker's ``RunView`` holds every run in flight and the stage requests that admitted
    them. ``hamster.next_step.claimable`` says which runs have a stage that may start now: pending, a
    retry that is due, or an attempt whose lease ran out. A worker takes one only while it has a free
-   slot (``HAMSTER_WORKER_SLOTS``) and the stage's task; a worker that does not hold the run's
-   run-log partition waits ``HAMSTER_CLAIM_DELAY_S`` first, so the holder usually takes it uncontested.
+   slot (``HAMSTER_WORKER_SLOTS``) and the stage's task. A slot is held from the claim until the work is
+   over (recording the outcome needs none); claims of different runs go to the log together. A worker
+   that does not hold the run's run-log partition waits ``HAMSTER_CLAIM_DELAY_S`` first, so the holder
+   usually takes it uncontested.
 2. **Claim.** It appends ``StageStarted`` with a lease (``HAMSTER_STAGE_LEASE_S``). When several workers
    claim the same stage, the first claim in the log wins and the others are refused (``RunRecorder``).
 3. **Run.** The attempt runs as a task of its own, not inside an agent's message loop, so nothing a
@@ -104,6 +106,7 @@ class Attempt:
     stage: str  # the stage's name: the task's, or a matrix instance's (``unit[python=3.12]``)
     job: asyncio.Future[Outcome] | None = None
     stopped_because: str | None = None
+    holds_slot: bool = True  # from its claim until its work is over; recording the outcome needs no slot
     runner: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -117,7 +120,8 @@ class StageWorker(Service):
         self.recorder = recorder
         self.settings = streams.settings
         self.slots = self.settings.worker_slots
-        self.running: dict[tuple[str, int], Attempt] = {}
+        self.running: dict[tuple[str, int], Attempt] = {}  # claiming, at work or recording how it went
+        self._claiming: set[str] = set()  # runs with a claim on its way to the log
         # Blocking tasks run in task processes kept ready, one per slot (a fork per attempt costs tens of ms).
         self.processes = TaskProcesses(self.slots)
         self._draining = False
@@ -164,13 +168,20 @@ class StageWorker(Service):
             await self.view.changed(timeout=wake)
 
     def free_slots(self) -> int:
-        return self.slots - len(self.running)
+        return self.slots - self.busy_slots()
+
+    def busy_slots(self) -> int:
+        return sum(1 for attempt in self.running.values() if attempt.holds_slot)
 
     async def take(self) -> float:
         """Claim what this worker can start now; how long until something may become claimable."""
         current = now()
         wake = 1.0
+        if self.free_slots() <= 0:
+            return wake
         for state in self.view.in_flight():
+            if self.free_slots() <= 0 or self._draining:
+                break  # a slot coming free looks again (``poke``)
             due = wakes_at(state)
             if due is not None:
                 wake = min(wake, max(0.05, (due - current).total_seconds()))
@@ -179,6 +190,8 @@ class StageWorker(Service):
                     break
                 if (state.run_id, start.index) in self.running:
                     continue
+                if state.run_id in self._claiming:
+                    break  # one claim per run at a time: its siblings after this one is in the log
                 task = self.streams.catalog.tasks.get(state.stages[start.index].task_name)
                 offer = self.view.offer(state.run_id)
                 if task is None or offer is None:
@@ -190,11 +203,10 @@ class StageWorker(Service):
                     if waited < self.settings.claim_delay_s:
                         wake = min(wake, self.settings.claim_delay_s - waited)
                         continue
-                # Claim from the latest state: a claim of a sibling stage just moved the run on.
                 latest = self.view.state(state.run_id)
                 if latest is None:
                     break
-                await self.claim(latest, start, task, offer)
+                self._begin(latest, start, task, offer)
         self._first_seen = {k: v for k, v in self._first_seen.items() if k[0] in self.view.states}
         return wake
 
@@ -210,8 +222,37 @@ class StageWorker(Service):
             return False
         return any(tp.topic == topic and tp.partition == partition for tp in assigned)
 
+    def _begin(self, state: RunState, start: Start, task: Task, offer: RunStage) -> None:
+        """Take a slot for the stage and claim it in the background: claims of different runs go to the
+        log together, and the scheduler goes on taking meanwhile."""
+        attempt = Attempt(state.run_id, start.index, start.attempt, task, state.stages[start.index].name)
+        self.running[(state.run_id, start.index)] = attempt
+        self._claiming.add(state.run_id)
+        self._update_slot_gauge()
+        attempt.runner = asyncio.ensure_future(self._attempt(attempt, state, start, offer))
+
+    async def _attempt(self, attempt: Attempt, state: RunState, start: Start, offer: RunStage) -> None:
+        try:
+            try:
+                claimed = await self.claim(state, start)
+            finally:
+                self._claiming.discard(state.run_id)
+            if claimed is not None and attempt.stopped_because is not None:
+                await self._release(attempt)  # stopped (shutting down) while the claim was on its way
+            elif claimed is not None:
+                await self._run(attempt, claimed, offer)
+        except Exception:
+            log.exception("run %s: stage %s attempt %d failed on this worker", *attempt_names(attempt))
+        finally:
+            self.running.pop((attempt.run_id, attempt.index), None)
+            self.view.forget_watch(attempt.run_id)
+            self._update_slot_gauge()
+            self.view.poke()  # a slot is free: look for work
+
     # 2. Claim
-    async def claim(self, state: RunState, start: Start, task: Task, offer: RunStage) -> None:
+    async def claim(self, state: RunState, start: Start) -> RunState | None:
+        """Append ``StageStarted`` with this worker's lease; the run's state then, or None when another
+        claim came first (or the run moved on)."""
         stage = state.stages[start.index].name
         try:
             state = await self.recorder.record(
@@ -224,7 +265,7 @@ class StageWorker(Service):
             )
         except (RecordRefused, InvalidTransition, RunEnded) as exc:
             log.info("run %s: claim of stage %s not taken: %s", state.run_id, stage, exc)
-            return
+            return None
         if start.takeover:
             log.warning(
                 "run %s: stage %s taken over as attempt %d: attempt %d lost its lease",
@@ -233,10 +274,7 @@ class StageWorker(Service):
                 start.attempt,
                 start.attempt - 1,
             )
-        attempt = Attempt(state.run_id, start.index, start.attempt, task, stage)
-        self.running[(state.run_id, start.index)] = attempt
-        self._update_slot_gauge()
-        attempt.runner = asyncio.ensure_future(self._run(attempt, state, offer))
+        return state
 
     # 3. Run
     async def _run(self, attempt: Attempt, state: RunState, offer: RunStage) -> None:
@@ -255,20 +293,19 @@ class StageWorker(Service):
             try:
                 outcome = await self._execute(attempt, state, offer, stage_log)
             finally:
+                # The work is over: its slot takes the next stage while the outcome is recorded.
+                attempt.holds_slot = False
+                self._update_slot_gauge()
+                self.view.poke()
                 await sender.close()  # the whole log is in <ns>.logs before the outcome is recorded
             if outcome is not None:
-                await self._record(attempt, state, outcome)
+                await self._record(attempt, outcome)
             elif attempt.stopped_because == "shutdown":
                 await self._release(attempt)
         except (RunEnded, RecordRefused, InvalidTransition) as exc:
-            log.info("run %s: stage %s attempt %d: %s", attempt.run_id, attempt.stage, attempt.attempt, exc)
+            log.info("run %s: stage %s attempt %d: %s", *attempt_names(attempt), exc)
         except Exception:
             log.exception("run %s: stage %s could not be recorded", attempt.run_id, attempt.stage)
-        finally:
-            self.running.pop((attempt.run_id, attempt.index), None)
-            self.view.forget_watch(attempt.run_id)
-            self._update_slot_gauge()
-            self.view.poke()  # a slot is free: look for work
 
     async def _execute(
         self, attempt: Attempt, state: RunState, offer: RunStage, stage_log: stage_logs.StageLog
@@ -370,16 +407,13 @@ class StageWorker(Service):
                 await attempt.job
 
     # 4. Record, 5. hand off
-    async def _record(self, attempt: Attempt, state: RunState, outcome: Outcome) -> None:
-        latest = self.view.state(attempt.run_id)
-        if latest is None:
-            ended = self.view.ended.get(attempt.run_id)
-            raise RunEnded(ended) if ended is not None else InvalidTransition(attempt.run_id, "?", "record")
+    async def _record(self, attempt: Attempt, outcome: Outcome) -> None:
+        # On the run as it is now: a sibling stage's claim or outcome may have come in meanwhile.
         which = {"stage": attempt.stage, "index": attempt.index, "attempt": attempt.attempt}
         if isinstance(outcome, Failed):
             retrying = outcome.retryable and attempt.attempt <= attempt.task.retries
-            new = await self.recorder.record(
-                latest,
+            new = await self.recorder.record_on(
+                attempt.run_id,
                 StageFailed,
                 **which,
                 error_type=outcome.error_type,
@@ -390,8 +424,12 @@ class StageWorker(Service):
                 retry_at=retry_time(now(), attempt.attempt + 1) if retrying else None,
             )
         else:
-            new = await self.recorder.record(
-                latest, StageSucceeded, **which, output=outcome.output, duration_ms=outcome.duration_ms
+            new = await self.recorder.record_on(
+                attempt.run_id,
+                StageSucceeded,
+                **which,
+                output=outcome.output,
+                duration_ms=outcome.duration_ms,
             )
         await self.settle(new)
 
@@ -420,7 +458,8 @@ class StageWorker(Service):
         log.info("stage worker stopping: %d attempt(s) running, %.0f s to finish", len(runners), grace)
         await asyncio.wait(runners, timeout=grace)
         for attempt in list(self.running.values()):
-            await self._stop(attempt, "shutdown")
+            if attempt.holds_slot:  # still at work (those recording their outcome finish that)
+                await self._stop(attempt, "shutdown")
         pending = [r for r in runners if not r.done()]
         if pending:
             await asyncio.wait(pending, timeout=30)
@@ -524,9 +563,13 @@ class StageWorker(Service):
             await send_acked(self.streams.run_marks, str(partition), str(offset).encode())
 
     def _update_slot_gauge(self) -> None:
-        busy = len(self.running)
+        busy = self.busy_slots()
         self.streams.metrics.stage_slots.labels(state="busy").set(busy)
         self.streams.metrics.stage_slots.labels(state="free").set(self.slots - busy)
+
+
+def attempt_names(attempt: Attempt) -> tuple[str, str, int]:
+    return attempt.run_id, attempt.stage, attempt.attempt
 
 
 def register(streams: Streams, view: RunView, recorder: RunRecorder) -> StageWorker:

@@ -10,7 +10,7 @@ from pathlib import Path
 from hamster.signatures import signature_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "github" / "webhooks" / "pull_request"
-SECRET = "bench-secret"
+SECRET = "bench-webhook-secret-5d1e8b07"
 REPOS = 16  # spread over the partitions, as many repositories' webhooks would be
 
 

@@ -1,12 +1,18 @@
 """The webhook intake: an aiohttp app that stores every GitHub delivery in Kafka before answering 2xx.
 
-    POST /webhooks/github   size cap → signature → parse → append to the events topic → 202 (ping: 200)
+    POST /webhooks/github   in-flight cap → declared size → body (deadline, size cap after decompression)
+                            → signature → parse → append to the events topic → 202 (ping: 200)
     GET  /healthz           the process is up
     GET  /readyz            the broker answers a metadata request and the events topic exists
     GET  /metrics           Prometheus: webhooks received / rejected, intake latency (``hamster.metrics``)
 
 A 2xx means "stored": when the broker is down or the write fails, GitHub gets a 503 and shows a failed
 delivery that can be redelivered. Nothing is parsed before the signature is checked.
+
+The intake keeps its own share of the process, so a busy dashboard on the same port cannot starve it:
+its own thread pool (``HAMSTER_INTAKE_THREADS``) for checking and parsing large bodies, and a cap on
+webhooks in flight (``HAMSTER_INTAKE_MAX_IN_FLIGHT``; past it, 503 with ``Retry-After``, which GitHub
+shows as a failed delivery to redeliver). A body must arrive within ``HAMSTER_BODY_TIMEOUT_S`` (408).
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import zlib
 from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -40,21 +49,49 @@ _OFF_LOOP_BYTES = 256 * 1024
 
 _UUID_SHAPE = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
+# `hamster web` serves with auto_decompress=False: the intake inflates compressed bodies itself, counting.
+_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+OPEN_PATHS = frozenset({WEBHOOK_PATH, "/healthz", "/readyz", "/metrics"})  # no login: GitHub, probes
+RETRY_AFTER_S = 5
+
 PRODUCER = web.AppKey("producer", EventProducer)
 SECRETS = web.AppKey("secrets", tuple[bytes, ...])
 METRICS = web.AppKey("metrics", Metrics)
 
 
+class IntakeLimits:
+    """The intake's own thread pool, its count of webhooks in flight, and the body deadline."""
+
+    def __init__(self, threads: int, max_in_flight: int, body_timeout_s: float) -> None:
+        self.threads = threads
+        self.max_in_flight = max_in_flight
+        self.body_timeout_s = body_timeout_s
+        self.in_flight = 0
+        self.pool: ThreadPoolExecutor | None = None
+
+    async def run(self, function: Any, *args: Any) -> Any:
+        assert self.pool is not None
+        return await asyncio.get_running_loop().run_in_executor(self.pool, function, *args)
+
+
+LIMITS = web.AppKey("limits", IntakeLimits)
+
+
 def create_intake_app(
     settings: Settings, producer: EventProducer, metrics: Metrics | None = None
 ) -> web.Application:
-    """The intake app; it starts and stops ``producer`` with itself."""
-    # aiohttp enforces client_max_size while reading the body, so an oversized one is never buffered whole.
+    """The intake app; it starts and stops ``producer`` (and its thread pool) with itself."""
+    # aiohttp enforces client_max_size while reading the body, so an oversized one is never buffered whole;
+    # it counts the bytes after decompression, so a small gzip bomb is refused as its inflated size.
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[PRODUCER] = producer
     app[SECRETS] = tuple(settings.secrets())
     app[METRICS] = metrics if metrics is not None else Metrics()
+    app[LIMITS] = IntakeLimits(
+        settings.intake_threads, settings.intake_max_in_flight, settings.body_timeout_s
+    )
     app.cleanup_ctx.append(_run_producer)
+    app.cleanup_ctx.append(_run_pool)
     app.router.add_post(WEBHOOK_PATH, receive_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -63,6 +100,23 @@ def create_intake_app(
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
+    limits = request.app[LIMITS]
+    if limits.in_flight >= limits.max_in_flight:
+        request.app[METRICS].webhook_rejected(503)
+        log.warning("503: %d webhooks in flight already", limits.in_flight)
+        return web.json_response(
+            {"error": f"{limits.in_flight} webhooks in flight; redeliver later"},
+            status=503,
+            headers={"Retry-After": str(RETRY_AFTER_S), "Connection": "close"},
+        )
+    limits.in_flight += 1
+    try:
+        return await _receive(request, limits)
+    finally:
+        limits.in_flight -= 1
+
+
+async def _receive(request: web.Request, limits: IntakeLimits) -> web.Response:
     received_at = datetime.now(UTC)
     # What the request claims to be; unverified until the signature is checked, so logged only if printable.
     claimed = (
@@ -73,19 +127,30 @@ async def receive_webhook(request: web.Request) -> web.Response:
         if (request.content_length or 0) > MAX_BODY_BYTES:
             raise WebhookRejected(413, f"body over {MAX_BODY_BYTES} bytes")
         try:
-            body = await request.read()
+            async with asyncio.timeout(limits.body_timeout_s):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise WebhookRejected(413, f"body over {MAX_BODY_BYTES} bytes") from None
+        except TimeoutError:
+            raise WebhookRejected(
+                408, f"the body did not arrive within {limits.body_timeout_s:g} s"
+            ) from None
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding != "identity":
+            body = await limits.run(_inflate, body, encoding)
         secrets = request.app[SECRETS]
         if len(body) > _OFF_LOOP_BYTES:
-            envelope = await asyncio.to_thread(_accept, request.headers, body, secrets, received_at)
+            envelope = await limits.run(_accept, request.headers, body, secrets, received_at)
         else:
             envelope = _accept(request.headers, body, secrets, received_at)
         partition, offset = await request.app[PRODUCER].append(envelope)
     except WebhookRejected as exc:
         request.app[METRICS].webhook_rejected(exc.status)
         log.info("%s: %d %s", claimed, exc.status, exc.reason)
-        return web.json_response({"error": exc.reason}, status=exc.status)
+        refused = web.json_response({"error": exc.reason}, status=exc.status)
+        if exc.status in (408, 413):
+            refused.force_close()  # the rest of the body is not read: the connection cannot be reused
+        return refused
     except BrokerError as exc:
         request.app[METRICS].webhook_rejected(503)
         log.warning("%s: 503 not stored: %s", claimed, exc)
@@ -127,12 +192,36 @@ def _accept(
     return parse_webhook(headers, body, received_at)
 
 
+def _inflate(body: bytes, encoding: str) -> bytes:
+    """A compressed body inflated, never past ``MAX_BODY_BYTES``: a gzip bomb stops at the cap (413)."""
+    if encoding not in _ENCODINGS:
+        raise WebhookRejected(415, f"Content-Encoding {encoding[:20]!r}: only gzip and deflate")
+    inflater = zlib.decompressobj(_ENCODINGS[encoding])
+    try:
+        inflated = inflater.decompress(body, MAX_BODY_BYTES + 1)
+        if len(inflated) > MAX_BODY_BYTES or inflater.unconsumed_tail:
+            raise WebhookRejected(413, f"decompressed body over {MAX_BODY_BYTES} bytes")
+        inflated += inflater.flush()
+    except zlib.error:
+        raise WebhookRejected(400, f"the body is not valid {encoding}") from None
+    if not inflater.eof:
+        raise WebhookRejected(400, f"the body is a truncated {encoding} stream")
+    return inflated
+
+
 def _loggable(value: str | None) -> str:
     # Unverified, so logged only in the shape GitHub gives it (a UUID, a known event name): whatever else a
     # caller puts in these headers (a token, say, or forged log lines) never reaches the log.
     if value is None:
         return "-"
     return value if value in EVENT_NAMES or _UUID_SHAPE.fullmatch(value) else "(malformed)"
+
+
+async def _run_pool(app: web.Application) -> AsyncIterator[None]:
+    limits = app[LIMITS]
+    limits.pool = ThreadPoolExecutor(limits.threads, thread_name_prefix="intake")
+    yield
+    limits.pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def _run_producer(app: web.Application) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hamster.credentials import ApiToken, parse_tokens
 from hamster.errors import ConfigurationError
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:(\d{1,5})$")
@@ -28,6 +29,10 @@ class Settings(BaseSettings):
     webhook_secret: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     namespace: str = "hamster"
     partitions: int = Field(default=4, ge=1, le=256)
+    # Replicas of every topic Hamster creates, and how many must hold a write before Kafka acknowledges it
+    # (the topics' min.insync.replicas). None: by the brokers the cluster reports (streams.replication).
+    replication_factor: int | None = Field(default=None, ge=1, le=32)
+    min_insync_replicas: int | None = Field(default=None, ge=1, le=32)
     retention_days: int = Field(default=30, ge=1)
     redelivery_window_days: int = Field(default=3, ge=1)
     # How long Kafka waits for a worker that stopped answering before its partitions go to another
@@ -77,8 +82,31 @@ class Settings(BaseSettings):
     public_url: str | None = None  # base of the run links Hamster puts in statuses and checks
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
-    # Bearer token for the dashboard's and API's changing endpoints; None: those endpoints are off.
+    # Bearer token for the dashboard and API with the operate role (as HAMSTER_API_TOKENS' api-token).
     api_token: SecretStr | None = None
+    # Who may read and change through the dashboard and API (README, "Security"). Without a login every
+    # page and /api/* route answers 401 (API) or sends the browser to /signin, unless dashboard_public.
+    dashboard_public: bool = False
+    api_tokens: SecretStr | None = None  # name:role:token entries, comma-separated
+    api_tokens_file: Path | None = None  # the same, one a line
+    # Signs the session cookies; None: a random key per process (sessions end when `hamster web` stops).
+    session_secret: SecretStr | None = None
+    session_max_age_s: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    # Secure cookies: auto = when the request came over https (or HAMSTER_PUBLIC_URL is https).
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # Sign-in with GitHub (an OAuth app; its callback URL is <public url>/signin/github/callback).
+    github_oauth_client_id: str | None = None
+    github_oauth_client_secret: SecretStr | None = None
+    github_web_url: str | None = None  # None: https://github.com, or https://<github_host>
+    github_oauth_org: str | None = None  # only members of this organization may sign in
+    github_oauth_users: str | None = None  # only these logins (comma-separated) may sign in
+    github_oauth_operators: str | None = None  # these logins get the operate role
+    github_oauth_role: Literal["read", "operate"] = "read"  # everyone else who may sign in
+    # The intake's own share of the process: threads for signature checks and parsing, requests in
+    # flight (past it: 503 with Retry-After), and how long a request body may take to arrive (408).
+    intake_threads: int = Field(default=4, ge=1, le=256)
+    intake_max_in_flight: int = Field(default=64, ge=1, le=100_000)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600.0)
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -113,10 +141,57 @@ class Settings(BaseSettings):
         return level
 
     @model_validator(mode="after")
+    def _tokens_parse(self) -> Settings:
+        self.api_credentials()  # a malformed entry stops the start, with the entry named
+        if (self.github_oauth_client_id is None) != (self.github_oauth_client_secret is None):
+            raise ValueError(
+                "HAMSTER_GITHUB_OAUTH_CLIENT_ID and HAMSTER_GITHUB_OAUTH_CLIENT_SECRET: set both or neither"
+            )
+        return self
+
+    def api_credentials(self) -> tuple[ApiToken, ...]:
+        """Every API token: HAMSTER_API_TOKEN (operate), HAMSTER_API_TOKENS, HAMSTER_API_TOKENS_FILE."""
+        found: list[ApiToken] = []
+        if self.api_token is not None and self.api_token.get_secret_value():
+            found.append(ApiToken("api-token", "operate", self.api_token.get_secret_value()))
+        if self.api_tokens is not None:
+            found += parse_tokens(self.api_tokens.get_secret_value())
+        if self.api_tokens_file is not None:
+            try:
+                text = self.api_tokens_file.read_text()
+            except OSError as exc:
+                raise ValueError(f"HAMSTER_API_TOKENS_FILE: cannot read it: {exc.strerror}") from None
+            found += parse_tokens(text, "HAMSTER_API_TOKENS_FILE")
+        names = [t.name for t in found]
+        if len(set(names)) != len(names):
+            raise ValueError("API tokens: a name is given twice across HAMSTER_API_TOKEN(S)(_FILE)")
+        return tuple(found)
+
+    @property
+    def github_web(self) -> str:
+        if self.github_web_url:
+            return self.github_web_url.rstrip("/")
+        return f"https://{self.github_host}" if self.github_host else "https://github.com"
+
+    @staticmethod
+    def logins(value: str | None) -> frozenset[str]:
+        return frozenset(v.strip().lower() for v in (value or "").split(",") if v.strip())
+
+    @model_validator(mode="after")
     def _app_complete(self) -> Settings:
         if (self.github_app_id is None) != (self.github_app_key is None):
             missing = "HAMSTER_GITHUB_APP_KEY" if self.github_app_key is None else "HAMSTER_GITHUB_APP_ID"
             raise ValueError(f"{missing}: not set; a GitHub App needs both its id and its private key")
+        return self
+
+    @model_validator(mode="after")
+    def _insync_within_factor(self) -> Settings:
+        factor, insync = self.replication_factor, self.min_insync_replicas
+        if factor is not None and insync is not None and insync > factor:
+            raise ValueError(
+                f"HAMSTER_MIN_INSYNC_REPLICAS: {insync} is more than HAMSTER_REPLICATION_FACTOR ({factor}): "
+                "every write would be refused"
+            )
         return self
 
     @property

@@ -40,3 +40,37 @@ def verify_signature(body: bytes, header: str | None, secrets: Sequence[bytes]) 
         # No early exit: the time taken must not tell which secret, if any, matched.
         matched |= hmac.compare_digest(signature_for(body, secret), header)
     return matched
+
+
+# A webhook secret shorter than this, or one of the placeholders below, is refused at start: it can be
+# guessed, and whoever guesses it can start runs. GitHub's own generator gives 40 hex digits.
+MIN_SECRET_CHARS = 20
+_PLACEHOLDERS = frozenset(
+    {
+        "changeme",
+        "changemeplease",
+        "secret",
+        "mysecret",
+        "yoursecret",
+        "webhooksecret",
+        "yourwebhooksecret",
+        "testsecret",
+        "password",
+        "example",
+        "replaceme",
+        "todo",
+        "xxx",
+    }
+)
+
+
+def weakness(secret: str) -> str | None:
+    """Why ``secret`` is too weak to sign webhooks with, or None when it will do."""
+    folded = "".join(c for c in secret.lower() if c.isalnum())
+    if folded in _PLACEHOLDERS or folded.startswith(("changeme", "replaceme", "yoursecret")):
+        return "is a placeholder"
+    if len(secret) < MIN_SECRET_CHARS:
+        return f"is {len(secret)} characters long; use at least {MIN_SECRET_CHARS}"
+    if len(set(secret)) < 8:
+        return f"uses only {len(set(secret))} different characters"
+    return None

@@ -12,6 +12,7 @@ from hamster.metrics import Metrics, watch_consumer_lag
 from hamster.settings import Settings
 from hamster.subscribers import Catalog
 from streams import topics
+from streams.replication import SINGLE, Replication
 from streams.topics import MAX_MESSAGE_BYTES
 from streams.transport import App
 
@@ -62,8 +63,14 @@ def _topic(app: faust.App, name: str, partitions: int) -> Any:
 
 
 def create_streams(
-    settings: Settings, catalog: Catalog, *, web_port: int = 6066, web_host: str = "127.0.0.1"
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    web_port: int = 6066,
+    web_host: str = "127.0.0.1",
+    replication: Replication = SINGLE,
 ) -> Streams:
+    """The app; ``replication`` is what the cluster's topics get (``streams.admin.topic_replication``)."""
     brokers = ";".join(f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(","))
     app = App(
         settings.namespace,
@@ -75,7 +82,8 @@ def create_streams(
         datadir=str(settings.home / "faust" / f"worker-{web_port}"),
         autodiscover=False,
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        # Every topic is created before the app starts (streams.admin); these apply to any Faust makes.
+        topic_replication_factor=replication.factor,
         web_enabled=True,
         # Stats at / and /assignment/; /table/ would show every table's contents to anyone who can connect.
         web_stats_enabled=True,
@@ -100,7 +108,12 @@ def create_streams(
     raw: faust.Schema[bytes, bytes] = faust.Schema(
         key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
-    table_args: dict[str, Any] = {"schema": raw, "key_type": bytes, "value_type": bytes}
+    table_args: dict[str, Any] = {
+        "schema": raw,
+        "key_type": bytes,
+        "value_type": bytes,
+        "extra_topic_configs": replication.topic_config(),
+    }
     return Streams(
         app=app,
         settings=settings,

@@ -44,6 +44,8 @@ from streams.run_view import RunView
 
 log = logging.getLogger(__name__)
 
+SETTLE_TRIES = 5  # decisions made again when another record of the run came in first
+
 
 class RunEnded(HamsterError):
     """The run ended (cancelled, failed by the reaper) while a worker worked on it: the record it was about
@@ -92,19 +94,29 @@ class RunRecorder:
         Raises ``RunEnded`` when the run ended meanwhile, ``InvalidTransition`` when the record does not fit
         the run (or ``state`` is not its latest), ``RecordRefused`` when another worker's record came first.
         """
-        run_id = state.run_id
+        return await self._record(state.run_id, state.seq, make, fields)
+
+    async def record_on(self, run_id: str, make: Any, **fields: Any) -> RunState:
+        """Append the next record of ``run_id`` to whatever state the run is in now: for records decided
+        without looking at the rest of the run (a stage attempt's outcome), which its siblings' records
+        meanwhile do not change. The state machine still refuses one that no longer fits (a stale attempt).
+        """
+        return await self._record(run_id, None, make, fields)
+
+    async def _record(self, run_id: str, seq: int | None, make: Any, fields: dict[str, Any]) -> RunState:
         async with self._locks.setdefault(run_id, asyncio.Lock()):
             current = self._current(run_id)
-            if current.seq != state.seq:
+            if seq is not None and current.seq != seq:
                 raise InvalidTransition(
-                    run_id, current.status, make.__name__, f"made from seq {state.seq}, run at {current.seq}"
+                    run_id, current.status, make.__name__, f"made from seq {seq}, run at {current.seq}"
                 )
-            seq = state.seq + 1
+            following = current.seq + 1
             record = seal(
-                make(event_id=ids.event_id(run_id, seq), run_id=run_id, seq=seq, **fields), state.last_hash
+                make(event_id=ids.event_id(run_id, following), run_id=run_id, seq=following, **fields),
+                current.last_hash,
             )
             evolve(current, record)  # raises InvalidTransition before anything is written
-            await self._append(record, state.subscriber)
+            await self._append(record, current.subscriber)
             new = self.view.state(run_id) or self.view.ended.get(run_id)
             assert new is not None
         if new.finished:
@@ -157,32 +169,42 @@ class RunRecorder:
 
     async def settle(self, state: RunState, now: datetime) -> RunState:
         """Record what the run owes (``hamster.next_step.settle``: stages a failure skips, an approval
-        past its timeout, its end), until it owes nothing; the run's state then."""
-        while (decision := settle(state, now)) is not None:
-            if isinstance(decision, Skip):
-                names = tuple(state.stages[i].name for i in decision.indexes)
-                state = await self.record(
-                    state,
-                    StagesSkipped,
-                    stages=names,
-                    indexes=decision.indexes,
-                    because=decision.because,
-                    reason=decision.reason,
-                )
-                log.info("run %s: skipped %s: %s", state.run_id, ", ".join(names), decision.reason)
-            elif isinstance(decision, Deny):
-                stage = state.stages[decision.index].name
-                state = await self.record(
-                    state, StageDenied, stage=stage, index=decision.index, reason=decision.reason
-                )
-                log.info("run %s: %s", state.run_id, decision.reason)
-            elif isinstance(decision, FinishSucceeded):
-                state = await self.record(state, RunSucceeded)
-                log.info("run %s: succeeded", state.run_id)
-            else:
-                state = await self.record(state, RunFailed, stage=decision.stage, reason=decision.reason)
-                log.info("run %s: failed: %s", state.run_id, decision.reason)
+        past its timeout, its end), until it owes nothing; the run's state then. Each decision is made
+        from the run's latest state: a sibling's record may have come in meanwhile."""
+        moved_on = 0
+        while (decision := settle(state := self._latest(state), now)) is not None:
+            try:
+                if isinstance(decision, Skip):
+                    names = tuple(state.stages[i].name for i in decision.indexes)
+                    state = await self.record(
+                        state,
+                        StagesSkipped,
+                        stages=names,
+                        indexes=decision.indexes,
+                        because=decision.because,
+                        reason=decision.reason,
+                    )
+                    log.info("run %s: skipped %s: %s", state.run_id, ", ".join(names), decision.reason)
+                elif isinstance(decision, Deny):
+                    stage = state.stages[decision.index].name
+                    state = await self.record(
+                        state, StageDenied, stage=stage, index=decision.index, reason=decision.reason
+                    )
+                    log.info("run %s: %s", state.run_id, decision.reason)
+                elif isinstance(decision, FinishSucceeded):
+                    state = await self.record(state, RunSucceeded)
+                    log.info("run %s: succeeded", state.run_id)
+                else:
+                    state = await self.record(state, RunFailed, stage=decision.stage, reason=decision.reason)
+                    log.info("run %s: failed: %s", state.run_id, decision.reason)
+            except InvalidTransition:
+                moved_on += 1
+                if moved_on >= SETTLE_TRIES or self._latest(state).seq == state.seq:
+                    raise  # not a record that came in meanwhile: the decision itself does not fit
         return state
+
+    def _latest(self, state: RunState) -> RunState:
+        return self.view.state(state.run_id) or self.view.ended.get(state.run_id) or state
 
     async def decide(self, command: DecideStage, partition: int, now: datetime) -> RunState | None:
         """Approve or deny an approval stage (unless it was decided, or the run ended, meanwhile)."""

@@ -72,6 +72,11 @@ def dead_letters_topic(settings: Settings) -> str:
     return f"{settings.namespace}.dead-letters"
 
 
+def leader_topic(settings: Settings) -> str:
+    """The topic Faust's partition assignor elects a leader worker with (``<app id>-__assignor-__leader``)."""
+    return f"{settings.namespace}-__assignor-__leader"
+
+
 def changelog_topic(settings: Settings, table: str) -> str:
     """The name Faust gives a table's changelog: ``<app id>-<table>-changelog``."""
     return f"{settings.namespace}-{table}-changelog"
@@ -121,5 +126,7 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
         TopicSpec(changelog_topic(settings, "reported"), "run id", "ReportState", p, -1, compacted=True),
         # Records no agent could decode (hamster.deadletter): one partition, read whole by `hamster dlq`.
         TopicSpec(dead_letters_topic(settings), "source topic", "DeadLetter", 1, retention),
+        # Faust's own: declared here so that it is replicated like the rest (Faust would create it alone).
+        TopicSpec(leader_topic(settings), "-", "nothing (its assignment elects the leader)", 1, retention),
     ]
     return specs

@@ -1,7 +1,9 @@
 """The local broker's configuration, as pure functions: ports, cluster id, server.properties, commands.
 
-Kafka runs in KRaft combined mode (one JVM is both broker and controller) on loopback only, with a static
-controller quorum of one voter: https://kafka.apache.org/documentation/#kraft_config
+Kafka runs in KRaft combined mode (each JVM is both broker and controller) on loopback only, with a static
+controller quorum of one voter per node: https://kafka.apache.org/documentation/#kraft_config. One node by
+default; ``hamster broker start --nodes 3`` runs three, whose three controllers elect a leader among
+themselves, so the cluster goes on with any one node down.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from hamster.errors import ConfigurationError
+from streams import replication
 from streams.topics import MAX_MESSAGE_BYTES
 
 KAFKA_VERSION = "4.1.1"
@@ -64,6 +67,23 @@ def controller_port(port: int) -> int:
     return port + 1
 
 
+def node_ports(port: int, nodes: int, listed: Sequence[int] = ()) -> list[int]:
+    """The client port of each node: ``listed`` (the bootstrap's ports) if it names one per node, else
+    ``port``, ``port + 2``, … (each node's controller takes the port above its own)."""
+    if nodes < 1:
+        raise ConfigurationError(f"a cluster needs at least one node, not {nodes}")
+    ports = list(listed) if len(listed) == nodes else [port + 2 * i for i in range(nodes)]
+    for p in ports:
+        controller_port(p)
+    taken = ports + [controller_port(p) for p in ports]
+    if len(set(taken)) != len(taken):
+        raise ConfigurationError(
+            f"HAMSTER_KAFKA_BOOTSTRAP: ports {', '.join(map(str, ports))} leave no room for each node's "
+            "controller on the port above it (list ports at least two apart)"
+        )
+    return ports
+
+
 def new_cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
     """A cluster id as Kafka's ``Uuid.randomUuid()`` makes one: 16 random bytes, URL-safe base64, no padding.
 
@@ -79,15 +99,29 @@ def new_cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
             return encoded
 
 
-def server_config(host: str, port: int, log_dirs: Path) -> dict[str, str]:
-    """server.properties for a single-node combined broker and controller bound to ``host``."""
+def server_config(
+    host: str, port: int, log_dirs: Path, *, node_id: int = NODE_ID, cluster_ports: Sequence[int] = ()
+) -> dict[str, str]:
+    """server.properties for a combined broker and controller bound to ``host``.
+
+    Alone by default; ``cluster_ports`` (the client ports of every node, node ids 1, 2, … in that order)
+    makes it node ``node_id`` of a cluster.
+    """
+    ports = list(cluster_ports) or [port]
+    if node_id < 1 or node_id > len(ports) or ports[node_id - 1] != port:
+        raise ConfigurationError(f"node {node_id} on port {port} is not one of the cluster's {ports}")
     controller = f"{host}:{controller_port(port)}"
+    # Kafka's own topics (consumer offsets, transactions) are replicated like Hamster's.
+    internal = replication.resolve(len(ports))
     return {
         "process.roles": "broker,controller",
-        "node.id": str(NODE_ID),
-        # A static quorum (controller.quorum.voters) needs no `format --standalone` and fits one node:
+        "node.id": str(node_id),
+        # A static quorum (controller.quorum.voters) needs no `format --standalone` or
+        # `--initial-controllers`, whatever the number of nodes:
         # https://kafka.apache.org/documentation/#static_versus_dynamic_kraft_quorums
-        "controller.quorum.voters": f"{NODE_ID}@{controller}",
+        "controller.quorum.voters": ",".join(
+            f"{n}@{host}:{controller_port(p)}" for n, p in enumerate(ports, start=1)
+        ),
         "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{controller}",
         "advertised.listeners": f"PLAINTEXT://{host}:{port}",
         "controller.listener.names": "CONTROLLER",
@@ -100,20 +134,37 @@ def server_config(host: str, port: int, log_dirs: Path) -> dict[str, str]:
         # https://kafka.apache.org/documentation/#brokerconfigs_message.max.bytes
         "message.max.bytes": str(MAX_MESSAGE_BYTES),
         "socket.request.max.bytes": str(SOCKET_REQUEST_MAX_BYTES),
-        # One broker: internal topics cannot have more than one replica.
-        "offsets.topic.replication.factor": "1",
+        # One broker: internal topics cannot have more than one replica; three: three, two in sync.
+        "offsets.topic.replication.factor": str(internal.factor),
         "offsets.topic.num.partitions": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": str(internal.factor),
+        "transaction.state.log.min.isr": str(internal.min_insync),
         "transaction.state.log.num.partitions": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": str(internal.factor),
+        "share.coordinator.state.topic.min.isr": str(internal.min_insync),
         # Tests and `hamster dev` start consumers right away; the default 3 s delay only slows them down.
         "group.initial.rebalance.delay.ms": "0",
         # A small machine: the defaults size these for production brokers.
         "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
         "num.network.threads": "2",
         "num.io.threads": "2",
+        **(_cluster_defaults(internal) if len(ports) > 1 else {}),
+    }
+
+
+def _cluster_defaults(internal: replication.Replication) -> dict[str, str]:
+    """What a topic created by someone else than Hamster gets on a cluster (Hamster sets its own)."""
+    return {
+        "default.replication.factor": str(internal.factor),
+        "min.insync.replicas": str(internal.min_insync),
+        # A partition whose replicas all died waits for one of them rather than electing a replica that
+        # missed acknowledged writes (Kafka's default, stated because the promise depends on it).
+        "unclean.leader.election.enable": "false",
+        # `hamster broker stop` stops every node at once: a controlled shutdown waits for the controller
+        # quorum to move leaders away, and the last nodes to stop wait for a quorum that is already gone
+        # (up to the shutdown timeout, minutes). Leaders of a node killed alone move once the controller
+        # sees its session end either way (broker.session.timeout.ms).
+        "controlled.shutdown.enable": "false",
     }
 
 

@@ -1,43 +1,106 @@
-"""Is our Kafka broker answering? Ready means a metadata request succeeds, not merely an open port.
+"""Is our Kafka node answering? Ready means a metadata request succeeds, not merely an open port.
 
-Two steps. First a raw ApiVersions round trip on a plain socket: cheap, no threads, and it says "no" without
-side effects while the broker is still starting. Only then kafka-python's admin client lists the topics (the
-real metadata request) and asks for the cluster id, so that another broker already on the port is not taken
-for ours. kafka-python leaks its IO thread and sockets when its constructor fails to bootstrap, so it is kept
-away from brokers that do not answer at all.
+Two round trips on a plain socket, to the node itself: an ApiVersions request (cheap, and it says "no"
+without side effects while the node is still starting), then a Metadata request for no topics, whose answer
+carries the cluster id, so that another broker already on the port is not taken for ours, and the brokers
+the node knows. Asking the node itself matters for a cluster: a client library would send its metadata
+request to any broker it learned of, and fail when that one is the node just killed. No client library
+also means no threads or sockets left behind when the node does not answer.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from typing import Any
+from dataclasses import dataclass
 
 # https://kafka.apache.org/protocol#The_Messages_ApiVersions: api key 18. Version 0 has an empty body and
 # a plain request header (api key, version, correlation id, client id); a broker answers it (at worst with
 # UNSUPPORTED_VERSION), so any reply carrying our correlation id means Kafka is speaking.
 _API_VERSIONS = 18
+# https://kafka.apache.org/protocol#The_Messages_Metadata: api key 3. Version 4 is the oldest Kafka 4
+# still serves (KIP-896) and the newest before the flexible encoding (v9), so every field is plain.
+_METADATA = 3
+_METADATA_VERSION = 4
 _CORRELATION_ID = 0x4A5E
 _CLIENT_ID = b"hamster-broker-probe"
 
 
-def answers(host: str, port: int, bootstrap: str, cluster_id: str, timeout_s: float) -> bool:
-    """True if the broker at ``host:port`` answers ApiVersions, lists its topics and is of ``cluster_id``."""
+@dataclass(frozen=True)
+class NodeMetadata:
+    """What a node says of its cluster."""
+
+    cluster_id: str | None
+    brokers: int  # the brokers it knows as registered and unfenced
+
+
+def answers(host: str, port: int, cluster_id: str, timeout_s: float, brokers: int = 1) -> bool:
+    """True if the node at ``host:port`` answers, is of ``cluster_id`` and knows ``brokers`` brokers."""
     if not answers_api_versions(host, port, timeout_s):
         return False
-    return metadata_cluster_id(bootstrap, timeout_s) == cluster_id
+    found = node_metadata(host, port, timeout_s)
+    return found is not None and found.cluster_id == cluster_id and found.brokers >= brokers
 
 
 def answers_api_versions(host: str, port: int, timeout_s: float) -> bool:
-    header = struct.pack(">hhih", _API_VERSIONS, 0, _CORRELATION_ID, len(_CLIENT_ID)) + _CLIENT_ID
-    request = struct.pack(">i", len(header)) + header
+    reply = _round_trip(host, port, _API_VERSIONS, 0, b"", timeout_s)
+    return reply is not None
+
+
+def node_metadata(host: str, port: int, timeout_s: float) -> NodeMetadata | None:
+    """The node's Metadata answer for no topics, or None if it does not give one."""
+    # Body v4: topics (an empty array: none, where a null array would mean all), allow_auto_topic_creation.
+    body = struct.pack(">ib", 0, 0)
+    reply = _round_trip(host, port, _METADATA, _METADATA_VERSION, body, timeout_s)
+    if reply is None:
+        return None
+    try:
+        return parse_metadata(reply)
+    except (struct.error, UnicodeDecodeError):
+        return None
+
+
+def parse_metadata(body: bytes) -> NodeMetadata:
+    """Metadata response v4: throttle_time_ms, brokers [node_id, host, port, rack], cluster_id, …"""
+    offset = 4  # throttle_time_ms
+    (count,) = struct.unpack_from(">i", body, offset)
+    offset += 4
+    for _ in range(count):
+        offset += 4  # node_id
+        offset = _skip_string(body, offset)  # host
+        offset += 4  # port
+        offset = _skip_string(body, offset)  # rack (nullable)
+    (length,) = struct.unpack_from(">h", body, offset)
+    offset += 2
+    cluster_id = None if length < 0 else body[offset : offset + length].decode()
+    if length > 0 and offset + length > len(body):
+        raise struct.error("truncated cluster id")
+    return NodeMetadata(cluster_id, count)
+
+
+def _skip_string(body: bytes, offset: int) -> int:
+    length: int = struct.unpack_from(">h", body, offset)[0]
+    return offset + 2 + max(length, 0)
+
+
+def _round_trip(
+    host: str, port: int, api_key: int, version: int, body: bytes, timeout_s: float
+) -> bytes | None:
+    """Send one request (header v1) and return the response body after its correlation id, or None."""
+    header = struct.pack(">hhih", api_key, version, _CORRELATION_ID, len(_CLIENT_ID)) + _CLIENT_ID
+    request = header + body
     try:
         with socket.create_connection((host.strip("[]"), port), timeout=timeout_s) as sock:
-            sock.sendall(request)
-            reply = _receive(sock, 8)  # size, then the response header's correlation id
+            sock.sendall(struct.pack(">i", len(request)) + request)
+            head = _receive(sock, 8)  # size, then the response header's correlation id
+            if head is None:
+                return None
+            size, correlation = struct.unpack(">ii", head)
+            if correlation != _CORRELATION_ID or size < 4:
+                return None
+            return _receive(sock, size - 4)
     except OSError:
-        return False
-    return reply is not None and struct.unpack(">ii", reply)[1] == _CORRELATION_ID
+        return None
 
 
 def _receive(sock: socket.socket, count: int) -> bytes | None:
@@ -48,41 +111,3 @@ def _receive(sock: socket.socket, count: int) -> bytes | None:
             return None
         data += chunk
     return data
-
-
-def metadata_cluster_id(bootstrap: str, timeout_s: float) -> str | None:
-    """The cluster id of the broker at ``bootstrap`` once it lists its topics; None if it does not."""
-    # Imported here: kafka-python takes a while to import and only the probe needs it.
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    timeout_ms = int(timeout_s * 1000)
-    made: list[Any] = []
-
-    def network_client(**configs: Any) -> Any:
-        # kafka-python's documented `kafka_client` hook: remember the client so a failed bootstrap can be
-        # cleaned up (the admin object does not exist then, so its close() cannot do it).
-        client = KafkaAdminClient.DEFAULT_CONFIG["kafka_client"](**configs)
-        made.append(client)
-        return client
-
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="hamster-broker-probe",
-            bootstrap_timeout_ms=timeout_ms,
-            request_timeout_ms=timeout_ms,
-            kafka_client=network_client,
-        )
-    except KafkaError:
-        for client in made:
-            client.close()
-            client._net.stop()  # what admin.close() would do; private, but there is no admin to close
-        return None
-    try:
-        admin.list_topics()
-        return str(admin.describe_cluster()["cluster_id"])
-    except KafkaError:
-        return None
-    finally:
-        admin.close()

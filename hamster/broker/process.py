@@ -12,7 +12,7 @@ import fcntl
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 
@@ -51,18 +51,22 @@ def is_alive(pid: int, marker: str) -> bool:
     return state not in ("Z", "X") and marker.encode() in command
 
 
-def terminate(pid: int, alive: Callable[[], bool], timeout_s: float) -> bool:
-    """SIGTERM, then wait up to ``timeout_s``; SIGKILL only after that. True if it ended on SIGTERM.
+def terminate_all(processes: Mapping[int, Callable[[], bool]], timeout_s: float) -> list[int]:
+    """SIGTERM to every process (pid → is it alive), then wait up to ``timeout_s``; SIGKILL only after that.
+    Return the pids that got SIGKILL.
 
     Kafka shuts down cleanly on SIGTERM (it flushes logs and writes its clean-shutdown marker), which spares
-    the next start a log recovery.
+    the next start a log recovery. All get SIGTERM before any is waited for: the nodes of a cluster stop
+    together, rather than the last ones waiting for a controller quorum the first ones took away.
     """
-    _send(pid, signal.SIGTERM)
-    if _wait(alive, timeout_s):
-        return True
-    _send(pid, signal.SIGKILL)
-    _wait(alive, 10.0)
-    return False
+    for pid in processes:
+        _send(pid, signal.SIGTERM)
+    _wait(lambda: any(alive() for alive in processes.values()), timeout_s)
+    killed = [pid for pid, alive in processes.items() if alive()]
+    for pid in killed:
+        _send(pid, signal.SIGKILL)
+    _wait(lambda: any(processes[pid]() for pid in killed), 10.0)
+    return killed
 
 
 def _send(pid: int, signum: signal.Signals) -> None:

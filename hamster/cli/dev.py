@@ -31,6 +31,11 @@ def dev(port: int, web_port: int) -> None:
     env.setdefault("HAMSTER_SUBSCRIBERS", "hamster.examples")
     secret = os.environ.get("HAMSTER_WEBHOOK_SECRET") or secrets.token_hex(16)
     env["HAMSTER_WEBHOOK_SECRET"] = secret
+    # The dashboard needs a login: with none configured, one operate token for this session.
+    dashboard_token = None
+    if not (settings.api_credentials() or settings.github_oauth_client_id or settings.dashboard_public):
+        dashboard_token = secrets.token_hex(16)
+        env["HAMSTER_API_TOKENS"] = f"dev:operate:{dashboard_token}"
     broker = LocalBroker(settings)
     was_running = broker.status().running
     try:
@@ -44,6 +49,8 @@ def dev(port: int, web_port: int) -> None:
         subprocess.Popen([*hamster, "worker", "--web-port", str(web_port)], env=env),
     ]
     click.echo(f"intake   http://127.0.0.1:{port}/webhooks/github   (secret: {secret})")
+    signin = f"   (sign in with the token {dashboard_token})" if dashboard_token else ""
+    click.echo(f"dashboard http://127.0.0.1:{port}/runs{signin}")
     click.echo(f"worker   subscribers {env['HAMSTER_SUBSCRIBERS']}, Faust web http://127.0.0.1:{web_port}/")
     click.echo(
         "try      hamster send tests/fixtures/github/webhooks/pull_request/opened.payload.json "

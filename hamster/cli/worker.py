@@ -30,19 +30,22 @@ def worker(web_port: int, web_host: str, slots: int | None) -> None:
     from hamster import logs
     from hamster.projection import make_engine
     from hamster.subscribers import load_catalog
-    from streams.admin import ensure_topics
+    from streams.admin import ensure_topics, topic_replication
     from streams.app import create_streams
     from streams.topics import topic_specs
 
     settings = settings_or_exit(worker_slots=slots)
+    factor, insync = settings.replication_factor, settings.min_insync_replicas
     try:
         catalog = load_catalog(settings.subscribers)
-        ensure_topics(settings.kafka_bootstrap, topic_specs(settings, list(catalog.tasks)))
+        specs = topic_specs(settings, list(catalog.tasks))
+        ensure_topics(settings.kafka_bootstrap, specs, replication_factor=factor, min_insync_replicas=insync)
+        replication = topic_replication(settings.kafka_bootstrap, factor, insync)
         (settings.home / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only its own folder
         engine = make_engine(settings.db_url)
     except HamsterError as exc:
         fail(str(exc), 2)
-    streams = create_streams(settings, catalog, web_port=web_port, web_host=web_host)
+    streams = create_streams(settings, catalog, web_port=web_port, web_host=web_host, replication=replication)
     register_all(streams, engine)
     Worker(
         streams.app,

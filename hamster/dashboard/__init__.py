@@ -11,6 +11,7 @@ from functools import partial
 from sqlalchemy import Engine
 
 from hamster.artifacts import ArtifactStore
+from hamster.dashboard.access import Access
 from hamster.dashboard.backend import (
     kafka_dead_letters,
     kafka_decide,
@@ -20,21 +21,37 @@ from hamster.dashboard.backend import (
     kafka_subscribers,
     kafka_trigger,
 )
+from hamster.dashboard.github_signin import GitHubSignIn
 from hamster.dashboard.routes import Dashboard, mount
 from hamster.settings import Settings
 from streams.log_topic import read_run_log
 
-__all__ = ["Dashboard", "for_settings", "mount"]
+__all__ = ["Access", "Dashboard", "access_for_settings", "for_settings", "mount"]
 
 
-def for_settings(settings: Settings, engine: Engine) -> Dashboard:
+def access_for_settings(settings: Settings, open_paths: frozenset[str] = frozenset()) -> Access:
+    """Who may sign in and how, from the settings; ``open_paths``: routes served to anyone."""
+    secret = settings.session_secret.get_secret_value() if settings.session_secret else None
+    return Access(
+        tokens=settings.api_credentials(),
+        public=settings.dashboard_public,
+        **({"session_secret": secret} if secret else {}),
+        session_max_age_s=settings.session_max_age_s,
+        cookie_secure=settings.cookie_secure,
+        public_url=settings.public_url,
+        github=GitHubSignIn.for_settings(settings),
+        open_paths=open_paths,
+    )
+
+
+def for_settings(settings: Settings, engine: Engine, open_paths: frozenset[str] = frozenset()) -> Dashboard:
     """The dashboard of a deployment: the projection in ``engine``, everything else through Kafka."""
-    token = settings.api_token.get_secret_value() if settings.api_token else None
     return Dashboard(
         engine=engine,
         list_subscribers=kafka_subscribers(settings),
         set_enabled=kafka_set_enabled(settings),
-        api_token=token or None,
+        access=access_for_settings(settings, open_paths),
+        github_web_url=settings.github_web,
         replay=kafka_replay(settings),
         list_dead_letters=kafka_dead_letters(settings),
         replay_dead_letter=kafka_replay_dead_letter(settings),

@@ -9,19 +9,21 @@
                              while the run goes on, read back from ``<ns>.logs`` once it ended; ?stage=
     GET  /runs/{run_id}/log.txt                      the raw text of the log (?stage=)
     GET  /runs/{run_id}/artifacts/{name}             download an artifact (?stage= when several have it)
-    GET  /subscribers        the subscribers table; enable/disable buttons when a token is configured
+    GET  /subscribers        the subscribers table; enable/disable buttons for the operate role
     GET  /api/runs           GET /api/runs/{run_id}    GET /api/subscribers
-    POST /api/subscribers/{name}/enable|disable      (Authorization: Bearer <HAMSTER_API_TOKEN>)
+    POST /api/subscribers/{name}/enable|disable      (the operate role)
     POST /api/runs/{run_id}/replay                   (same; only when a replay function is given)
     GET  /api/dead-letters                           (same; only when the dead-letter functions are given)
     POST /api/dead-letters/{number}/replay           (same)
     POST /api/runs/{run_id}/stages/{stage}/approve|deny  (same: an approval stage, "by the dashboard")
     POST /api/trigger                                (same; JSON {subscriber, repo, ref, params}: a manual
                                                      run, as ``hamster trigger``; the subscribers page's form)
+    GET/POST /signin, GET /signin/github[/callback], POST /signout     (``hamster.dashboard.access``)
 
-The changing endpoints exist only when a token is configured: without one they answer 404. So do both
-dead-letter endpoints, reading included: a dead letter carries the original record's bytes, which may hold
-anything a webhook or a stage request held.
+Every route needs a login (``hamster.dashboard.access``): the read role for reading, operate for changing
+and for the dead letters (a dead letter carries the original record's bytes, which may hold anything a
+webhook or a stage request held). The changing endpoints exist only where someone can hold the operate
+role (an operate token, or GitHub sign-in that can grant it): elsewhere they answer 404.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,8 +41,9 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from hamster.artifacts import ArtifactStore
+from hamster.dashboard import access as access_
 from hamster.dashboard import views
-from hamster.dashboard.auth import check_bearer
+from hamster.dashboard.access import Access
 from hamster.dashboard.backend import (
     Decide,
     ListDeadLetters,
@@ -72,7 +75,7 @@ class Dashboard:
     engine: Engine
     list_subscribers: ListSubscribers
     set_enabled: SetEnabled
-    api_token: str | None = None
+    access: Access = field(default_factory=Access)
     replay: Replay | None = None
     github_web_url: str = "https://github.com"
     list_dead_letters: ListDeadLetters | None = None
@@ -88,7 +91,10 @@ _TEMPLATES = web.AppKey("dashboard_templates", jinja2.Environment)
 
 
 def mount(app: web.Application, dashboard: Dashboard) -> None:
+    """The dashboard's routes on ``app``, behind ``dashboard.access`` (which guards all of ``app``'s
+    routes except its ``open_paths``)."""
     app[DASHBOARD] = dashboard
+    access_.install(app, dashboard.access)
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("hamster.dashboard", "templates"),
         autoescape=True,
@@ -108,7 +114,7 @@ def mount(app: web.Application, dashboard: Dashboard) -> None:
     app.router.add_get("/api/runs", api_runs)
     app.router.add_get("/api/runs/{run_id}", api_run)
     app.router.add_get("/api/subscribers", api_subscribers)
-    if dashboard.api_token:
+    if dashboard.access.may_operate:
         app.router.add_post("/api/subscribers/{name}/{verb:enable|disable}", api_set_enabled)
         if dashboard.replay is not None:
             app.router.add_post("/api/runs/{run_id}/replay", api_replay)
@@ -165,28 +171,26 @@ async def _run(request: web.Request) -> dict[str, Any]:
     return run
 
 
-def _authorize(request: web.Request) -> None:
-    token = request.app[DASHBOARD].api_token
-    assert token is not None  # the changing routes are mounted only with a token
-    verdict = check_bearer(request.headers.get("Authorization"), token)
-    if verdict != "allowed":
-        raise web.HTTPUnauthorized(
-            text=f"{verdict} bearer token", headers={"WWW-Authenticate": 'Bearer realm="hamster"'}
-        )
-
-
-def _render(request: web.Request, template: str, **context: Any) -> web.Response:
+def render_page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     dashboard = request.app[DASHBOARD]
+    principal = access_.principal_of(request)
+    can_change = bool(dashboard.access.may_operate and principal is not None and principal.may("operate"))
     html = (
         request.app[_TEMPLATES]
         .get_template(template)
         .render(
-            can_change=bool(dashboard.api_token),
-            can_replay=bool(dashboard.api_token and dashboard.replay),
+            can_change=can_change,
+            can_replay=bool(can_change and dashboard.replay),
+            principal=principal,
+            signed_in=access_.signed_in(request),
+            csrf=access_.csrf_for(request),
             **context,
         )
     )
-    return web.Response(text=html, content_type="text/html")
+    return web.Response(text=html, content_type="text/html", status=status)
+
+
+_render = render_page
 
 
 # pages
@@ -343,7 +347,6 @@ async def api_subscribers(request: web.Request) -> web.Response:
 
 
 async def api_set_enabled(request: web.Request) -> web.Response:
-    _authorize(request)
     dashboard = request.app[DASHBOARD]
     name, enable = request.match_info["name"], request.match_info["verb"] == "enable"
     if name not in await dashboard.list_subscribers():
@@ -354,7 +357,6 @@ async def api_set_enabled(request: web.Request) -> web.Response:
 
 
 async def api_replay(request: web.Request) -> web.Response:
-    _authorize(request)
     run = await _run(request)
     replay = request.app[DASHBOARD].replay
     assert replay is not None
@@ -366,7 +368,6 @@ async def api_replay(request: web.Request) -> web.Response:
 
 
 async def api_decide(request: web.Request) -> web.Response:
-    _authorize(request)
     run = await _run(request)
     stage = request.match_info["stage"]
     found = next((s for s in run["stages"] if s["name"] == stage), None)
@@ -381,7 +382,6 @@ async def api_decide(request: web.Request) -> web.Response:
 
 
 async def api_trigger(request: web.Request) -> web.Response:
-    _authorize(request)
     trigger = request.app[DASHBOARD].trigger
     assert trigger is not None
     try:
@@ -401,7 +401,6 @@ async def api_trigger(request: web.Request) -> web.Response:
 
 
 async def api_dead_letters(request: web.Request) -> web.Response:
-    _authorize(request)
     list_dead_letters = request.app[DASHBOARD].list_dead_letters
     assert list_dead_letters is not None
     try:
@@ -412,7 +411,6 @@ async def api_dead_letters(request: web.Request) -> web.Response:
 
 
 async def api_replay_dead_letter(request: web.Request) -> web.Response:
-    _authorize(request)
     try:
         number = int(request.match_info["number"])
     except ValueError:

@@ -69,22 +69,31 @@ def run_checkout(ctx: TaskContext) -> dict[str, Any]:
     workspace.mkdir(parents=True, exist_ok=True)
     if not (workspace / ".git").exists():
         _git(plan, secrets, "init", "-q", str(workspace), cwd=workspace)
-        _git(plan, secrets, "remote", "add", "origin", plan.url, cwd=workspace)
+        _git(plan, secrets, "remote", "add", "--end-of-options", "origin", plan.url, cwd=workspace)
     _git(
         plan,
         secrets,
         "fetch",
         "-q",
         "--no-tags",
+        "--end-of-options",
         "origin",
         f"+{plan.refspec}:refs/hamster/head",
         cwd=workspace,
     )
-    head = _git(plan, secrets, "rev-parse", "refs/hamster/head^{commit}", cwd=workspace)
+    head = _git(
+        plan,
+        secrets,
+        "rev-parse",
+        "--verify",
+        "--end-of-options",
+        "refs/hamster/head^{commit}",
+        cwd=workspace,
+    )
     if head != plan.sha:
         # The ref moved on since the webhook (a newer push): the event's own sha is what this run tests.
-        _git(plan, secrets, "fetch", "-q", "--no-tags", "origin", plan.sha, cwd=workspace)
-    _git(plan, secrets, "checkout", "-q", "--force", "--detach", plan.sha, cwd=workspace)
+        _git(plan, secrets, "fetch", "-q", "--no-tags", "--end-of-options", "origin", plan.sha, cwd=workspace)
+    _git(plan, secrets, "switch", "-q", "--force", "--detach", "--end-of-options", plan.sha, cwd=workspace)
     merged = None
     if plan.base_ref is not None:
         _git(
@@ -93,14 +102,27 @@ def run_checkout(ctx: TaskContext) -> dict[str, Any]:
             "fetch",
             "-q",
             "--no-tags",
+            "--end-of-options",
             "origin",
             f"+{plan.base_ref}:refs/hamster/base",
             cwd=workspace,
         )
-        _git(plan, secrets, "checkout", "-q", "--force", "--detach", "refs/hamster/base", cwd=workspace)
-        _git(plan, secrets, *IDENTITY, "merge", "-q", "--no-edit", plan.sha, cwd=workspace)
-        merged = _git(plan, secrets, "rev-parse", "HEAD", cwd=workspace)
-    checked_out = _git(plan, secrets, "rev-parse", "HEAD", cwd=workspace)
+        _git(
+            plan,
+            secrets,
+            "switch",
+            "-q",
+            "--force",
+            "--detach",
+            "--end-of-options",
+            "refs/hamster/base",
+            cwd=workspace,
+        )
+        _git(
+            plan, secrets, *IDENTITY, "merge", "-q", "--no-edit", "--end-of-options", plan.sha, cwd=workspace
+        )
+        merged = _git(plan, secrets, "rev-parse", "--verify", "--end-of-options", "HEAD", cwd=workspace)
+    checked_out = _git(plan, secrets, "rev-parse", "--verify", "--end-of-options", "HEAD", cwd=workspace)
     if merged is None and checked_out != plan.sha:
         raise CheckoutFailed(f"checked out {checked_out}, expected {plan.sha}")
     return {"workspace": str(workspace), "sha": plan.sha, "head": checked_out, "merged": merged is not None}

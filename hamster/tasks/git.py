@@ -9,17 +9,43 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from hamster.errors import ConfigurationError
+from hamster.errors import ConfigurationError, TaskError
 from hamster.github_events import EventInfo
 from hamster.settings import Settings
 
 Transport = Literal["ssh", "https"]
 DEFAULT_KEY = Path("github.key")
+
+# What a webhook may name, checked before any of it reaches git: a full object name (SHA-1 or SHA-256),
+# GitHub's owner/name charset (owners: letters, digits, '-'; names: letters, digits, '.', '-', '_'), and
+# refs as git check-ref-format allows them, without a leading '-' (never an option) or anything git reads
+# as syntax.
+SHA = re.compile(r"^[0-9a-f]{40,64}$")
+REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$")
+REF = re.compile(r"^refs/(?!.*\.\.)(?!.*//)(?!.*@\{)(?!.*\.lock(?:/|$))[A-Za-z0-9._/+-]{1,250}(?<![./])$")
+BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+-]{1,250}(?<![./])$")
+
+
+class UnsafeCheckout(TaskError):
+    """The event names a commit, repository or ref that is not safe to hand to git."""
+
+
+def check_names(repo: str, sha: str, ref: str | None = None, branch: str | None = None) -> None:
+    """Raise ``UnsafeCheckout`` unless every name git will see has the shape GitHub gives it."""
+    if not SHA.fullmatch(sha):
+        raise UnsafeCheckout(f"checkout refused: sha {sha[:80]!r} is not 40 to 64 lower-case hex digits")
+    if not REPO.fullmatch(repo):
+        raise UnsafeCheckout(f"checkout refused: repository {repo[:120]!r} is not owner/name")
+    if ref is not None and ref.startswith("refs/") and not REF.fullmatch(ref):
+        raise UnsafeCheckout(f"checkout refused: ref {ref[:120]!r} is not a valid git ref")
+    if branch is not None and not BRANCH.fullmatch(branch):
+        raise UnsafeCheckout(f"checkout refused: branch {branch[:120]!r} is not a valid branch name")
 
 
 @dataclass(frozen=True)
@@ -104,6 +130,7 @@ def plan_checkout(
         token = settings.github_api_token.get_secret_value()
     if not event.repo or not event.sha:
         raise ConfigurationError(f"checkout: event {event.name} names no repository and commit")
+    check_names(event.repo, event.sha, event.ref, event.branch if merge else None)
     key = ssh_key(settings, cwd)
     how = transport_for(settings, key, transport, token)
     base = base_url(settings, how)

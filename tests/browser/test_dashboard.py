@@ -15,7 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from hamster import ids
-from tests.integration.system import System, wait_until
+from tests.browser.signing import sign_in
+from tests.integration.system import READER_TOKEN, System, wait_until
 from tests.samples import load, with_repo
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-TOKEN = "browser-test-token"
+TOKEN = "browser-test-token"  # HAMSTER_API_TOKEN: the operate role
 SUBSCRIBERS = {"three-stage", "fails", "twin-a", "twin-b", "toggle", "toggle-witness", "bad-output"}
 WAIT_MS = 120_000  # the runs page refreshes itself; a run on a 2-core machine may take a while to appear
 
@@ -82,8 +83,8 @@ def screenshot(page: Page, name: str) -> None:
 
 def test_webhook_to_runs_page_to_run_page(system: System, page: Page):
     """A webhook sent → its run appears on the open runs page by itself → its page shows every stage;
-    the replay button (with the token) starts a rerun that runs to the end."""
-    page.goto(f"{base(system)}/runs")
+    the replay button (signed in with the operate token) starts a rerun that runs to the end."""
+    sign_in(page, base(system), READER_TOKEN)
     expect(page.locator("h1")).to_have_text("Runs")
     status, delivery = system.post("pull_request", pull_request("acme/three"))
     assert status == 202
@@ -116,7 +117,9 @@ def test_webhook_to_runs_page_to_run_page(system: System, page: Page):
     screenshot(page, "run-failed")
 
     page.goto(f"{base(system)}/runs/{run_id}")
-    page.fill("#api-token", TOKEN)
+    expect(page.locator("#replay")).to_have_count(0)  # a reader has no replay button
+    page.click("text=Sign out")
+    sign_in(page, base(system), TOKEN, then=f"/runs/{run_id}")
     page.click("#replay")
     expect(page.locator("#notice")).to_contain_text("done: ", timeout=60_000)
     rerun = json.loads(page.locator("#notice").inner_text().removeprefix("done: "))
@@ -132,24 +135,28 @@ def test_webhook_to_runs_page_to_run_page(system: System, page: Page):
 
 
 def test_subscribers_page_disables_and_enables_with_the_token(system: System, page: Page):
-    """With the API token entered, the subscribers page turns a subscriber off and on; without it, refused."""
-    page.goto(f"{base(system)}/subscribers")
+    """Signed in with the operate token, the subscribers page turns a subscriber off and on; a reader
+    sees no buttons, and a POST carrying the session but not its CSRF token is refused."""
+    sign_in(page, base(system), READER_TOKEN, then="/subscribers")
     toggle = page.locator('tr[data-subscriber="toggle"]')
     expect(toggle).to_have_attribute("data-enabled", "yes")
-    screenshot(page, "subscribers")
+    expect(toggle.get_by_role("button")).to_have_count(0)
+    page.click("text=Sign out")
 
-    page.fill("#api-token", "wrong")
-    toggle.get_by_role("button", name="disable").click()
-    expect(page.locator("#notice")).to_contain_text("refused (401)")
+    sign_in(page, base(system), TOKEN, then="/subscribers")
+    screenshot(page, "subscribers")
+    # The page's own requests send the session's CSRF token; one sent without it (as another site's
+    # form would be) is refused, though the browser attaches the session cookie.
+    refused = page.evaluate("fetch('/api/subscribers/toggle/disable', {method: 'POST'}).then(a => a.status)")
+    assert refused == 403
     expect(toggle).to_have_attribute("data-enabled", "yes")
 
-    page.fill("#api-token", TOKEN)
     toggle.get_by_role("button", name="disable").click()
     expect(toggle).to_have_attribute("data-enabled", "no", timeout=30_000)
     wait_until(
         lambda: system.worker_view("worker-1")["toggle"]["enabled"] is False, 60, what="worker sees it"
     )
-    toggle.get_by_role("button", name="enable").click()  # the token stayed in this browser
+    toggle.get_by_role("button", name="enable").click()  # the session stays signed in
     expect(toggle).to_have_attribute("data-enabled", "yes", timeout=30_000)
 
 

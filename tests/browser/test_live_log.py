@@ -13,8 +13,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from hamster import ids
+from tests.browser.signing import sign_in
 from tests.browser.test_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, base
-from tests.integration.system import System, wait_until
+from tests.integration.system import READER_TOKEN, System, wait_until
 from tests.samples import load, with_repo
 
 pytestmark = pytest.mark.integration
@@ -42,10 +43,12 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def page(browser: Browser, system: System) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     try:
-        yield context.new_page()
+        signed_in = context.new_page()
+        sign_in(signed_in, base(system), READER_TOKEN)
+        yield signed_in
     finally:
         context.close()
 

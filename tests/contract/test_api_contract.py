@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from hamster.dashboard import Dashboard, mount
+from hamster.credentials import ApiToken
+from hamster.dashboard import Access, Dashboard, mount
 from hamster.errors import ConfigurationError, UnknownDeadLetter
 from hamster.projection import apply_batch
 from hamster.subscriber_changes import SubscriberState
 from hamster.subscribers import SubscriberSpec
 from tests.contract.records import batch, run_records
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-operate-token"
+READER = "s3cret-reader-token"
 
 
 class FakeSubscribers:
@@ -51,14 +54,28 @@ def runs(engine):
 
 
 async def client_for(engine, subscribers, token=None, replay=None, **more):
+    """A client of the dashboard that reads with a read token (sent by default); ``token``: an operate
+    token is configured too."""
+    tokens = (ApiToken("reader", "read", READER),)
+    if token:
+        tokens += (ApiToken("ops", "operate", token),)
     app = web.Application()
-    mount(
-        app,
-        Dashboard(engine, subscribers.list, subscribers.set_enabled, api_token=token, replay=replay, **more),
+    board = Dashboard(
+        engine, subscribers.list, subscribers.set_enabled, access=Access(tokens=tokens), replay=replay, **more
     )
-    client = TestClient(TestServer(app, host="127.0.0.1"))
+    mount(app, board)
+    client = TestClient(TestServer(app, host="127.0.0.1"), headers={"Authorization": f"Bearer {READER}"})
     await client.start_server()
     return client
+
+
+async def anonymous(client, method, path, **kwargs):
+    """(status, headers) of a request with no credentials at all."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, client.make_url(path), allow_redirects=False, **kwargs) as answer,
+    ):
+        return answer.status, answer.headers
 
 
 async def test_api_lists_runs_with_filters(engine, subscribers, runs):
@@ -115,7 +132,7 @@ async def test_pages_render_runs_stages_and_github_link(engine, subscribers, run
 
 
 async def test_subscribers_api_and_page_are_read_only_without_a_token(engine, subscribers):
-    """With no token configured, subscribers can be read but the changing endpoints do not exist."""
+    """With no operate token configured, subscribers can be read but the changing endpoints do not exist."""
     client = await client_for(engine, subscribers)
     try:
         listed = await (await client.get("/api/subscribers")).json()
@@ -123,9 +140,7 @@ async def test_subscribers_api_and_page_are_read_only_without_a_token(engine, su
         page = await (await client.get("/subscribers")).text()
         assert "Read-only" in page and "<button" not in page
         assert "<title>Subscribers · Hamster CI</title>" in page
-        answer = await client.post(
-            "/api/subscribers/ci/disable", headers={"Authorization": f"Bearer {TOKEN}"}
-        )
+        answer = await client.post("/api/subscribers/ci/disable")
         assert answer.status in (404, 405)
         assert subscribers.changes == []
     finally:
@@ -133,10 +148,13 @@ async def test_subscribers_api_and_page_are_read_only_without_a_token(engine, su
 
 
 async def test_changing_a_subscriber_needs_the_bearer_token(engine, subscribers):
-    """Missing or wrong bearer tokens get 401 and change nothing; the right one publishes the change."""
+    """Missing or wrong bearer tokens get 401, a read token 403, and change nothing; the operate token
+    publishes the change."""
     client = await client_for(engine, subscribers, token=TOKEN)
     try:
-        assert (await client.post("/api/subscribers/ci/disable")).status == 401
+        status, headers = await anonymous(client, "POST", "/api/subscribers/ci/disable")
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+        assert (await client.post("/api/subscribers/ci/disable")).status == 403
         wrong = await client.post("/api/subscribers/ci/disable", headers={"Authorization": "Bearer nope"})
         assert wrong.status == 401 and wrong.headers["WWW-Authenticate"].startswith("Bearer")
         assert subscribers.changes == []
@@ -145,7 +163,8 @@ async def test_changing_a_subscriber_needs_the_bearer_token(engine, subscribers)
         assert done.status == 202 and (await done.json())["enabled"] is False
         assert (await client.post("/api/subscribers/ghost/enable", headers=auth)).status == 404
         assert subscribers.changes == [("ci", False)]
-        assert "<button" in await (await client.get("/subscribers")).text()
+        assert "<button" not in await (await client.get("/subscribers")).text()  # a reader's page
+        assert "<button" in await (await client.get("/subscribers", headers=auth)).text()
     finally:
         await client.close()
 
@@ -163,7 +182,8 @@ async def test_replay_needs_the_token_and_a_known_run(engine, subscribers, runs)
     client = await client_for(engine, subscribers, token=TOKEN, replay=replay)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
-        assert (await client.post(f"/api/runs/{runs['ok']}/replay")).status == 401
+        assert (await anonymous(client, "POST", f"/api/runs/{runs['ok']}/replay"))[0] == 401
+        assert (await client.post(f"/api/runs/{runs['ok']}/replay")).status == 403
         assert asked == []
         done = await client.post(f"/api/runs/{runs['ok']}/replay", headers=auth)
         assert done.status == 202 and (await done.json())["original_run_id"] == runs["ok"]
@@ -171,7 +191,8 @@ async def test_replay_needs_the_token_and_a_known_run(engine, subscribers, runs)
         refused = await client.post(f"/api/runs/{runs['bad']}/replay", headers=auth)
         assert refused.status == 409 and "no longer" in await refused.text()
         assert asked == [runs["ok"], runs["bad"]]
-        assert 'id="replay"' in await (await client.get(f"/runs/{runs['ok']}")).text()
+        assert 'id="replay"' not in await (await client.get(f"/runs/{runs['ok']}")).text()  # a reader
+        assert 'id="replay"' in await (await client.get(f"/runs/{runs['ok']}", headers=auth)).text()
     finally:
         await client.close()
 
@@ -217,10 +238,13 @@ async def test_dead_letters_need_the_token(engine, subscribers):
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
         for headers in ({}, {"Authorization": "Bearer nope"}):
-            listed = await client.get("/api/dead-letters", headers=headers)
-            assert listed.status == 401 and listed.headers["WWW-Authenticate"].startswith("Bearer")
-            replayed = await client.post("/api/dead-letters/3/replay", headers=headers)
-            assert replayed.status == 401 and replayed.headers["WWW-Authenticate"].startswith("Bearer")
+            status, answer = await anonymous(client, "GET", "/api/dead-letters", headers=headers)
+            assert status == 401 and answer["WWW-Authenticate"].startswith("Bearer")
+            status, answer = await anonymous(client, "POST", "/api/dead-letters/3/replay", headers=headers)
+            assert status == 401 and answer["WWW-Authenticate"].startswith("Bearer")
+        # a read token may not read them either: a dead letter holds the original bytes
+        assert (await client.get("/api/dead-letters")).status == 403
+        assert (await client.post("/api/dead-letters/3/replay")).status == 403
         assert letters.replayed == []
         assert await (await client.get("/api/dead-letters", headers=auth)).json() == letters.letters
         done = await client.post("/api/dead-letters/3/replay", headers=auth)
@@ -235,7 +259,7 @@ async def test_dead_letters_need_the_token(engine, subscribers):
 
 
 async def test_no_dead_letter_endpoints_without_a_token(engine, subscribers):
-    """Without a token configured neither dead-letter endpoint exists, not even for reading: both are 404."""
+    """Without an operate token configured neither dead-letter endpoint exists, not even for reading: 404."""
 
     async def replay(number: int) -> dict:
         raise AssertionError("must not be called")
@@ -244,10 +268,29 @@ async def test_no_dead_letter_endpoints_without_a_token(engine, subscribers):
         raise AssertionError("must not be called")
 
     client = await client_for(engine, subscribers, list_dead_letters=listing, replay_dead_letter=replay)
-    auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
-        assert (await client.get("/api/dead-letters", headers=auth)).status == 404
-        assert (await client.post("/api/dead-letters/3/replay", headers=auth)).status == 404
+        assert (await client.get("/api/dead-letters")).status == 404
+        assert (await client.post("/api/dead-letters/3/replay")).status == 404
+    finally:
+        await client.close()
+
+
+async def test_public_mode_lets_anyone_read_and_nobody_change_without_operate(engine, subscribers, runs):
+    """HAMSTER_DASHBOARD_PUBLIC=true: pages and GET /api/* need no login; changing still needs operate."""
+    app = web.Application()
+    access = Access(tokens=(ApiToken("ops", "operate", TOKEN),), public=True)
+    mount(app, Dashboard(engine, subscribers.list, subscribers.set_enabled, access=access))
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        assert {r["run_id"] for r in await (await client.get("/api/runs")).json()} == set(runs.values())
+        page = await client.get("/runs")
+        assert page.status == 200 and 'href="/signin"' in await page.text()
+        assert page.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+        assert (await client.post("/api/subscribers/ci/disable")).status == 401
+        assert (await client.get("/api/runs", headers={"Authorization": "Bearer nope"})).status == 401
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert (await client.post("/api/subscribers/ci/disable", headers=auth)).status == 202
     finally:
         await client.close()
 

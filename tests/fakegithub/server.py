@@ -21,6 +21,7 @@ from aiohttp import web
 
 from tests.fakegithub.apps import FakeApp, Refused
 from tests.fakegithub.cassettes import recorded
+from tests.fakegithub.oauth import FakeOAuth
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class FakeGitHub:
         self._thread: threading.Thread | None = None
         self.url = ""
         self.app = FakeApp()  # the GitHub App, its installations and their tokens
+        self.oauth = FakeOAuth()  # OAuth apps, users signing in with them, and their tokens
         self.rate_used: dict[str, int] = {}  # calls per rate-limit bucket ("personal", "installation:<id>")
 
     # control
@@ -157,6 +159,7 @@ class FakeGitHub:
         app.router.add_post("/app/installations/{id}/access_tokens", self._access_token)
         app.router.add_get(r + "/installation", self._repo_installation)
         app.router.add_post("/app-manifests/{code}/conversions", self._convert_manifest)
+        self.oauth.mount(app)  # the web flow (github.com/login/oauth/…) and GET /user
         return app
 
     # Credentials, as GitHub checks them.
@@ -168,6 +171,11 @@ class FakeGitHub:
         repo = f"{owner}/{name}" if owner and name else None
         if request.path.startswith("/app-manifests/"):
             return ("anonymous", None)  # the code in the path is the credential
+        if request.path.startswith("/login/oauth/"):
+            return ("anonymous", None)  # github.com's pages: the client's id and secret are checked there
+        if request.path == "/user" or request.path.startswith("/user/"):
+            self.oauth.check(request.headers.get("Authorization"))  # a user's OAuth token only
+            return ("oauth", None)
         app_route = request.path == "/app" or request.path.startswith("/app/")
         if app_route or request.path.endswith("/installation"):
             if scheme.lower() != "bearer":

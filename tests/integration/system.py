@@ -23,7 +23,10 @@ from hamster.signatures import signature_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HAMSTER = [sys.executable, "-m", "hamster.cli.__main__"]
-SECRET = "test-secret"
+SECRET = "test-webhook-secret-7f3a9c2e"
+# Every System's dashboard signs in with these (HAMSTER_API_TOKENS): a reader and an operator.
+READER_TOKEN = "reader-token-3b9e0c71d2"
+OPERATOR_TOKEN = "operator-token-84f1a6e5c0"
 
 
 def free_port() -> int:
@@ -57,6 +60,7 @@ class System:
             "HAMSTER_NAMESPACE": self.namespace,
             "HAMSTER_SUBSCRIBERS": subscribers,
             "HAMSTER_WEBHOOK_SECRET": SECRET,
+            "HAMSTER_API_TOKENS": f"reader:read:{READER_TOKEN},operator:operate:{OPERATOR_TOKEN}",
             "HAMSTER_PARTITIONS": str(partitions),
             "HAMSTER_TEST_MARKS": str(self.marks),
         }
@@ -170,6 +174,21 @@ class System:
                 return int(answer.status), delivery
         except urllib.error.HTTPError as exc:
             return exc.code, delivery
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.intake_port}"
+
+    def fetch(self, path: str, token: str | None = READER_TOKEN) -> tuple[int, str]:
+        """GET a dashboard page or API path with ``token`` (the reader's by default): (status, text)."""
+        request = urllib.request.Request(
+            self.base + path, headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return int(answer.status), answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace")
 
     # what happened
     def runs(self, **filters: Any) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from hamster.github_events import event_info
 from hamster.settings import load_settings
 from hamster.tasks import checkout, shell
 from hamster.tasks.checkout import CheckoutFailed
+from hamster.tasks.git import UnsafeCheckout
 from hamster.tasks.shell import TAIL_BYTES, ShellFailed
 from hamster.tasks.workspace import remove_workspace, workspace_path
 from tests.samples import branch_push, load, with_repo
@@ -263,3 +264,28 @@ def test_checkout_over_ssh_refuses_an_unknown_host(tmp_path, origin, sshd):
     empty.write_text("")
     with pytest.raises(CheckoutFailed, match="Host key verification failed"):
         checkout(ssh_ctx(tmp_path, pr_event(origin["pr_head"]), sshd, empty))
+
+
+HOSTILE = [
+    pytest.param(
+        "sha", "--upload-pack=touch pwned", "is not 40 to 64 lower-case hex digits", id="sha-option"
+    ),
+    pytest.param("sha", "HEAD", "is not 40 to 64 lower-case hex digits", id="sha-a-name"),
+    pytest.param("sha", "A" * 40, "is not 40 to 64 lower-case hex digits", id="sha-upper-case"),
+    pytest.param("repo", "acme/../../etc", "is not owner/name", id="repo-dots"),
+    pytest.param("repo", "-oProxyCommand=touch pwned/app", "is not owner/name", id="repo-option"),
+    pytest.param("repo", "acme/app name", "is not owner/name", id="repo-space"),
+    pytest.param("ref", "refs/heads/--upload-pack=x..y", "is not a valid git ref", id="ref-dots"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), HOSTILE)
+def test_a_hostile_sha_repo_or_ref_is_refused_before_git_runs(tmp_path, origin, field, value, message):
+    """A webhook's sha, repository or ref that GitHub would never send fails the checkout with a clear
+    error, before any git command ran (the workspace is never even created)."""
+    event = push_event(origin["first"])
+    event = event.model_copy(update={field: value})
+    with pytest.raises(UnsafeCheckout) as refused:
+        checkout(ctx_for(tmp_path, event))
+    assert str(refused.value).startswith("checkout refused: ") and message in str(refused.value)
+    assert not workspace_path(tmp_path / "home", "run-1").exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
 
 import pytest
 
@@ -64,9 +63,8 @@ def test_a_diamond_runs_its_middle_stages_side_by_side_and_joins_them(system: Sy
     assert stages["join"]["output"] == {"saw": {"fetch": None, "left": "left", "right": "right"}}
     assert stages["left"]["output"]["saw"] == ["fetch"]
     assert stages["join"]["needs"] == ["left", "right"]
-    page = (
-        urllib.request.urlopen(f"http://127.0.0.1:{system.intake_port}/runs/{run['run_id']}").read().decode()
-    )
+    status, page = system.fetch(f"/runs/{run['run_id']}")
+    assert status == 200
     columns = [
         re.findall(r'data-stage="([^"]+)" data-needs', c) for c in page.split('<div class="column">')[1:]
     ]

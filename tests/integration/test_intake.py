@@ -45,6 +45,8 @@ PUSH = (WEBHOOKS / "push" / "1.payload.json").read_bytes()
 HAMSTER = Path(sys.executable).parent / "hamster"
 OUTAGE_BOOTSTRAP = "127.0.0.1:29192"
 MIB = 1024 * 1024
+S1 = "first-webhook-secret-0c4e91"  # two secrets: rotation (any one verifies)
+S2 = "second-webhook-secret-b27f3d"
 # Straight to 127.0.0.1, whatever proxy the environment names.
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -161,13 +163,13 @@ def intake(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     home = tmp_path_factory.mktemp("intake-home")
     namespace = "t" + uuid.uuid4().hex[:8]
     settings = load_settings(
-        kafka_bootstrap=kafka_bootstrap, namespace=namespace, webhook_secret="s1,s2", home=home
+        kafka_bootstrap=kafka_bootstrap, namespace=namespace, webhook_secret=f"{S1},{S2}", home=home
     )
     env = {name: value for name, value in os.environ.items() if not name.startswith("HAMSTER_")}
     env |= {
         "HAMSTER_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "HAMSTER_NAMESPACE": namespace,
-        "HAMSTER_WEBHOOK_SECRET": "s1,s2",
+        "HAMSTER_WEBHOOK_SECRET": f"{S1},{S2}",
         "HAMSTER_HOME": str(home),
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
@@ -205,7 +207,7 @@ async def test_every_sample_is_stored_before_it_is_acknowledged(intake: Intake, 
     from the topic with the repository key (raw bytes), GitHub's headers and the same payload."""
     body = sample.read_bytes()
     event = sample.parent.name
-    headers = github_headers(body, event, b"s1")
+    headers = github_headers(body, event, S1.encode())
     delivery = headers["X-GitHub-Delivery"]
 
     status, answer = await post(intake.webhook, body, headers)
@@ -227,7 +229,7 @@ async def test_every_sample_is_stored_before_it_is_acknowledged(intake: Intake, 
 
 async def test_a_rotated_secret_is_still_accepted(intake: Intake) -> None:
     """A body signed with the second configured secret is accepted too (secret rotation)."""
-    status, answer = await post(intake.webhook, PUSH, github_headers(PUSH, "push", b"s2"))
+    status, answer = await post(intake.webhook, PUSH, github_headers(PUSH, "push", S2.encode()))
     assert status == 202, answer
 
 
@@ -236,7 +238,7 @@ async def test_a_body_near_githubs_cap_is_stored_whole(intake: Intake) -> None:
     payload = json.loads(PUSH)
     payload["big"] = "x" * (24 * MIB)
     body = json.dumps(payload).encode()
-    headers = github_headers(body, "push", b"s1")
+    headers = github_headers(body, "push", S1.encode())
 
     status, answer = await post(intake.webhook, body, headers)
 
@@ -250,7 +252,7 @@ async def test_a_body_near_githubs_cap_is_stored_whole(intake: Intake) -> None:
 
 def _signed(body: bytes, /, **changes: str | None) -> tuple[bytes, dict[str, str]]:
     """A correctly signed push with ``changes`` applied to its headers (None removes a header)."""
-    headers = github_headers(body, "push", b"s1")
+    headers = github_headers(body, "push", S1.encode())
     for name, value in changes.items():
         if value is None:
             headers.pop(name)
@@ -269,7 +271,9 @@ REJECTIONS = [
     ),
     pytest.param((PUSH, github_headers(PUSH, "push", b"not-configured")), 401, id="unknown-secret"),
     pytest.param(
-        _signed(PUSH, **{"X-Hub-Signature-256": github_headers(b"{}", "push", b"s1")["X-Hub-Signature-256"]}),
+        _signed(
+            PUSH, **{"X-Hub-Signature-256": github_headers(b"{}", "push", S1.encode())["X-Hub-Signature-256"]}
+        ),
         401,
         id="signature-of-another-body",
     ),
@@ -392,7 +396,7 @@ def test_hamster_web_serves_503_while_no_broker_answers(intake: Intake, tmp_path
                 assert time.monotonic() < deadline, log.read_text(errors="replace")
                 time.sleep(0.25)
         assert http_status(f"{base}/readyz") == 503
-        headers = github_headers(PUSH, "push", b"s1")
+        headers = github_headers(PUSH, "push", S1.encode())
         request = urllib.request.Request(f"{base}/webhooks/github", data=PUSH, headers=headers, method="POST")
         with pytest.raises(urllib.error.HTTPError) as refused:
             _NO_PROXY.open(request, timeout=30)
@@ -476,7 +480,7 @@ async def test_broker_outage_answers_503_and_recovers_after_restart(tmp_path: Pa
     settings = load_settings(
         kafka_bootstrap=OUTAGE_BOOTSTRAP,
         namespace="t" + uuid.uuid4().hex[:8],
-        webhook_secret="s1",
+        webhook_secret=S1,
         home=tmp_path,
     )
     broker = LocalBroker(settings)
@@ -490,7 +494,7 @@ async def test_broker_outage_answers_503_and_recovers_after_restart(tmp_path: Pa
         base = f"http://{host}:{port}"
 
         async def deliver() -> tuple[int, dict[str, Any]]:
-            return await post(f"{base}/webhooks/github", PUSH, github_headers(PUSH, "push", b"s1"))
+            return await post(f"{base}/webhooks/github", PUSH, github_headers(PUSH, "push", S1.encode()))
 
         async def get(path: str) -> int:
             async with aiohttp.ClientSession() as session, session.get(base + path) as response:

@@ -61,9 +61,12 @@ def test_workers_joining_mid_pipeline_take_work_and_every_run_finishes(system: S
     deliveries = post_prs(system, "steps", 8)
     for round_ in range(2):
         marks = len(system.marks_list())
-        system.start_worker(f"joiner-{round_}")
+        name = f"joiner-{round_}"
+        system.start_worker(name)
         wait_until(lambda n=marks: len(system.marks_list()) > n, 60, what="more stages to start")
-        deliveries += post_prs(system, "steps", 4, first=8 + 4 * round_)
+        # Once it can take stages, more slow stages than the workers before it have slots: some are its.
+        wait_until(lambda n=name: "stage worker:" in system.log_tail(n, 400), 120, what=f"{name} to start")
+        deliveries += post_prs(system, "steps", 8, first=8 + 8 * round_)
     runs = finished(system, deliveries)
     ids = {r["run_id"] for r in runs}
     assert set(executions(system, ids).values()) == {1}

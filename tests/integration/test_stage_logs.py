@@ -20,7 +20,7 @@ from hamster.stage_logs import LogChunk
 from streams.log_topic import read_run_log
 from streams.reader import read_topic
 from streams.topics import logs_topic
-from tests.integration.system import HAMSTER, REPO_ROOT, System, wait_until
+from tests.integration.system import HAMSTER, READER_TOKEN, REPO_ROOT, System, wait_until
 from tests.pipelines.logs_catalog import GIVEN, WORKER_SECRET
 from tests.samples import load, with_repo
 
@@ -179,7 +179,11 @@ def test_artifacts_are_kept_passed_on_and_downloaded(system: System, tmp_path: P
 
     base = f"http://127.0.0.1:{system.intake_port}"
     with urllib.request.urlopen(
-        f"{base}/runs/{run_id}/artifacts/pkg-1.0-py3-none-any.whl", timeout=10
+        urllib.request.Request(
+            f"{base}/runs/{run_id}/artifacts/pkg-1.0-py3-none-any.whl",
+            headers={"Authorization": f"Bearer {READER_TOKEN}"},
+        ),
+        timeout=10,
     ) as answer:
         assert answer.read() == b"the wheel\n"
         assert "attachment" in answer.headers["Content-Disposition"]
@@ -229,5 +233,7 @@ def test_the_raw_log_and_the_event_stream_of_a_finished_run(system: System):
 
 
 def fetch(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as answer:
+    """GET a dashboard URL signed in as the System's reader."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {READER_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
         return answer.read().decode()

@@ -12,7 +12,7 @@ from hamster import Subscriber, task
 from hamster.tasks import shell
 
 GIVEN = "given-token-4f1c9a"  # a secret a task is given and asks to mask (ctx.mask)
-WORKER_SECRET = "test-secret"  # HAMSTER_WEBHOOK_SECRET of tests.integration.system.System
+WORKER_SECRET = "test-webhook-secret-7f3a9c2e"  # HAMSTER_WEBHOOK_SECRET of tests.integration.system.System
 
 ticks = shell(
     "for i in 1 2 3 4 5 6 7 8; do "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,12 @@ from hamster.broker.config import (
     format_command,
     listen_host,
     new_cluster_id,
+    node_ports,
     render_properties,
     server_config,
 )
 from hamster.broker.log_excerpt import TAIL_LINES, excerpt
+from hamster.broker.probe import NodeMetadata, parse_metadata
 from hamster.errors import ConfigurationError
 
 GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024
@@ -193,3 +196,99 @@ def test_log_excerpt_is_the_tail_when_it_holds_the_error():
     assert excerpt(quiet) == quiet[-TAIL_LINES:]
     late = [*quiet, record("ERROR", "boom")]
     assert excerpt(late) == late[-TAIL_LINES:]
+
+
+def test_cluster_nodes_take_every_other_port():
+    """Three nodes on one bootstrap port: port, port + 2, port + 4 (each controller on the port above)."""
+    assert node_ports(29600, 3) == [29600, 29602, 29604]
+    assert node_ports(9092, 1) == [9092]
+
+
+def test_cluster_nodes_take_the_bootstraps_ports_when_it_lists_one_per_node():
+    """A bootstrap listing three servers names the three nodes' ports; one listing another count does not."""
+    assert node_ports(9092, 3, [9092, 9192, 9292]) == [9092, 9192, 9292]
+    assert node_ports(9092, 3, [9092, 9192]) == [9092, 9094, 9096]
+
+
+def test_cluster_ports_must_leave_room_for_the_controllers():
+    """Listed ports one apart would put a node on another's controller port: refused."""
+    with pytest.raises(ConfigurationError, match="controller"):
+        node_ports(9092, 2, [9092, 9093])
+    with pytest.raises(ConfigurationError, match="65535"):
+        node_ports(65531, 3)
+    with pytest.raises(ConfigurationError, match="at least one node"):
+        node_ports(9092, 0)
+
+
+def test_server_config_for_each_node_of_a_three_node_cluster():
+    """Each node has its id, its own listeners, and the same three-voter quorum; Kafka's own topics and
+    the cluster's topic defaults have three replicas, two in sync."""
+    ports = [29600, 29602, 29604]
+    configs = [
+        server_config("127.0.0.1", port, Path(f"/d/node-{n}"), node_id=n, cluster_ports=ports)
+        for n, port in enumerate(ports, start=1)
+    ]
+    voters = "1@127.0.0.1:29601,2@127.0.0.1:29603,3@127.0.0.1:29605"
+    for n, (port, config) in enumerate(zip(ports, configs, strict=True), start=1):
+        assert config["node.id"] == str(n)
+        assert config["process.roles"] == "broker,controller"
+        assert config["controller.quorum.voters"] == voters
+        assert config["listeners"] == f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}"
+        assert config["advertised.listeners"] == f"PLAINTEXT://127.0.0.1:{port}"
+        assert config["log.dirs"] == f"/d/node-{n}"
+        assert config["offsets.topic.replication.factor"] == "3"
+        assert config["transaction.state.log.replication.factor"] == "3"
+        assert config["transaction.state.log.min.isr"] == "2"
+        assert config["default.replication.factor"] == "3"
+        assert config["min.insync.replicas"] == "2"
+        assert config["unclean.leader.election.enable"] == "false"
+        # Stopped together, the last nodes would wait for a quorum already gone.
+        assert config["controlled.shutdown.enable"] == "false"
+
+
+def test_single_node_config_is_what_it_always_was():
+    """A node alone gets no cluster keys: one voter, one replica, Kafka's shutdown as before."""
+    alone = server_config("127.0.0.1", 9092, Path("/d"))
+    assert server_config("127.0.0.1", 9092, Path("/d"), node_id=1, cluster_ports=[9092]) == alone
+    assert alone["node.id"] == "1"
+    assert alone["transaction.state.log.min.isr"] == "1"
+    assert not {"default.replication.factor", "min.insync.replicas", "controlled.shutdown.enable"} & set(
+        alone
+    )
+
+
+def test_server_config_refuses_a_node_not_in_its_cluster():
+    """A node id or port that the cluster's port list does not hold is a bug, refused."""
+    with pytest.raises(ConfigurationError):
+        server_config("127.0.0.1", 29602, Path("/d"), node_id=1, cluster_ports=[29600, 29602])
+    with pytest.raises(ConfigurationError):
+        server_config("127.0.0.1", 29600, Path("/d"), node_id=3, cluster_ports=[29600, 29602])
+
+
+def metadata_v4(brokers: list[tuple[int, str, int, str | None]], cluster_id: str | None) -> bytes:
+    """A Metadata v4 response body as Kafka encodes it (https://kafka.apache.org/protocol#The_Messages_Metadata)."""
+
+    def string(value: str | None) -> bytes:
+        return struct.pack(">h", -1) if value is None else struct.pack(">h", len(value)) + value.encode()
+
+    body = struct.pack(">ii", 0, len(brokers))
+    for node_id, host, port, rack in brokers:
+        body += struct.pack(">i", node_id) + string(host) + struct.pack(">i", port) + string(rack)
+    return body + string(cluster_id) + struct.pack(">ii", 1, 0)
+
+
+def test_probe_reads_the_cluster_id_and_the_brokers_a_node_knows():
+    """The probe's Metadata answer gives the cluster id and how many brokers the node lists."""
+    body = metadata_v4(
+        [(1, "127.0.0.1", 29600, None), (2, "127.0.0.1", 29602, "rack-b")], "uYKFKpCYTOueFaOk0t8dSQ"
+    )
+    assert parse_metadata(body) == NodeMetadata("uYKFKpCYTOueFaOk0t8dSQ", 2)
+    assert parse_metadata(metadata_v4([], None)) == NodeMetadata(None, 0)
+
+
+def test_probe_refuses_a_truncated_metadata_answer():
+    """An answer cut short is an error (the probe then says the node does not answer), not a wrong id."""
+    body = metadata_v4([(1, "127.0.0.1", 29600, None)], "uYKFKpCYTOueFaOk0t8dSQ")
+    for cut in (6, 20, len(body) - 20):
+        with pytest.raises(struct.error):
+            parse_metadata(body[:cut])

@@ -139,6 +139,6 @@ async def test_what_a_task_prints_and_logs_comes_back_before_its_result(monkeypa
     streams = {stream for stream, _ in sink.writes}
     assert streams == {"stdout", "log"}
     text = "".join(text for _, text in sink.writes)
-    assert "printed test-secret\n" in text  # masked by the worker's StageLog, not here
-    assert f"WARNING pipeline: logged test-secret and {GIVEN}\n" in text
+    assert "printed test-webhook-secret-7f3a9c2e\n" in text  # masked by the worker's StageLog, not here
+    assert f"WARNING pipeline: logged test-webhook-secret-7f3a9c2e and {GIVEN}\n" in text
     assert f"ctx.log says {GIVEN}\n" in text
