@@ -28,6 +28,7 @@ from kafka.structs import OffsetAndMetadata
 
 from bench.harness import PYTHON, Processes, free_port, http_json, http_status, wait_until
 from bench.history import RECORDS_PER_RUN, fresh_namespace, hamster, produce_all, run_log
+from bench.payloads import SECRET
 from bench.stats import median, percentile, rate
 from hamster.settings import Settings
 from streams.topics import run_events_topic, run_marks_topic
@@ -128,7 +129,7 @@ def _web(procs: Processes, env: dict[str, str], name: str, db_url: str) -> dict[
         {
             **env,
             "HAMSTER_DATABASE_URL": db_url,
-            "HAMSTER_WEBHOOK_SECRET": "bench",
+            "HAMSTER_WEBHOOK_SECRET": SECRET,
             "HAMSTER_API_TOKEN": TOKEN,
             "HAMSTER_LOG_LEVEL": "WARNING",
         },
