@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import codec, e2e, history, intake, machine, match_scaling, report, slots
+from bench import codec, e2e, history, intake, machine, match_scaling, report, scale, slots
 from bench.harness import Processes
 from bench.payloads import FIXTURES
 from hamster.broker import LocalBroker
@@ -25,7 +25,7 @@ from hamster.settings import load_settings
 
 log = logging.getLogger("bench")
 
-SECTIONS = ("match", "intake", "e2e", "slots", "history")  # in the order they run
+SECTIONS = ("match", "intake", "e2e", "slots", "history", "scale")  # in the order they run
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,6 +41,8 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--celery-concurrency", type=int, default=1, help="Celery worker processes (prefork)")
     p.add_argument("--trials", type=int, default=3)
     p.add_argument("--keep", action="store_true", help="keep the run's directory (logs, databases)")
+    p.add_argument("--replay-events", type=int, help="webhooks in the history section (100,000)")
+    p.add_argument("--scale-runs", help="runs of history in the scale section, SMALL,LARGE (1000,100000)")
     return p.parse_args(argv)
 
 
@@ -55,12 +57,16 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         "low_duration": 3.0 if quick else 8.0,
         "burst": 60 if quick else 100,
         "burst_concurrency": 16,
-        "replay_events": 5_000 if quick else 100_000,
-        # `hamster replay events` keeps what it selected in memory (~80 KiB per 28 KB webhook) and writes one
-        # record at a time, tens a second here: a thousand gives its rate without eating the time budget.
-        "replay_cli_events": 300 if quick else 1_000,
-        # Enough records for a steady rate; the projection applies a few hundred a second on 2 cores.
-        "projection_records": 4_000 if quick else 10_000,
+        "replay_events": args.replay_events or (5_000 if quick else 100_000),
+        # Enough records for a steady rate: the command's start-up (about a second) is in the time.
+        "projection_records": 8_000 if quick else 100_000,
+        "scale_runs": (
+            tuple(int(n) for n in args.scale_runs.split(","))
+            if args.scale_runs
+            else (200, 2_000)
+            if quick
+            else (1_000, 100_000)
+        ),
         "match_budget_s": 0.3 if quick else 2.0,
         "partitions": args.partitions,
         "workers": args.workers,
@@ -132,12 +138,30 @@ def main(argv: list[str] | None = None) -> None:
     def slots_section() -> None:
         results["slots"] = slots.run(procs, bootstrap, home, plan["partitions"], plan["slots"])
 
+    postgres: list[Any] = []  # started by the first section that needs it
+
+    def postgres_server() -> Any:
+        if not postgres:
+            from tests.postgres import LocalPostgres  # the contract tests' throwaway server
+
+            server = LocalPostgres()
+            postgres.append(server)
+            server.start()
+        return postgres[0]
+
     def history_section() -> None:
         results.update(
             history.run(
                 bootstrap, home, partitions=plan["partitions"], events=plan["replay_events"],
-                cli_events=plan["replay_cli_events"], records=plan["projection_records"],
+                records=plan["projection_records"], postgres=postgres_server(),
             )
+        )  # fmt: skip
+
+    def scale_section() -> None:
+        small, large = plan["scale_runs"]
+        results["scale"] = scale.run(
+            procs, bootstrap, home, partitions=plan["partitions"], small=small, large=large,
+            postgres=postgres_server(),
         )  # fmt: skip
 
     runners = {
@@ -146,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         "e2e": e2e_section,
         "slots": slots_section,
         "history": history_section,
+        "scale": scale_section,
     }
     try:
         for name in sections:
@@ -165,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
             seconds[name] = time.monotonic() - t0
     finally:
         procs.stop_all()
+        for server in postgres:
+            server.stop()
         if broker is not None:
             broker.stop()
         if args.keep:

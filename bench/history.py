@@ -1,12 +1,13 @@
-"""Section 4, replay and projection rebuild, timed through Hamster's own commands.
+"""Section 4, replay, dry run and projection rebuild, timed through Hamster's own commands.
 
-- ``hamster replay events --wait 0`` replays every webhook of a fresh namespace's events topic. The command
-  holds the selected envelopes in memory, so it is timed at a size that fits a shared machine; the
-  streaming path (read back, mark ``replay_of``, batched produce) is timed at the full 100,000 events.
-- ``hamster projection rebuild --into <fresh sqlite>`` applies a run log of complete 3-stage runs.
+- ``hamster replay events --dry-run --subscribers bench.pipeline`` over a fresh namespace's 100,000 recorded
+  webhooks, each of which started its run (a ``RunRequested`` in the run log): what a dry run of an
+  unchanged configuration costs, the run log's starts read too.
+- ``hamster replay events --wait 0`` over the same webhooks (written back as replays, each acknowledged).
+- ``hamster projection rebuild --into <fresh sqlite>`` and ``--into <fresh PostgreSQL database>`` over a run
+  log of complete 3-stage runs, sealed as the run recorder seals them.
 
-Topics are filled first (untimed): the events topic with the recorded pull_request envelopes, the run log
-with records of the run state machine's own types. Commands are timed on the wall clock, start-up included.
+Topics are filled first (untimed). Commands are timed on the wall clock, their start-up included.
 """
 
 from __future__ import annotations
@@ -18,19 +19,20 @@ import os
 import subprocess
 import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from bench.harness import PYTHON, REPO_ROOT, namespace
 from bench.payloads import bodies, headers
 from bench.stats import rate
 from hamster import ids
-from hamster.envelope import decode_envelope, encode_envelope, kafka_headers, parse_webhook
+from hamster.audit import seal
+from hamster.envelope import EventEnvelope, encode_envelope, kafka_headers, parse_webhook
 from hamster.github_events import event_info
-from hamster.replay import replayed
 from hamster.run_events import (
     RunEvent,
     RunRequested,
@@ -45,13 +47,15 @@ from streams.topics import MAX_MESSAGE_BYTES, events_topic, run_events_topic, to
 
 log = logging.getLogger("bench.history")
 
-BATCH = 500
 PIPELINE = ("noop_one", "noop_two", "noop_three")
+SUBSCRIBER = "bench-noop"  # bench.pipeline's subscriber: it matches every recorded webhook
+RECORDS_PER_RUN = 8
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
-def _producer(bootstrap: str) -> AIOKafkaProducer:
-    # Batched (linger) for bulk writes: the same acks and idempotence as the intake, more per request.
-    return AIOKafkaProducer(
+async def produce_all(bootstrap: str, topic: str, records: Any) -> None:
+    """Write ``records`` (key, value, headers) acknowledged, in batches (linger), as fast as Kafka takes."""
+    producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
         enable_idempotence=True,
@@ -59,10 +63,6 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
         linger_ms=5,
         max_batch_size=1024 * 1024,
     )
-
-
-async def _produce_all(bootstrap: str, topic: str, records: Any) -> None:
-    producer = _producer(bootstrap)
     await producer.start()
     try:
         pending = []
@@ -76,94 +76,65 @@ async def _produce_all(bootstrap: str, topic: str, records: Any) -> None:
         await producer.stop()
 
 
-async def _read_to_end(bootstrap: str, topic: str, partitions: int) -> Any:
-    """Yield each partition's records, in offset order, up to the end offsets at the time of the call."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
-    await consumer.start()
-    try:
-        assigned = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning(*assigned)
-        ends = await consumer.end_offsets(assigned)
-        left = {tp for tp in assigned if ends[tp] > 0}
-        while left:
-            batch = await consumer.getmany(*left, timeout_ms=1000, max_records=BATCH)
-            for tp, messages in batch.items():
-                wanted = [m for m in messages if m.offset < ends[tp]]
-                if wanted:
-                    yield tp, wanted
-                if await consumer.position(tp) >= ends[tp]:
-                    left.discard(tp)
-    finally:
-        await consumer.stop()
-
-
-def _envelopes(count: int) -> Any:
-    pool = []
-    for body in bodies():
-        envelope = parse_webhook(headers(body), body.raw, datetime.now(UTC))
-        pool.append(envelope)
+def _webhooks(count: int, started: list[RunRequested]) -> Iterator[Record]:
+    """``count`` recorded pull_request webhooks; the RunRequested each started goes to ``started``."""
+    pool = [parse_webhook(headers(body), body.raw, datetime.now(UTC)) for body in bodies()]
     for i in range(count):
         envelope = pool[i % len(pool)].model_copy(update={"delivery_id": str(uuid.uuid4())})
+        started.append(_requested(envelope))
         yield envelope.key.encode(), encode_envelope(envelope), kafka_headers(envelope)
 
 
-async def _replay(bootstrap: str, topic: str, partitions: int) -> int:
-    producer = _producer(bootstrap)
-    await producer.start()
-    count = 0
-    try:
-        pending = []
-        async for _tp, messages in _read_to_end(bootstrap, topic, partitions):
-            for message in messages:
-                envelope = replayed(decode_envelope(message.value), datetime.now(UTC))
-                pending.append(
-                    await producer.send(
-                        topic,
-                        value=encode_envelope(envelope),
-                        key=message.key,
-                        headers=kafka_headers(envelope),
-                    )
-                )
-                count += 1
-            if len(pending) >= 2000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-    return count
-
-
-def _runs(records: int) -> Any:
+def _requested(envelope: EventEnvelope) -> RunRequested:
     # RunRequested carries the trigger without its payload, as the match agent writes it.
-    info = event_info("pull_request", "-", json.loads(bodies()[0].raw)).model_copy(update={"payload": {}})
-    for n in range(records // 8):
-        run = ids.run_id(str(uuid.uuid4()), "bench-noop")
+    info = event_info(envelope.event, envelope.delivery_id, envelope.payload).model_copy(
+        update={"payload": {}}
+    )
+    run_id = ids.run_id(envelope.delivery_id, SUBSCRIBER)
+    return RunRequested(
+        event_id=ids.event_id(run_id, 1), run_id=run_id, seq=1, subscriber=SUBSCRIBER,
+        subscriber_version="v", pipeline=PIPELINE, event=info,
+    )  # fmt: skip
+
+
+def run_log(runs: int, start: datetime | None = None) -> Iterator[Record]:
+    """The run log of ``runs`` complete 3-stage runs (8 records each), sealed as the run recorder seals
+    them, runs interleaved in small groups as concurrent runs write them; requested a second apart."""
+    body = json.loads(bodies()[0].raw)
+    info = event_info("pull_request", "-", body).model_copy(update={"payload": {}})
+    start = start or datetime.now(UTC) - timedelta(seconds=runs)
+    group: list[list[RunEvent]] = []
+    for n in range(runs):
+        run = ids.run_id(str(uuid.uuid4()), SUBSCRIBER)
+        at = start + timedelta(seconds=n)
         kinds: list[tuple[Any, dict[str, Any]]] = [
-            (RunRequested, {"subscriber": "bench-noop", "subscriber_version": "v", "pipeline": PIPELINE,
-                            "event": info.model_copy(update={"delivery_id": f"{n}"})}),
+            (RunRequested, {"subscriber": SUBSCRIBER, "subscriber_version": "v", "pipeline": PIPELINE,
+                            "event": info.model_copy(update={"delivery_id": str(uuid.uuid4())})}),
         ]  # fmt: skip
         for i, stage in enumerate(PIPELINE):
             kinds.append((StageStarted, {"stage": stage, "index": i, "attempt": 1}))
             kinds.append((StageSucceeded, {"stage": stage, "index": i, "attempt": 1, "duration_ms": 0.1}))
         kinds.append((RunSucceeded, {}))
+        records, prev = [], ""
         for seq, (kind, fields) in enumerate(kinds, start=1):
-            record: RunEvent = kind(event_id=ids.event_id(run, seq), run_id=run, seq=seq, **fields)
-            yield run.encode(), encode_run_event(record), []
+            record = seal(
+                kind(event_id=ids.event_id(run, seq), run_id=run, seq=seq, occurred_at=at, **fields), prev
+            )
+            prev = record.hash
+            records.append(record)
+        group.append(records)
+        if len(group) == 4 or n == runs - 1:
+            for step in zip(*group, strict=True):
+                for record in step:
+                    yield record.run_id.encode(), encode_run_event(record), []
+            group = []
 
 
-def _hamster(env: dict[str, str], *args: str, timeout: float) -> tuple[float, dict[str, Any]]:
+def hamster(env: dict[str, str], *args: str, timeout: float, json_out: bool = True) -> tuple[float, Any]:
     """Run a `hamster` command; (wall-clock seconds, its --json answer). The time includes its start-up."""
     t0 = time.perf_counter()
     done = subprocess.run(
-        [PYTHON, "-m", "hamster.cli", *args, "--json"],
+        [PYTHON, "-m", "hamster.cli", *args, *(["--json"] if json_out else [])],
         cwd=REPO_ROOT,
         env={**os.environ, **env},
         capture_output=True,
@@ -175,10 +146,10 @@ def _hamster(env: dict[str, str], *args: str, timeout: float) -> tuple[float, di
         raise RuntimeError(
             f"hamster {' '.join(args)} failed ({done.returncode}): {done.stderr.decode()[-2000:]}"
         )
-    return seconds, json.loads(done.stdout)
+    return seconds, json.loads(done.stdout) if json_out else done.stdout
 
 
-def _namespace(bootstrap: str, home: Path, partitions: int) -> tuple[Settings, dict[str, str]]:
+def fresh_namespace(bootstrap: str, home: Path, partitions: int) -> tuple[Settings, dict[str, str]]:
     settings = load_settings(
         kafka_bootstrap=bootstrap, namespace=namespace(), partitions=partitions, home=home
     )
@@ -193,46 +164,59 @@ def _namespace(bootstrap: str, home: Path, partitions: int) -> tuple[Settings, d
 
 
 def run(
-    bootstrap: str, home: Path, *, partitions: int, events: int, cli_events: int, records: int
+    bootstrap: str, home: Path, *, partitions: int, events: int, records: int, postgres: Any
 ) -> dict[str, Any]:
-    # `hamster replay events`: everything in a namespace's events topic, replayed by the command itself.
-    settings, env = _namespace(bootstrap, home, partitions)
-    asyncio.run(_produce_all(bootstrap, events_topic(settings), _envelopes(cli_events)))
-    cli_s, answer = _hamster(env, "replay", "events", "--wait", "0", timeout=1200)
+    settings, env = fresh_namespace(bootstrap, home, partitions)
+    started: list[RunRequested] = []
+    asyncio.run(produce_all(bootstrap, events_topic(settings), _webhooks(events, started)))
+    asyncio.run(
+        produce_all(
+            bootstrap,
+            run_events_topic(settings),
+            ((r.run_id.encode(), encode_run_event(r), []) for r in started),
+        )
+    )
+    del started
+    dry_s, diff = hamster(
+        env, "replay", "events", "--dry-run", "--subscribers", "bench.pipeline", timeout=1800
+    )
+    log.info("hamster replay events --dry-run: %d events in %.1f s", diff["events"], dry_s)
+    replay_s, answer = hamster(env, "replay", "events", "--wait", "0", timeout=1800)
     replayed = int(answer["events_replayed"])
-    log.info("hamster replay events: %d replayed in %.1f s", replayed, cli_s)
+    log.info("hamster replay events: %d replayed in %.1f s", replayed, replay_s)
 
-    # The streaming path at full size: read back, mark, produce, batched and without holding the topic.
-    settings, _ = _namespace(bootstrap, home, partitions)
-    asyncio.run(_produce_all(bootstrap, events_topic(settings), _envelopes(events)))
-    t0 = time.perf_counter()
-    streamed = asyncio.run(_replay(bootstrap, events_topic(settings), partitions))
-    stream_s = time.perf_counter() - t0
-    log.info("streaming replay path: %d events in %.1f s", streamed, stream_s)
-
-    settings, env = _namespace(bootstrap, home, partitions)
-    asyncio.run(_produce_all(bootstrap, run_events_topic(settings), _runs(records)))
+    settings, env = fresh_namespace(bootstrap, home, partitions)
+    asyncio.run(produce_all(bootstrap, run_events_topic(settings), run_log(records // RECORDS_PER_RUN)))
     into = f"sqlite:///{home / (settings.namespace + '-rebuild.db')}"
-    rebuild_s, summary = _hamster(env, "projection", "rebuild", "--into", into, timeout=1200)
-    log.info("hamster projection rebuild: %d records in %.1f s", summary["records"], rebuild_s)
+    rebuild_s, summary = hamster(env, "projection", "rebuild", "--into", into, timeout=1800)
+    log.info("hamster projection rebuild (sqlite): %d records in %.1f s", summary["records"], rebuild_s)
+    pg_url = postgres.create_database(settings.namespace)
+    pg_s, pg_summary = hamster(env, "projection", "rebuild", "--into", pg_url, timeout=1800)
+    log.info("hamster projection rebuild (PostgreSQL): %d records in %.1f s", pg_summary["records"], pg_s)
     return {
         "replay": {
-            "events_per_s": rate(replayed, cli_s),
+            "events_per_s": rate(replayed, replay_s),
             "events": replayed,
-            "seconds": cli_s,
-            "method": "`hamster replay events --wait 0` over every recorded pull_request webhook in a fresh "
-            "namespace, wall clock including the command's start-up",
-            "stream_path_events_per_s": rate(streamed, stream_s),
-            "stream_path_events": streamed,
-            "stream_path_method": "aiokafka read of the events topic, decode, mark replay_of, batched "
-            "produce back into the events topic (the path a streaming `hamster replay` would take)",
+            "seconds": replay_s,
+            "method": "`hamster replay events --wait 0` over every recorded pull_request webhook (24-27 KB) "
+            "of a fresh namespace, wall clock including the command's start-up",
+            "dry_run_events_per_s": rate(int(diff["events"]), dry_s),
+            "dry_run_events": diff["events"],
+            "dry_run_unchanged": diff["unchanged"],
+            "dry_run_seconds": dry_s,
+            "dry_run_method": "`hamster replay events --dry-run --subscribers bench.pipeline` over the same "
+            "webhooks, each of which started its run (a RunRequested in the run log, read too), wall clock "
+            "including the command's start-up",
         },
         "projection": {
             "records_per_s": rate(int(summary["records"]), rebuild_s),
             "records": summary["records"],
             "applied": summary["applied"],
             "seconds": rebuild_s,
-            "method": "`hamster projection rebuild --into <fresh sqlite>` over complete 3-stage runs, "
-            "wall clock including the command's start-up",
+            "postgres_records_per_s": rate(int(pg_summary["records"]), pg_s),
+            "postgres_seconds": pg_s,
+            "method": "`hamster projection rebuild --into <fresh sqlite | fresh PostgreSQL database>` over "
+            "complete 3-stage runs, sealed, wall clock including the command's start-up; PostgreSQL is "
+            "Debian's, local, fsync off (tests/postgres.py)",
         },
     }

@@ -2,6 +2,8 @@
 # Debian's redis-server for the benchmark's Celery baseline. The benchmark starts its own throwaway server
 # on a free port (bench/e2e.py) and stops it; nothing runs as a service. Idempotent.
 set -euo pipefail
+# The history and scale sections rebuild the projection into PostgreSQL (a throwaway server, tests/postgres.py).
+bash "$(dirname "$0")/../scripts/postgres.sh"
 if command -v redis-server >/dev/null; then
     exit 0
 fi

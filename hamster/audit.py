@@ -100,40 +100,59 @@ def verify(records: Iterable[tuple[Position, dict[str, Any]]]) -> Verification:
     refused); both chain to the same predecessor, and the next record may follow either. Lease renewals
     are not steps of the run and stay out of the chain: counted, not judged.
     """
-    stored: dict[tuple[str, int], list[str]] = {}  # (run, seq) → hashes stored on such records
-    runs: set[str] = set()
-    breaks: list[Break] = []
-    count = unsealed = leases = 0
+    check = ChainCheck()
     for position, content in records:
-        count += 1
+        check.add(position, content)
+    return check.result()
+
+
+class ChainCheck:
+    """``verify`` one record at a time, for a caller that streams the log (``add``, then ``result``)."""
+
+    def __init__(self) -> None:
+        self._stored: dict[tuple[str, int], list[str]] = {}  # (run, seq) → hashes stored on such records
+        self._runs: set[str] = set()
+        self._chained: set[str] = set()  # runs with a stored hash
+        self._breaks: list[Break] = []
+        self._count = self._unsealed = self._leases = 0
+
+    def add(self, position: Position, content: dict[str, Any]) -> None:
+        stored = self._stored
+        self._count += 1
         run_id, seq = str(content.get("run_id", "")), int(content.get("seq", 0))
-        runs.add(run_id)
+        self._runs.add(run_id)
         if content.get("type") == "LeaseRenewed":
-            leases += 1
-            continue
+            self._leases += 1
+            return
         found = str(content.get("hash", ""))
         if not found:
-            unsealed += 1
-            continue
+            self._unsealed += 1
+            return
         claimed = str(content.get("prev_hash", ""))
         if seq == 1:
             prev = ""
         elif (run_id, seq - 1) in stored:
             before = stored[(run_id, seq - 1)]
             prev = claimed if claimed in before else before[0]
-        elif not any(r == run_id for r, _ in stored):
+        elif run_id not in self._chained:
             prev = claimed  # the window starts inside this run
         else:
-            breaks.append(Break(run_id, seq, position, "", found, f"no record {seq - 1} before it"))
+            self._breaks.append(Break(run_id, seq, position, "", found, f"no record {seq - 1} before it"))
             stored.setdefault((run_id, seq), []).append(found)
-            continue
+            self._chained.add(run_id)
+            return
         expected = chain_hash(prev, content)
         if expected != found:
-            breaks.append(Break(run_id, seq, position, expected, found, "content does not match its hash"))
+            self._breaks.append(
+                Break(run_id, seq, position, expected, found, "content does not match its hash")
+            )
         elif claimed != prev:
-            breaks.append(Break(run_id, seq, position, prev, claimed, "prev_hash is not the chain's"))
+            self._breaks.append(Break(run_id, seq, position, prev, claimed, "prev_hash is not the chain's"))
         stored.setdefault((run_id, seq), []).append(found)
-    return Verification(count, len(runs), unsealed, tuple(breaks), leases)
+        self._chained.add(run_id)
+
+    def result(self) -> Verification:
+        return Verification(self._count, len(self._runs), self._unsealed, tuple(self._breaks), self._leases)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 from itertools import accumulate
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from hamster import json_codec
 from hamster.errors import WebhookRejected
 
 MAX_DEPTH = 128
@@ -109,11 +111,31 @@ def envelope_for(
 
 
 def encode_envelope(envelope: EventEnvelope) -> bytes:
-    return envelope.model_dump_json().encode()
+    """The envelope's JSON: its own fields as pydantic writes them, the payload by orjson (much faster)."""
+    data = envelope.model_dump(mode="json", exclude={"payload"})
+    data["payload"] = envelope.payload
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits (the intake accepts them): pydantic writes it
+        return envelope.model_dump_json().encode()
 
 
 def decode_envelope(raw: bytes) -> EventEnvelope:
-    return EventEnvelope.model_validate_json(raw)
+    """The envelope in ``raw``; a ValueError (pydantic's ValidationError) when it is not one.
+
+    The JSON is read by ``hamster.json_codec`` (orjson where exact) and the payload taken as it is (any JSON
+    object is a valid ``dict[str, Any]``); only the envelope's own fields go through pydantic, which costs
+    a fraction of validating the whole 28 KB payload again.
+    """
+    try:
+        data = json_codec.loads(raw)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("payload"), dict):
+        payload = data["payload"]
+        head = EventEnvelope.model_validate({**data, "payload": {}})
+        return head.model_copy(update={"payload": payload})
+    return EventEnvelope.model_validate_json(raw)  # says precisely what is wrong
 
 
 def kafka_headers(envelope: EventEnvelope) -> list[tuple[str, bytes]]:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from hamster import ids
-from hamster.envelope import EventEnvelope
+from hamster.dispatch import MANUAL_EVENT, SCHEDULE_EVENT
+from hamster.envelope import DELIVERY_HEADER, EVENT_HEADER, EventEnvelope
 from hamster.errors import ConfigurationError
 from hamster.github_events import EventInfo, event_info
 from hamster.lifecycle import RunState
@@ -76,17 +77,76 @@ class EventFilter:
             return False
         return not self.actions or envelope.action in self.actions
 
+    def rejects_record(self, headers: Any, key: bytes | None, timestamp_ms: int | None) -> bool:
+        """True when a record of the events topic certainly is not selected, judged from its Kafka headers,
+        key and timestamp alone (so it need not be decoded). False means "decode it and ask ``selects``".
 
-def select_events(envelopes: Iterable[EventEnvelope], selection: EventFilter) -> list[EventEnvelope]:
-    """The envelopes the filter selects, each delivery once (GitHub redeliveries share the delivery id)."""
+        The intake writes GitHub's event and delivery headers and the key (the repository when the payload
+        names one); a replay carries ``REPORT_HEADER``; a record is stamped after its ``received_at`` was
+        set, so a timestamp before ``since`` means ``received_at`` is before it too.
+        """
+        found = dict(headers.items() if isinstance(headers, Mapping) else (headers or ()))
+        event, delivery = found.get(EVENT_HEADER), found.get(DELIVERY_HEADER)
+        if self.events and event is not None and bytes(event).decode(errors="replace") not in self.events:
+            return True
+        if self.deliveries:
+            if (
+                delivery is not None
+                and bytes(delivery).decode(errors="replace").lower() not in self.deliveries
+            ):
+                return True
+        elif REPORT_HEADER in found:
+            return True  # a replay, not named by delivery id
+        if (
+            self.since is not None
+            and timestamp_ms is not None
+            and timestamp_ms < self.since.timestamp() * 1000
+        ):
+            return True
+        # The key is the repository whenever the payload names one; otherwise the repository is None and
+        # a repos filter selects nothing, whatever the key.
+        return bool(
+            self.repos and key is not None and not glob_match(key.decode(errors="replace"), self.repos)
+        )
+
+
+def nothing_to_match(
+    selection: EventFilter,
+    specs: Iterable[SubscriberSpec],
+    started: Mapping[str, set[str]],
+    headers: Any,
+) -> bool:
+    """True when a dry run may count a record of the events topic as a selected event with no rows without
+    decoding it: the filter is decided by headers alone (event names, delivery ids), no subscriber listens
+    to the record's event, and its delivery started nothing. Events Hamster makes itself (manual runs,
+    schedule ticks) name their subscriber whatever its filters, so they are always decoded.
+    Call it only for records ``rejects_record`` let through.
+    """
+    if selection.since or selection.until or selection.repos or selection.actions:
+        return False
+    found = dict(headers.items() if isinstance(headers, Mapping) else (headers or ()))
+    event, delivery = found.get(EVENT_HEADER), found.get(DELIVERY_HEADER)
+    if event is None or delivery is None:
+        return False
+    name = bytes(event).decode(errors="replace")
+    if name in (MANUAL_EVENT, SCHEDULE_EVENT):
+        return False
+    if any("*" in spec.events or name in spec.events for spec in specs):
+        return False
+    return bytes(delivery).decode(errors="replace") not in started
+
+
+def select_events(envelopes: Iterable[EventEnvelope], selection: EventFilter) -> Iterator[EventEnvelope]:
+    """The envelopes the filter selects, each delivery once (GitHub redeliveries share the delivery id).
+
+    A generator: it holds the delivery ids seen, never the envelopes.
+    """
     seen: set[str] = set()
-    out = []
     for envelope in envelopes:
         if envelope.delivery_id in seen or not selection.selects(envelope):
             continue
         seen.add(envelope.delivery_id)
-        out.append(envelope)
-    return out
+        yield envelope
 
 
 def replayed(original: EventEnvelope, now: datetime, replay_id: str | None = None) -> EventEnvelope:
@@ -143,15 +203,20 @@ class DryRun:
 
 
 def dry_run(
-    envelopes: Sequence[EventEnvelope],
+    envelopes: Iterable[EventEnvelope],
     specs: Iterable[SubscriberSpec],
     predicates: Predicates,
     started: Mapping[str, set[str]],
 ) -> DryRun:
-    """Match ``envelopes`` against ``specs`` and compare with ``started`` (delivery id → subscribers)."""
+    """Match ``envelopes`` against ``specs`` and compare with ``started`` (delivery id → subscribers).
+
+    ``envelopes`` is consumed once, one at a time: a stream read from the topic is never held whole.
+    """
     index = SubscriberIndex(specs)
     rows = []
+    events = 0
     for envelope in envelopes:
+        events += 1
         would = set(would_start(envelope, index, predicates))
         did = started.get(envelope.delivery_id, set())
         for name in sorted(would | did):
@@ -167,7 +232,7 @@ def dry_run(
                     verdict,
                 )
             )
-    return DryRun(events=len(envelopes), rows=tuple(rows))
+    return DryRun(events=events, rows=tuple(rows))
 
 
 def started_by_delivery(requests: Iterable[RunRequested]) -> dict[str, set[str]]:
@@ -177,6 +242,19 @@ def started_by_delivery(requests: Iterable[RunRequested]) -> dict[str, set[str]]
         if requested.original_run_id is None or requested.replay_of is not None:
             out.setdefault(requested.event.delivery_id, set()).add(requested.subscriber)
     return out
+
+
+def start_in(content: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(delivery id, subscriber) when a run-log record's JSON is a ``RunRequested`` that is a start (not a
+    rerun): ``started_by_delivery`` for one record read as JSON, without building the model."""
+    if content.get("type") != "RunRequested":
+        return None
+    if content.get("original_run_id") is not None and content.get("replay_of") is None:
+        return None
+    event = content.get("event")
+    delivery = event.get("delivery_id") if isinstance(event, Mapping) else None
+    subscriber = content.get("subscriber")
+    return (delivery, subscriber) if isinstance(delivery, str) and isinstance(subscriber, str) else None
 
 
 def retention_warning(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 
 from hamster.projection import runs, stages
 
@@ -76,15 +78,27 @@ def list_runs(
     status: str | None = None,
     subscriber: str | None = None,
     limit: int | None = None,
+    cursor: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs, newest first."""
-    query = select(runs).order_by(runs.c.requested_at.desc(), runs.c.run_id)
+    """Runs, newest first (ties by run id); ``cursor``: only those after that point of the order.
+
+    Keyset pagination: a page is the ``limit`` runs after the cursor of the page before's last run
+    (``next_cursor``), found by walking an index (migration 0002) from there, so it costs the same deep
+    in 100,000 runs as on the first page, and runs that arrive meanwhile (newer) never shift a page.
+    Raises ``ValueError`` for a cursor this function did not make.
+    """
+    query = select(runs).order_by(runs.c.requested_at.desc(), runs.c.run_id.desc())
     if repo:
         query = query.where(runs.c.repo == repo)
     if status:
         query = query.where(runs.c.status == status)
     if subscriber:
         query = query.where(runs.c.subscriber == subscriber)
+    if cursor is not None:
+        at, run_id = decode_cursor(cursor)
+        query = query.where(
+            or_(runs.c.requested_at < at, and_(runs.c.requested_at == at, runs.c.run_id < run_id))
+        )
     if limit is not None:
         query = query.limit(limit)
     with engine.connect() as conn:
@@ -95,6 +109,37 @@ def list_runs(
     for s in stage_rows:
         by_run.setdefault(s.run_id, []).append(s)
     return [_run_dict(r, by_run.get(r.run_id, [])) for r in rows]
+
+
+def next_cursor(page: list[dict[str, Any]], limit: int) -> str | None:
+    """The cursor of the page after ``page`` (asked with ``limit``), or None when it was the last."""
+    if len(page) < limit or not page:
+        return None
+    last = page[-1]
+    text = f"{last['requested_at']}|{last['run_id']}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """(requested_at, run_id) of a cursor from ``next_cursor``; ValueError for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, run_id = text.split("|", 1)
+        when = datetime.fromisoformat(at)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ValueError(f"not a cursor of this listing: {cursor[:40]!r}") from None
+    if when.tzinfo is None or not run_id or len(run_id) > 36:
+        raise ValueError(f"not a cursor of this listing: {cursor[:40]!r}")
+    return when.astimezone(UTC), run_id
+
+
+def find_runs(engine: Engine, prefix: str, limit: int = 2) -> list[dict[str, Any]]:
+    """Runs whose id starts with ``prefix``, at most ``limit``: a unique prefix gives one."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(runs.c.run_id).where(runs.c.run_id.startswith(prefix, autoescape=True)).limit(limit)
+        ).all()
+    return [run for (run_id,) in found if (run := get_run(engine, run_id)) is not None]
 
 
 def get_run(engine: Engine, run_id: str) -> dict[str, Any] | None:

@@ -1,11 +1,16 @@
-"""Read a topic from its start to its current end with kafka-python (for the CLI: listings, history)."""
+"""Read a topic from its start to its current end (for the CLI: listings, history, replays, rebuilds).
+
+``read_topic`` (kafka-python, blocking) suits small reads. ``read_batches`` (aiokafka) is for reading a
+whole topic fast: kafka-python reads its socket 4 KiB at a time in Python, aiokafka in large chunks with
+its compiled record parser, about twice the records per second on 28 KB webhooks here.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
@@ -74,6 +79,72 @@ def read_topic(
                             yield record
     finally:
         consumer.close()
+
+
+FETCH_PARTITION_BYTES = 8 * 1024 * 1024
+"""Per partition and fetch (a larger record still comes whole: KIP-74); several partitions per fetch."""
+
+
+async def read_batches(
+    bootstrap: str,
+    topic: str,
+    *,
+    since_ms: int | None = None,
+    from_offset: int | None = None,
+    max_records: int = 1000,
+    timeout_s: float = 30.0,
+) -> AsyncIterator[list[Any]]:
+    """Every record now in ``topic``, as lists of at most ``max_records`` aiokafka ``ConsumerRecord``s;
+    stops at the end offsets found when it started. Records of a partition come in offset order (all
+    partitions are fetched at once, so partitions interleave between batches). Only one batch is held.
+
+    ``since_ms``: start each partition at its first record stamped then or later. ``from_offset``: start
+    every partition there (or at its log start).
+    """
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import KafkaError
+
+    # Named at construction (no group: nothing is committed), the consumer is given every partition of the
+    # topic once its metadata arrived, which start() waits for.
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id="hamster-reader",
+        request_timeout_ms=int(timeout_s * 1000),
+        max_partition_fetch_bytes=FETCH_PARTITION_BYTES,
+        fetch_max_bytes=4 * FETCH_PARTITION_BYTES,
+    )
+    try:
+        await consumer.start()
+    except KafkaError as exc:
+        await consumer.stop()
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    try:
+        assigned = sorted(consumer.assignment(), key=lambda tp: tp.partition)
+        if not assigned:
+            return
+        ends = await consumer.end_offsets(assigned)
+        starts = await consumer.beginning_offsets(assigned)
+        if since_ms is not None:
+            found = await consumer.offsets_for_times({tp: since_ms for tp in assigned})
+            starts = {tp: found[tp].offset if found.get(tp) else ends[tp] for tp in assigned}
+        if from_offset is not None:
+            starts = {tp: max(starts[tp], from_offset) for tp in assigned}
+        left = {tp for tp in assigned if ends[tp] > starts[tp]}
+        for tp in left:
+            consumer.seek(tp, starts[tp])
+        while left:
+            fetched = await consumer.getmany(*left, timeout_ms=1000, max_records=max_records)
+            batch = [m for tp, messages in fetched.items() for m in messages if m.offset < ends[tp]]
+            for tp in list(left):
+                if await consumer.position(tp) >= ends[tp]:
+                    left.discard(tp)
+            if batch:
+                yield batch
+    finally:
+        await consumer.stop()
 
 
 async def patiently(read: Callable[..., T], *args: Any, what: str) -> T:

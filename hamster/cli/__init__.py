@@ -25,34 +25,47 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+COMMANDS = {
+    "artifacts": "artifacts",
+    "broker": "broker",
+    "web": "web",
+    "send": "send",
+    "trigger": "trigger",
+    "worker": "worker",
+    "runs": "runs",
+    "subscribers": "subscribers",
+    "dev": "dev",
+    "dlq": "dlq",
+    "replay": "replay",
+    "audit": "audit",
+    "projection": "projection",
+    "github-app": "github_app",
+}
+"""Command name → its module in this package (which defines a command or group of the same name)."""
+
+
+class _LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (or ``--help`` lists them): `hamster runs
+    list` need not load aiohttp, the dashboard and Faust first. Click's documented pattern for large CLIs:
+    https://click.palletsprojects.com/en/stable/complex/#lazily-loading-subcommands"""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        import importlib
+
+        loaded = importlib.import_module(f"hamster.cli.{module}")
+        command: click.Command = getattr(loaded, module)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Hamster CI: GitHub events in, pipelines of Python tasks out, every event kept in Kafka.
 
     Settings come from HAMSTER_* environment variables (see the README).
     """
-
-
-def _register() -> None:
-    from hamster.cli import artifacts, broker, dev, dlq, runs, send, subscribers, trigger, web, worker
-
-    for command in (
-        artifacts.artifacts,
-        broker.broker,
-        web.web,
-        send.send,
-        trigger.trigger,
-        worker.worker,
-        runs.runs,
-        subscribers.subscribers,
-        dev.dev,
-        dlq.dlq,
-    ):
-        main.add_command(command)
-    from hamster.cli import audit, github_app, projection, replay  # replay and audit: their own groups
-
-    for group in (replay.replay, audit.audit, projection.projection, github_app.github_app):
-        main.add_command(group)
-
-
-_register()

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hamster.cli import fail, settings_or_exit
+from hamster.cli.progress import progress
 from hamster.errors import HamsterError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+BATCH = 5000
+"""Records folded and written together: most runs' records fall in one batch."""
 
 
 @click.group()
@@ -27,41 +34,21 @@ def projection() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def rebuild(url: str | None, as_json: bool) -> None:
     """Empty the projection and apply every record of the run log to it, in one transaction."""
-    from hamster.projection import apply, clear, make_engine
-    from hamster.run_events import decode_run_event
-    from streams.reader import read_topic, topic_size
+    from hamster.projection import make_engine
+    from streams.reader import topic_size
     from streams.topics import run_events_topic
 
     settings = settings_or_exit()
     topic = run_events_topic(settings)
-    records = changed = undecodable = 0
     try:
         engine = make_engine(url or settings.db_url)
         total = topic_size(settings.kafka_bootstrap, topic)
-        progress = Progress(
-            TextColumn("rebuilding the projection"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=as_json,
-            transient=True,
+        records, changed, undecodable = asyncio.run(
+            _rebuild(engine, settings.kafka_bootstrap, topic, total, as_json)
         )
-        # One transaction: readers see the old view until the new one is complete, never half of it.
-        with progress, engine.begin() as conn:
-            task = progress.add_task("rebuild", total=total)
-            clear(conn)
-            for record in read_topic(settings.kafka_bootstrap, topic):
-                records += 1
-                progress.advance(task)
-                try:
-                    event = decode_run_event(record.value)
-                except ValueError:
-                    undecodable += 1
-                    continue
-                changed += apply(conn, record.topic, record.partition, record.offset, event)
     except HamsterError as exc:
         fail(str(exc), 2)
+        return
     summary = {"records": records, "applied": changed, "undecodable": undecodable}
     if as_json:
         click.echo(json.dumps(summary))
@@ -70,3 +57,29 @@ def rebuild(url: str | None, as_json: bool) -> None:
             f"projection rebuilt from {records} record(s) of {topic}: {changed} applied"
             + (f", {undecodable} undecodable" if undecodable else "")
         )
+
+
+async def _rebuild(
+    engine: Engine, bootstrap: str, topic: str, total: int, quiet: bool
+) -> tuple[int, int, int]:
+    """(records read, applied, undecodable). Batch by batch as fetched, each folded and written at once
+    (``apply_records``), all in one transaction: readers see the old view until the new one is complete."""
+    from hamster.projection import apply_records, clear
+    from hamster.run_events import decode_run_event
+    from streams.reader import read_batches
+
+    records = changed = undecodable = 0
+    with progress("rebuilding the projection", total, quiet) as advance, engine.begin() as conn:
+        clear(conn)
+        async for batch in read_batches(bootstrap, topic, max_records=BATCH):
+            items = []
+            for record in batch:
+                try:
+                    items.append((record.partition, record.offset, decode_run_event(record.value)))
+                except ValueError:
+                    undecodable += 1
+            # Records of one run share a partition and come in its offset order; partitions may interleave.
+            changed += apply_records(conn, topic, items)
+            records += len(batch)
+            advance(len(batch))
+    return records, changed, undecodable

@@ -1,49 +1,53 @@
 """`hamster replay events|run`: re-emit recorded webhooks, dry-run a subscribers change, rerun a run.
 
-The decisions are ``hamster.replay``'s; this module reads and writes the topics (kafka-python) and prints.
+The decisions are ``hamster.replay``'s; this module streams the topics (aiokafka: one fetched batch held at a
+time, each batch's writes acknowledged together) and prints.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hamster.cli import fail, settings_or_exit
-from hamster.errors import HamsterError
+from hamster.cli.progress import progress
+from hamster.errors import BrokerError, HamsterError
 from hamster.settings import Settings
 
 if TYPE_CHECKING:  # the commands import what they use when they run
     from hamster.envelope import EventEnvelope
-    from hamster.replay import DryRun, EventFilter
+    from hamster.replay import DryRun, DryRunRow, EventFilter
     from hamster.run_events import RunRequested
     from hamster.subscribers import SubscriberSpec
 
 
-def _progress(quiet: bool) -> Progress:
-    """A progress bar on stderr, so ``--json`` output on stdout stays clean."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=quiet,
-        transient=True,
-    )
-
-
-def _selected(settings: Settings, selection: EventFilter, quiet: bool) -> tuple[int, list[EventEnvelope]]:
-    """(records read, envelopes selected) from the events topic, warning when retention cut the range."""
+def _decoded(records: Iterable[Any], selection: EventFilter) -> Iterator[EventEnvelope]:
+    """The envelopes among ``records`` (of the events topic) that ``selection`` may select: a record its
+    headers, key or timestamp rule out is not decoded at all; an undecodable one is skipped (the match agent
+    set it aside as a dead letter: nothing to replay)."""
     from hamster.envelope import decode_envelope
-    from hamster.replay import retention_warning, select_events
-    from streams.reader import log_start, read_topic, topic_size
+
+    for record in records:
+        if selection.rejects_record(record.headers, record.key, record.timestamp):
+            continue
+        try:
+            yield decode_envelope(record.value)
+        except ValueError:
+            continue
+
+
+def _start(settings: Settings, selection: EventFilter) -> tuple[str, int | None, int | None]:
+    """(events topic, where to start reading by time, how many records to expect when known); warns (or
+    stops) when retention cut the range."""
+    from hamster.replay import retention_warning
+    from streams.reader import log_start, topic_size
     from streams.topics import events_topic
 
     topic = events_topic(settings)
@@ -58,37 +62,50 @@ def _selected(settings: Settings, selection: EventFilter, quiet: bool) -> tuple[
     # stamps a record after it set received_at, so nothing in the range is skipped; the filter then checks
     # received_at exactly. A minute of slack covers an intake whose clock differs from the broker's.
     since_ms = int(selection.since.timestamp() * 1000) - 60_000 if selection.since else None
-    read = 0
-    envelopes = []
-    with _progress(quiet) as progress:
-        # Reading from --since, the topic's size over-counts: the bar then just shows progress.
-        total = None if since_ms is not None else topic_size(settings.kafka_bootstrap, topic)
-        task = progress.add_task("reading webhooks", total=total)
-        for record in read_topic(settings.kafka_bootstrap, topic, since_ms=since_ms):
-            read += 1
-            progress.advance(task)
+    # Reading from --since, the topic's size over-counts: the progress then just counts.
+    total = None if since_ms is not None else topic_size(settings.kafka_bootstrap, topic)
+    return topic, since_ms, total
+
+
+async def _starts(settings: Settings) -> dict[str, set[str]]:
+    """Which subscribers each delivery started (``started_by_delivery``), read from the run log's JSON: a
+    dry run reads every start, and building each ``RunRequested`` would cost more than the matching."""
+    from hamster.json_codec import loads
+    from hamster.replay import start_in
+    from streams.reader import read_batches
+    from streams.topics import run_events_topic
+
+    out: dict[str, set[str]] = {}
+    async for batch in read_batches(settings.kafka_bootstrap, run_events_topic(settings)):
+        for record in batch:
+            if b'"RunRequested"' not in record.value:
+                continue
             try:
-                envelopes.append(decode_envelope(record.value))
-            except ValueError:
-                continue  # the match agent set it aside as undecodable; nothing to replay
-    return read, select_events(envelopes, selection)
+                start = start_in(loads(record.value))
+            except (ValueError, AttributeError):  # not JSON, or not an object
+                continue
+            if start is not None:
+                out.setdefault(start[0], set()).add(start[1])
+    return out
 
 
-def _requests(settings: Settings, since_ms: int | None = None) -> list[RunRequested]:
+async def _requests(settings: Settings, since_ms: int | None = None) -> list[RunRequested]:
+    """The run log's ``RunRequested`` records; the others are told apart by their bytes, not decoded."""
     from hamster.run_events import RunRequested, decode_run_event
-    from streams.reader import read_topic
+    from streams.reader import read_batches
     from streams.topics import run_events_topic
 
     out = []
-    for record in read_topic(settings.kafka_bootstrap, run_events_topic(settings), since_ms=since_ms):
-        if b'"RunRequested"' not in record.value:
-            continue
-        try:
-            decoded = decode_run_event(record.value)
-        except ValueError:
-            continue
-        if isinstance(decoded, RunRequested):
-            out.append(decoded)
+    async for batch in read_batches(settings.kafka_bootstrap, run_events_topic(settings), since_ms=since_ms):
+        for record in batch:
+            if b'"RunRequested"' not in record.value:
+                continue
+            try:
+                decoded = decode_run_event(record.value)
+            except ValueError:
+                continue
+            if isinstance(decoded, RunRequested):
+                out.append(decoded)
     return out
 
 
@@ -184,8 +201,7 @@ def events(
     as_json: bool,
 ) -> None:
     """Re-emit recorded webhooks; each replay gets a new delivery id linked to the original."""
-    from hamster.replay import EventFilter, parse_time, started_by_delivery
-    from hamster.replay import dry_run as compare
+    from hamster.replay import EventFilter, parse_time
 
     settings = settings_or_exit()
     if module and not dry_run:
@@ -200,58 +216,80 @@ def events(
             actions=actions,
             deliveries=tuple(str(d).lower() for d in deliveries),
         )
-        read, selected = _selected(settings, selection, as_json)
         specs, predicates = _subscribers(settings, module)
+        topic, since_ms, total = _start(settings, selection)
         if dry_run:
-            _print_dry_run(
-                compare(selected, specs, predicates, started_by_delivery(_requests(settings))), as_json
+            started = asyncio.run(_starts(settings))
+            result = asyncio.run(
+                _dry_run(settings, topic, since_ms, total, selection, specs, predicates, started, as_json)
             )
+            _print_dry_run(result, as_json)
             return
-        _replay(settings, selected, read, specs, predicates, report, wait, as_json)
+        _replay(settings, topic, since_ms, total, selection, specs, predicates, report, wait, as_json)
     except HamsterError as exc:
         fail(str(exc), 2)
 
 
+async def _dry_run(
+    settings: Settings,
+    topic: str,
+    since_ms: int | None,
+    total: int | None,
+    selection: EventFilter,
+    specs: list[SubscriberSpec],
+    predicates: dict[str, Any],
+    started: dict[str, set[str]],
+    quiet: bool,
+) -> DryRun:
+    """Match the selected webhooks as they stream past; one fetched batch is held at a time."""
+    from hamster.envelope import DELIVERY_HEADER
+    from hamster.replay import DryRun, dry_run, nothing_to_match, select_events
+    from streams.reader import read_batches
+
+    events = 0
+    rows: list[DryRunRow] = []
+    seen: set[str] = set()  # delivery ids: a GitHub redelivery may sit in a later batch
+    with progress("matching webhooks", total, quiet) as advance:
+        async for batch in read_batches(settings.kafka_bootstrap, topic, since_ms=since_ms):
+            fresh = []
+            to_decode = []
+            for record in batch:
+                if selection.rejects_record(record.headers, record.key, record.timestamp):
+                    continue
+                if nothing_to_match(selection, specs, started, record.headers):
+                    delivery = dict(record.headers)[DELIVERY_HEADER].decode(errors="replace")
+                    if delivery not in seen:  # selected, and no rows: counted, never decoded
+                        seen.add(delivery)
+                        events += 1
+                    continue
+                to_decode.append(record)
+            for envelope in select_events(_decoded(to_decode, selection), selection):
+                if envelope.delivery_id not in seen:
+                    seen.add(envelope.delivery_id)
+                    fresh.append(envelope)
+            part = dry_run(fresh, specs, predicates, started)
+            events += part.events
+            rows.extend(part.rows)
+            advance(len(batch))
+    return DryRun(events=events, rows=tuple(rows))
+
+
 def _replay(
     settings: Settings,
-    selected: list[EventEnvelope],
-    read: int,
+    topic: str,
+    since_ms: int | None,
+    total: int | None,
+    selection: EventFilter,
     specs: list[SubscriberSpec],
     predicates: dict[str, Any],
     report: bool,
     wait: float,
     as_json: bool,
 ) -> None:
-    from kafka import KafkaProducer
-
-    from hamster.envelope import encode_envelope, kafka_headers
-    from hamster.matching import SubscriberIndex
-    from hamster.replay import replay_headers, replayed, would_start
-    from streams.topics import MAX_MESSAGE_BYTES, events_topic
-
     started_ms = int(time.time() * 1000)
-    index = SubscriberIndex(specs)
-    expected = 0
-    links: dict[str, str] = {}
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", max_request_size=MAX_MESSAGE_BYTES
+    read, links, expected = asyncio.run(
+        _append_replays(settings, topic, since_ms, total, selection, specs, predicates, report, as_json)
     )
-    try:
-        with _progress(as_json) as progress:
-            task = progress.add_task("replaying webhooks", total=len(selected))
-            for original in selected:
-                copy = replayed(original, datetime.now(UTC))
-                producer.send(
-                    events_topic(settings),
-                    key=copy.key.encode(),
-                    value=encode_envelope(copy),
-                    headers=kafka_headers(copy) + replay_headers(report),
-                ).get(timeout=30)
-                links[copy.delivery_id] = original.delivery_id
-                expected += len(would_start(copy, index, predicates))
-                progress.advance(task)
-    finally:
-        producer.close()
     runs = _wait_for_runs(settings, set(links), expected, wait, started_ms) if wait > 0 else []
     if as_json:
         summary = {
@@ -276,6 +314,81 @@ def _replay(
     )
 
 
+async def _append_replays(
+    settings: Settings,
+    topic: str,
+    since_ms: int | None,
+    total: int | None,
+    selection: EventFilter,
+    specs: list[SubscriberSpec],
+    predicates: dict[str, Any],
+    report: bool,
+    quiet: bool,
+) -> tuple[int, dict[str, str], int]:
+    """Stream the topic, append a copy of each selected webhook; (records read, replay id → original
+    delivery id, runs expected).
+
+    Each fetched batch is written as a batch: every send is handed to the producer, then all of its
+    acknowledgements are awaited together before the next batch is read (the idempotent producer keeps
+    each partition's order). Only one batch of envelopes is ever held.
+    """
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    from hamster.envelope import encode_envelope, kafka_headers
+    from hamster.matching import SubscriberIndex
+    from hamster.replay import replay_headers, replayed, select_events, would_start
+    from streams.reader import read_batches
+    from streams.topics import MAX_MESSAGE_BYTES
+
+    index = SubscriberIndex(specs)
+    headers = replay_headers(report)
+    read = expected = 0
+    links: dict[str, str] = {}
+    seen: set[str] = set()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=MAX_MESSAGE_BYTES,
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+    )
+    try:
+        await producer.start()
+    except KafkaError as exc:
+        await producer.stop()
+        raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+    try:
+        with progress("replaying webhooks", total, quiet) as advance:
+            async for batch in read_batches(settings.kafka_bootstrap, topic, since_ms=since_ms):
+                read += len(batch)
+                pending = []
+                for original in select_events(_decoded(batch, selection), selection):
+                    if original.delivery_id in seen:  # a GitHub redelivery in an earlier batch
+                        continue
+                    seen.add(original.delivery_id)
+                    copy = replayed(original, datetime.now(UTC))
+                    pending.append(
+                        await producer.send(
+                            topic,
+                            key=copy.key.encode(),
+                            value=encode_envelope(copy),
+                            headers=kafka_headers(copy) + headers,
+                        )
+                    )
+                    links[copy.delivery_id] = original.delivery_id
+                    expected += len(would_start(copy, index, predicates))
+                try:
+                    await asyncio.gather(*pending)
+                except KafkaError as exc:
+                    raise BrokerError(f"write to {topic} failed: {exc}") from exc
+                advance(len(batch))
+    finally:
+        await producer.stop()
+    return read, links, expected
+
+
 def _wait_for_runs(
     settings: Settings, deliveries: set[str], expected: int, wait: float, since_ms: int
 ) -> list[RunRequested]:
@@ -283,7 +396,7 @@ def _wait_for_runs(
     deadline = time.monotonic() + wait
     # Record timestamps come from the workers' clocks; a minute of slack covers a skewed one.
     found: Callable[[], list[RunRequested]] = lambda: [  # noqa: E731
-        r for r in _requests(settings, since_ms - 60_000) if r.event.delivery_id in deliveries
+        r for r in asyncio.run(_requests(settings, since_ms - 60_000)) if r.event.delivery_id in deliveries
     ]
     while True:
         runs = _unique(found())

@@ -31,42 +31,59 @@ def runs() -> None:
 @click.option("--repo", help="Only runs for this repository (owner/name).")
 @click.option("--status", type=click.Choice(STATUSES), help="Only runs in this status.")
 @click.option("--subscriber", help="Only runs of this subscriber.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many (newest first).")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many runs."
+)
+@click.option("--cursor", help="The page after this point (printed on stderr when there are more runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def list_(
-    repo: str | None, status: str | None, subscriber: str | None, limit: int | None, as_json: bool
+    repo: str | None,
+    status: str | None,
+    subscriber: str | None,
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
 ) -> None:
-    """List runs, newest first."""
-    from hamster.run_queries import list_runs
+    """List runs, newest first, a page at a time."""
+    from hamster.run_queries import list_runs, next_cursor
 
-    found = list_runs(_engine(), repo=repo, status=status, subscriber=subscriber, limit=limit)
+    try:
+        found = list_runs(
+            _engine(), repo=repo, status=status, subscriber=subscriber, limit=limit, cursor=cursor
+        )
+    except ValueError as exc:
+        fail(str(exc), 2)
+        return
+    more = next_cursor(found, limit)
     if as_json:
         click.echo(json.dumps(found, indent=2))
-        return
-    table = Table("run", "subscriber", "repo", "event", "status", "stages", "requested")
-    for run in found:
-        stages = escape(" → ".join(f"{s['name']}:{s['status']}" for s in run["stages"]))
-        event = run["event"] + (f".{run['action']}" if run["action"] else "")
-        table.add_row(
-            run["run_id"][:8],
-            run["subscriber"],
-            run["repo"] or "-",
-            event,
-            run["status"],
-            stages,
-            run["requested_at"][:19],
-        )
-    Console().print(table)
+    else:
+        table = Table("run", "subscriber", "repo", "event", "status", "stages", "requested")
+        for run in found:
+            stages = escape(" → ".join(f"{s['name']}:{s['status']}" for s in run["stages"]))
+            event = run["event"] + (f".{run['action']}" if run["action"] else "")
+            table.add_row(
+                run["run_id"][:8],
+                run["subscriber"],
+                run["repo"] or "-",
+                event,
+                run["status"],
+                stages,
+                run["requested_at"][:19],
+            )
+        Console().print(table)
+    if more:
+        click.echo(f"more runs: add --cursor {more}", err=True)
 
 
 def find_run(run_id: str) -> dict[str, Any]:
     """The run ``run_id`` names (a unique prefix of at least 4 characters will do), or exit 1."""
-    from hamster.run_queries import get_run, list_runs
+    from hamster.run_queries import find_runs, get_run
 
     engine = _engine()
     run = get_run(engine, run_id)
     if run is None and len(run_id) >= 4:
-        candidates = [r for r in list_runs(engine) if r["run_id"].startswith(run_id)]
+        candidates = find_runs(engine, run_id)
         if len(candidates) == 1:
             run = candidates[0]
     if run is None:

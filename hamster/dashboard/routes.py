@@ -1,7 +1,8 @@
 """The dashboard's pages and its JSON API, as aiohttp routes mounted on the intake's app.
 
     GET  /runs               runs, filtered by repository / subscriber / status; ?partial=rows for the
-                             table body alone (the page refreshes itself with it)
+                             table body alone (the page refreshes itself with it); ?limit= (100) and
+                             ?cursor= (keyset pages: the "Older runs" link, /api/runs's Link header)
     GET  /runs/{run_id}      one run: stage timeline, durations, outputs, errors, its live log, artifacts,
                              test reports, GitHub link
     GET  /runs/{run_id}/log  the run's log as Server-Sent Events (``lines`` events, then ``end``): live
@@ -55,7 +56,7 @@ from hamster.dashboard.backend import (
 from hamster.dashboard.log_view import Lines, raw_text
 from hamster.errors import BrokerError, HamsterError, TaskError, UnknownDeadLetter
 from hamster.lifecycle import RunStatus
-from hamster.run_queries import get_run, list_runs
+from hamster.run_queries import get_run, list_runs, next_cursor
 from hamster.stage_logs import LogChunk
 
 STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
@@ -145,12 +146,22 @@ def _filters(request: web.Request) -> dict[str, Any]:
         "subscriber": query.get("subscriber") or None,
         "status": status,
         "limit": max(limit, 1),
+        "cursor": query.get("cursor") or None,
     }
 
 
-async def _runs(request: web.Request) -> list[dict[str, Any]]:
-    # SQLAlchemy blocks; the intake's event loop must stay free for webhooks.
-    return await asyncio.to_thread(list_runs, request.app[DASHBOARD].engine, **_filters(request))
+async def _runs(request: web.Request) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of runs and the URL of the next one (None: this was the last)."""
+    filters = _filters(request)
+    try:
+        # SQLAlchemy blocks; the intake's event loop must stay free for webhooks.
+        found = await asyncio.to_thread(list_runs, request.app[DASHBOARD].engine, **filters)
+    except ValueError as exc:  # a cursor this listing did not make
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    more = next_cursor(found, filters["limit"])
+    if more is None:
+        return found, None
+    return found, str(request.rel_url.update_query(cursor=more).without_query_params("partial"))
 
 
 async def _run(request: web.Request) -> dict[str, Any]:
@@ -184,10 +195,12 @@ _render = render_page
 
 # pages
 async def runs_page(request: web.Request) -> web.Response:
-    found = await _runs(request)
+    found, older = await _runs(request)
     if request.query.get("partial") == "rows":
         return _render(request, "_run_rows.html", runs=found)
-    return _render(request, "runs.html", runs=found, filters=_filters(request), statuses=STATUSES)
+    return _render(
+        request, "runs.html", runs=found, filters=_filters(request), statuses=STATUSES, older=older
+    )
 
 
 async def run_page(request: web.Request) -> web.Response:
@@ -317,7 +330,11 @@ async def subscribers_page(request: web.Request) -> web.Response:
 
 # API
 async def api_runs(request: web.Request) -> web.Response:
-    return web.json_response(await _runs(request))
+    """A page of runs, newest first; the next page's URL in a ``Link: <…>; rel="next"`` header (RFC 8288,
+    as GitHub's API pages), absent on the last page."""
+    found, older = await _runs(request)
+    headers = {"Link": f'<{older}>; rel="next"'} if older else {}
+    return web.json_response(found, headers=headers)
 
 
 async def api_run(request: web.Request) -> web.Response:

@@ -24,3 +24,15 @@ def engine(db_url):
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def other_engine(request, db_url, tmp_path):
+    """A second fresh database of the same kind, migrated: to compare two ways of filling the view."""
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path}/other.db"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database("t" + uuid.uuid4().hex[:12])
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()

@@ -293,3 +293,35 @@ async def test_public_mode_lets_anyone_read_and_nobody_change_without_operate(en
         assert (await client.post("/api/subscribers/ci/disable", headers=auth)).status == 202
     finally:
         await client.close()
+
+
+async def test_api_and_page_are_paged_by_cursor(engine, subscribers):
+    """GET /api/runs?limit=N names the next page in a Link header until the last; following it visits
+    every run once; the runs page links "Older runs" the same way; a forged cursor is a 400."""
+    from datetime import timedelta
+
+    from tests.contract.records import T0
+
+    offset = 0
+    for n in range(7):
+        _, records = run_records(f"d-{n}", start=T0 + timedelta(minutes=n))
+        apply_batch(engine, "t.run-events", batch(records, first_offset=offset))
+        offset += len(records)
+    client = await client_for(engine, subscribers)
+    try:
+        seen, url = [], "/api/runs?limit=3"
+        while url:
+            answer = await client.get(url)
+            assert answer.status == 200
+            seen += [r["delivery_id"] for r in await answer.json()]
+            link = answer.headers.get("Link")
+            url = link[1 : link.index(">")] if link else None
+            assert link is None or link.endswith('>; rel="next"')
+        assert seen == [f"d-{n}" for n in reversed(range(7))]
+        page = await (await client.get("/runs", params={"limit": "3"})).text()
+        assert 'id="older"' in page and "cursor=" in page
+        last = await (await client.get("/runs", params={"limit": "10"})).text()
+        assert 'id="older"' not in last
+        assert (await client.get("/api/runs", params={"cursor": "forged"})).status == 400
+    finally:
+        await client.close()

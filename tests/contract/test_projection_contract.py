@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from hamster.migrations import current_revision
+from hamster.migrations import HEAD, current_revision
 from hamster.projection import apply_batch, make_engine, metadata
 from hamster.run_queries import get_run, list_runs
 from tests.contract.records import T0, batch, run_records
@@ -17,7 +17,7 @@ from tests.contract.records import T0, batch, run_records
 
 def test_migrations_build_exactly_the_projection_schema(engine):
     """A fresh database migrated to head has the tables, columns and indexes hamster.projection declares."""
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002" == HEAD
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert differences == []
@@ -32,7 +32,7 @@ def test_a_database_made_before_migrations_is_stamped_not_rebuilt(db_url):
     apply_batch(old, "t.run-events", batch(records))
     old.dispose()
     engine = make_engine(db_url)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
     assert [r["delivery_id"] for r in list_runs(engine)] == ["old-delivery"]
     engine.dispose()
 
@@ -54,7 +54,7 @@ def test_processes_starting_together_migrate_once(db_url):
         thread.join(timeout=120)
     assert errors == []
     engine = make_engine(db_url)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
     engine.dispose()
 
 
@@ -120,3 +120,50 @@ def test_listing_filters_and_orders_newest_first(engine):
     assert deliveries(status="failed", repo="acme/app") == []
     assert deliveries(limit=2) == ["d4", "d3"]
     assert get_run(engine, "no-such-run") is None
+
+
+def test_keyset_pages_return_every_run_once_while_new_runs_arrive(engine):
+    """Paging with next_cursor visits every run that existed exactly once, newest first, even as newer
+    runs are projected between pages and several runs share a requested_at."""
+    from hamster.run_queries import next_cursor
+
+    offset = 0
+
+    def add(delivery: str, start) -> None:
+        nonlocal offset
+        _, records = run_records(delivery, start=start)
+        apply_batch(engine, "t.run-events", batch(records, first_offset=offset))
+        offset += len(records)
+
+    for n in range(23):
+        add(f"old-{n}", T0 + timedelta(minutes=n // 3))  # three runs per minute: ties on requested_at
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = list_runs(engine, limit=5, cursor=cursor)
+        seen.extend(r["delivery_id"] for r in page)
+        add(f"new-{pages}", T0 + timedelta(hours=1, minutes=pages))  # newer than everything listed
+        pages += 1
+        cursor = next_cursor(page, 5)
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(f"old-{n}" for n in range(23))  # each exactly once, no newcomer
+    assert len(seen) == len(set(seen)) == 23 and pages == 5
+    order = [(r["requested_at"], r["run_id"]) for r in list_runs(engine) if r["delivery_id"] in seen]
+    assert [d for d in seen] == [
+        r["delivery_id"] for r in list_runs(engine) if r["delivery_id"] in set(seen)
+    ] and order == sorted(order, reverse=True)
+    first = list_runs(engine, limit=3, status="succeeded", repo="acme/app")
+    assert [r["delivery_id"] for r in first] == ["new-4", "new-3", "new-2"]
+    rest = list_runs(engine, limit=100, status="succeeded", repo="acme/app", cursor=next_cursor(first, 3))
+    assert len(rest) == 23 + 5 - 3
+
+
+def test_a_cursor_not_made_by_the_listing_is_refused(engine):
+    """A forged or damaged cursor is a ValueError, never a query with what it smuggles in."""
+    import pytest
+
+    for bad in ("", "not-base64!", "bm90IGEgY3Vyc29y", "MjAyNi0xMS0yN1QxMjowMDowMHxydW4"):
+        with pytest.raises(ValueError):
+            list_runs(engine, limit=5, cursor=bad or "x")

@@ -271,3 +271,28 @@ def test_kafka_headers_carry_event_and_delivery() -> None:
     envelope = parse(b"{}", headers("issues"))
     expected = [("X-GitHub-Event", b"issues"), ("X-GitHub-Delivery", DELIVERY.encode())]
     assert kafka_headers(envelope) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": 123456789012345678901234567890, "n": -9223372036854775809}',  # beyond 64 bits: not floats
+        b'{"f": 1e16, "g": 0.1, "u": "\\u00e9\\ud83d\\ude00", "nested": [[{"a": null}]]}',
+    ],
+)
+def test_every_payload_the_intake_accepts_round_trips_exactly(body: bytes) -> None:
+    """The fast codec keeps what the intake stored: integers beyond 64 bits stay integers (orjson would
+    read them as floats), escapes and floats stay what they were."""
+    envelope = parse(body)
+    again = decode_envelope(encode_envelope(envelope))
+    assert again == envelope
+    assert again.payload == json.loads(body)
+    assert [type(v) for v in again.payload.values()] == [type(v) for v in json.loads(body).values()]
+
+
+def test_a_payload_that_is_not_an_object_is_refused_on_decode() -> None:
+    """An envelope whose payload is not a JSON object is not an envelope, whichever parser reads it."""
+    data = json.loads(encode_envelope(parse(b"{}")))
+    for payload in ([1, 2], "text", None):
+        with pytest.raises(ValueError):
+            decode_envelope(json.dumps({**data, "payload": payload}).encode())

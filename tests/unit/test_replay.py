@@ -81,12 +81,12 @@ def test_filter_selects_by_time_repo_event_action():
     other = envelope(repo="acme/lib", event="pull_request", action="opened", hours_ago=1)
     closed = envelope(repo="acme/lib", event="pull_request", action="closed", hours_ago=1)
     items = [old, recent, other, closed]
-    assert select_events(items, EventFilter(since=NOW - timedelta(hours=2))) == [recent, other, closed]
-    assert select_events(items, EventFilter(until=NOW - timedelta(hours=1))) == [old]
-    assert select_events(items, EventFilter(repos=("acme/l*",))) == [other, closed]
-    assert select_events(items, EventFilter(events=("push",))) == [old, recent]
-    assert select_events(items, EventFilter(actions=("opened",))) == [other]
-    assert select_events(items, EventFilter(deliveries=(old.delivery_id, closed.delivery_id))) == [
+    assert list(select_events(items, EventFilter(since=NOW - timedelta(hours=2)))) == [recent, other, closed]
+    assert list(select_events(items, EventFilter(until=NOW - timedelta(hours=1)))) == [old]
+    assert list(select_events(items, EventFilter(repos=("acme/l*",)))) == [other, closed]
+    assert list(select_events(items, EventFilter(events=("push",)))) == [old, recent]
+    assert list(select_events(items, EventFilter(actions=("opened",)))) == [other]
+    assert list(select_events(items, EventFilter(deliveries=(old.delivery_id, closed.delivery_id)))) == [
         old,
         closed,
     ]
@@ -97,8 +97,8 @@ def test_selection_skips_redeliveries_and_earlier_replays():
     first = envelope()
     again = first.model_copy()
     copy = replayed(first, NOW)
-    assert select_events([first, again, copy], EventFilter()) == [first]
-    assert select_events([first, copy], EventFilter(deliveries=(copy.delivery_id,))) == [copy]
+    assert list(select_events([first, again, copy], EventFilter())) == [first]
+    assert list(select_events([first, copy], EventFilter(deliveries=(copy.delivery_id,)))) == [copy]
 
 
 def test_a_replay_has_a_new_delivery_id_linked_to_the_original():
@@ -245,3 +245,81 @@ def test_a_rerun_asked_by_a_webhook_is_named_after_its_delivery():
     assert rerun(original, state, 1, attempts=[1, 2], delivery_id="gh-2").run_id != first.run_id
     assert first.run_id != rerun(original, state, 1, attempts=[1]).run_id  # the CLI's: by attempt
     assert (first.original_run_id, first.attempt) == (RUN, 2)
+
+
+def test_records_ruled_out_by_headers_key_and_time_are_never_selected():
+    """What the header pre-check rejects the full filter rejects too; what it lets through is decided on
+    the decoded envelope."""
+    from itertools import product
+
+    from hamster.envelope import kafka_headers
+    from hamster.replay import replay_headers
+
+    items = [
+        envelope(),
+        envelope(repo="acme/lib", event="pull_request", action="opened", hours_ago=5),
+        envelope(repo="other/x", event="issues", hours_ago=0.5),
+        replayed(envelope(repo="acme/lib"), NOW - timedelta(minutes=10)),
+    ]
+    filters = [
+        EventFilter(),
+        EventFilter(since=NOW - timedelta(hours=2)),
+        EventFilter(repos=("acme/*",)),
+        EventFilter(events=("pull_request", "issues")),
+        EventFilter(deliveries=(items[3].delivery_id,)),
+        EventFilter(deliveries=(items[1].delivery_id,), repos=("other/*",)),
+    ]
+    rejected = 0
+    for item, selection in product(items, filters):
+        headers = kafka_headers(item) + (replay_headers(False) if item.replay_of else [])
+        stamp = int(item.received_at.timestamp() * 1000) + 5  # stamped just after it was received
+        if selection.rejects_record(headers, item.key.encode(), stamp):
+            rejected += 1
+            assert not selection.selects(item), (item, selection)
+    assert rejected >= 12  # the pre-check does rule records out
+    assert EventFilter().rejects_record(kafka_headers(items[3]) + replay_headers(False), b"acme/lib", None)
+    assert not EventFilter().rejects_record(kafka_headers(items[0]), b"acme/app", None)
+
+
+def test_a_start_read_from_json_is_what_started_by_delivery_counts():
+    """start_in (the dry run's fast path over the run log's JSON) agrees with started_by_delivery."""
+    import json
+
+    from hamster.replay import start_in
+
+    original = requested()
+    again = original.model_copy(update={"run_id": "r2", "original_run_id": RUN, "attempt": 2})
+    from_replay = original.model_copy(
+        update={"run_id": "r3", "original_run_id": "x", "replay_of": "d0", "subscriber": "other"}
+    )
+    records = [original, again, from_replay]
+    starts: dict[str, set[str]] = {}
+    for record in records:
+        found = start_in(json.loads(record.model_dump_json()))
+        if found:
+            starts.setdefault(found[0], set()).add(found[1])
+    assert starts == started_by_delivery(records)
+    assert start_in({"type": "StageStarted"}) is None and start_in({"type": "RunRequested"}) is None
+
+
+def test_a_record_counted_without_decoding_would_have_given_no_rows():
+    """nothing_to_match: only when the filter is header-only, nobody listens to the event and its delivery
+    started nothing; then the full dry run agrees (selected, no rows). Manual runs are always decoded."""
+    from hamster.envelope import kafka_headers
+    from hamster.replay import nothing_to_match
+
+    specs = [Subscriber("on-pr", events=["pull_request"], pipeline=[build]).spec]
+    push, pr, issue = envelope(), envelope(event="pull_request", action="opened"), envelope(event="issues")
+    manual = envelope(event="workflow_dispatch")
+    started = {issue.delivery_id: {"old-one"}}
+    decided = {
+        e.delivery_id: nothing_to_match(EventFilter(), specs, started, kafka_headers(e))
+        for e in (push, pr, issue, manual)
+    }
+    assert decided == {push.delivery_id: True, pr.delivery_id: False, issue.delivery_id: False,
+                       manual.delivery_id: False}  # fmt: skip
+    assert dry_run([push], specs, {}, started).rows == () and EventFilter().selects(push)
+    assert not nothing_to_match(EventFilter(since=NOW), specs, {}, kafka_headers(push))
+    assert not nothing_to_match(EventFilter(repos=("acme/*",)), specs, {}, kafka_headers(push))
+    anything = [Subscriber("all", events=["*"], pipeline=[build]).spec]
+    assert not nothing_to_match(EventFilter(), anything, {}, kafka_headers(push))
