@@ -295,3 +295,13 @@ async def test_hamster_app_uses_our_consumer_and_producer_without_connecting(app
     assert type(app.producer) is _Producer
     assert app.consumer._thread._consumer is None  # aiokafka's consumer is made on start
     assert app.producer._producer is None
+
+
+def test_noack_take_leaves_acknowledging_to_the_agent():
+    """``agents.projection`` acknowledges a batch only after its transaction committed. ``noack_take`` must
+    not acknowledge anything itself (``take_events`` does, in a ``finally``, even for a batch a rebalance
+    cut off), and must hand out events, whose messages say where each record is."""
+    code = [line.split("#")[0] for line in inspect.getsource(faust.Stream.noack_take).splitlines()]
+    assert not [line for line in code if ".ack(" in line]
+    assert [line for line in code if "self.enable_acks = False" in line]
+    assert [line for line in code if "buffer_add(cast(T_co, event))" in line]
