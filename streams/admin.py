@@ -9,12 +9,13 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from hamster.errors import BrokerError
+from hamster.kafka_access import KafkaAccess, kafka_python_options
 from streams.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 
 
-def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(kafka: KafkaAccess, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
     """Create the topics that do not exist yet; return the names created.
 
     An existing topic with another partition count is an error, not something to paper over: the
@@ -23,10 +24,10 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
     specs = list(specs)
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), client_id="hamster-admin"
+            **kafka_python_options(kafka), request_timeout_ms=int(timeout_s * 1000), client_id="hamster-admin"
         )
     except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        raise BrokerError(f"cannot reach Kafka at {kafka.describe()}: {exc}") from exc
     try:
         existing = set(admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
@@ -58,11 +59,11 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
         admin.close()
 
 
-def publish_subscriber_change(bootstrap: str, topic: str, name: str, change: bytes) -> None:
+def publish_subscriber_change(kafka: KafkaAccess, topic: str, name: str, change: bytes) -> None:
     """Append one subscriber change (enable/disable) and wait until the broker acknowledged it."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(**kafka_python_options(kafka), acks="all")
     try:
         producer.send(topic, key=name.encode(), value=change).get(timeout=30)
     finally:

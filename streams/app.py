@@ -8,6 +8,7 @@ from typing import Any
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
+from hamster.kafka_access import faust_options
 from hamster.metrics import Metrics, watch_consumer_lag
 from hamster.settings import Settings
 from hamster.subscribers import Catalog
@@ -64,10 +65,9 @@ def _topic(app: faust.App, name: str, partitions: int) -> Any:
 def create_streams(
     settings: Settings, catalog: Catalog, *, web_port: int = 6066, web_host: str = "127.0.0.1"
 ) -> Streams:
-    brokers = ";".join(f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(","))
     app = App(
         settings.namespace,
-        broker=brokers,
+        **faust_options(settings.kafka),
         store=f"{settings.table_store}://",
         # Faust's working folder (``<id>-data`` in the current directory by default) goes with the rest, one
         # per worker of a host (RocksDB locks its files): named by the worker's web port, unique on a host

@@ -55,7 +55,15 @@ class LocalBroker:
         logs/broker.out           the JVM's stdout and stderr
     """
 
-    def __init__(self, settings: Settings, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        progress: Callable[[str], None] | None = None,
+        secure: config.SecureListener | None = None,
+    ) -> None:
+        """``secure``: serve clients over SASL_SSL only (``settings.kafka`` must then say how to log in)."""
+        self._secure = secure
+        self._access = settings.kafka
         self._host = config.listen_host(settings.kafka_host)
         self._port = settings.kafka_port
         config.controller_port(self._port)  # refuse an impossible port now rather than at launch
@@ -119,9 +127,7 @@ class LocalBroker:
 
     def _answers(self, timeout_s: float) -> bool:
         cluster_id = self._cluster_id()
-        return cluster_id is not None and probe.answers(
-            self._host, self._port, self.bootstrap, cluster_id, timeout_s
-        )
+        return cluster_id is not None and probe.answers(self._access, cluster_id, timeout_s)
 
     def _cluster_id(self) -> str | None:
         """The id the data dir was formatted with: another broker on our port has another one."""
@@ -153,7 +159,16 @@ class LocalBroker:
 
     def _write_config(self) -> None:
         self._logs.mkdir(parents=True, exist_ok=True)
-        properties = config.server_config(self._host, self._port, self._kafka / "data")
+        keystore = self._kafka / "keystore.pem"
+        if self._secure is not None:
+            # Kafka's PEM keystore file: the private key, then the certificate chain; readable by us only.
+            keystore.touch(mode=0o600)
+            keystore.write_text(
+                self._secure.keyfile.read_text() + self._secure.certfile.read_text(), encoding="utf-8"
+            )
+        properties = config.server_config(
+            self._host, self._port, self._kafka / "data", self._secure, keystore
+        )
         self._properties.write_text(config.render_properties(properties), encoding="utf-8")
         (self._kafka / "log4j2.properties").write_text(
             jars.package_file("log4j2.properties"), encoding="utf-8"
@@ -172,7 +187,8 @@ class LocalBroker:
             cluster_id = config.new_cluster_id()
             id_file.write_text(cluster_id + "\n")
         self._progress(f"formatting Kafka storage in {self.data_dir / 'data'} (first start)")
-        command = config.format_command(java, *self._jvm_paths(lib), cluster_id)
+        scram = config.scram_arguments(self._secure) if self._secure is not None else []
+        command = config.format_command(java, *self._jvm_paths(lib), cluster_id, scram)
         try:
             result = subprocess.run(
                 command,

@@ -13,6 +13,8 @@ import socket
 import struct
 from typing import Any
 
+from hamster.kafka_access import KafkaAccess, kafka_python_options, ssl_context
+
 # https://kafka.apache.org/protocol#The_Messages_ApiVersions: api key 18. Version 0 has an empty body and
 # a plain request header (api key, version, correlation id, client id); a broker answers it (at worst with
 # UNSUPPORTED_VERSION), so any reply carrying our correlation id means Kafka is speaking.
@@ -21,21 +23,27 @@ _CORRELATION_ID = 0x4A5E
 _CLIENT_ID = b"hamster-broker-probe"
 
 
-def answers(host: str, port: int, bootstrap: str, cluster_id: str, timeout_s: float) -> bool:
-    """True if the broker at ``host:port`` answers ApiVersions, lists its topics and is of ``cluster_id``."""
-    if not answers_api_versions(host, port, timeout_s):
+def answers(kafka: KafkaAccess, cluster_id: str, timeout_s: float) -> bool:
+    """True if the broker at ``kafka`` answers ApiVersions, lists its topics and is of ``cluster_id``."""
+    if not answers_api_versions(kafka, timeout_s):
         return False
-    return metadata_cluster_id(bootstrap, timeout_s) == cluster_id
+    return metadata_cluster_id(kafka, timeout_s) == cluster_id
 
 
-def answers_api_versions(host: str, port: int, timeout_s: float) -> bool:
+def answers_api_versions(kafka: KafkaAccess, timeout_s: float) -> bool:
+    """True if the first bootstrap server answers ApiVersions (over TLS when ``kafka`` uses it).
+
+    A SASL listener answers ApiVersions before authentication (KIP-35, KIP-43), so no credentials are sent.
+    """
+    host, port = kafka.servers[0].rsplit(":", 1)
     header = struct.pack(">hhih", _API_VERSIONS, 0, _CORRELATION_ID, len(_CLIENT_ID)) + _CLIENT_ID
     request = struct.pack(">i", len(header)) + header
     try:
-        with socket.create_connection((host.strip("[]"), port), timeout=timeout_s) as sock:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as raw:
+            sock = ssl_context(kafka).wrap_socket(raw, server_hostname=host.strip("[]")) if kafka.tls else raw
             sock.sendall(request)
             reply = _receive(sock, 8)  # size, then the response header's correlation id
-    except OSError:
+    except OSError:  # ssl.SSLError included
         return False
     return reply is not None and struct.unpack(">ii", reply)[1] == _CORRELATION_ID
 
@@ -50,8 +58,8 @@ def _receive(sock: socket.socket, count: int) -> bytes | None:
     return data
 
 
-def metadata_cluster_id(bootstrap: str, timeout_s: float) -> str | None:
-    """The cluster id of the broker at ``bootstrap`` once it lists its topics; None if it does not."""
+def metadata_cluster_id(kafka: KafkaAccess, timeout_s: float) -> str | None:
+    """The cluster id of the broker at ``kafka`` once it lists its topics; None if it does not."""
     # Imported here: kafka-python takes a while to import and only the probe needs it.
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
@@ -68,7 +76,7 @@ def metadata_cluster_id(bootstrap: str, timeout_s: float) -> str | None:
 
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
+            **kafka_python_options(kafka),
             client_id="hamster-broker-probe",
             bootstrap_timeout_ms=timeout_ms,
             request_timeout_ms=timeout_ms,

@@ -24,9 +24,7 @@ def run_log(
     from streams.reader import read_topic
     from streams.topics import run_events_topic
 
-    for record in read_topic(
-        settings.kafka_bootstrap, run_events_topic(settings), since_ms=since_ms, only=only
-    ):
+    for record in read_topic(settings.kafka, run_events_topic(settings), since_ms=since_ms, only=only):
         try:
             content = json.loads(record.value)
         except ValueError:

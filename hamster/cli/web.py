@@ -59,16 +59,14 @@ def _create_topics_in_background(
             try:
                 # kafka-python blocks, so it runs off the event loop; and it leaks a thread and sockets when
                 # it cannot bootstrap, so it is only asked once the broker answers a raw ApiVersions probe.
-                if await asyncio.to_thread(
-                    probe.answers_api_versions, settings.kafka_host, settings.kafka_port, 2.0
-                ):
+                if await asyncio.to_thread(probe.answers_api_versions, settings.kafka, 2.0):
                     await asyncio.to_thread(
-                        ensure_topics, settings.kafka_bootstrap, topic_specs(settings), timeout_s=5.0
+                        ensure_topics, settings.kafka, topic_specs(settings), timeout_s=5.0
                     )
                     return
                 log.warning(
                     "Kafka at %s does not answer yet; will create the topics once it does",
-                    settings.kafka_bootstrap,
+                    settings.kafka.describe(),
                 )
             except Exception as exc:  # BrokerError, or kafka-python's own errors while the broker starts
                 log.warning("topics not created yet, retrying in %.0f s: %s", _RETRY_S, exc)

@@ -37,7 +37,7 @@ def worker(web_port: int, web_host: str, slots: int | None) -> None:
     settings = settings_or_exit(worker_slots=slots)
     try:
         catalog = load_catalog(settings.subscribers)
-        ensure_topics(settings.kafka_bootstrap, topic_specs(settings, list(catalog.tasks)))
+        ensure_topics(settings.kafka, topic_specs(settings, list(catalog.tasks)))
         (settings.home / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only its own folder
         engine = make_engine(settings.db_url)
     except HamsterError as exc:

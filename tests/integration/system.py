@@ -12,11 +12,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hamster.kafka_access import KafkaAccess
 from hamster.projection import make_engine
 from hamster.run_queries import list_runs
 from hamster.signatures import signature_for
@@ -30,6 +31,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def kafka_env(kafka: KafkaAccess) -> dict[str, str]:
+    """The HAMSTER_KAFKA_* variables that make a process connect as ``kafka`` does."""
+    env = {"HAMSTER_KAFKA_BOOTSTRAP": kafka.bootstrap, "HAMSTER_KAFKA_SECURITY_PROTOCOL": kafka.protocol}
+    if kafka.sasl:
+        env |= {
+            "HAMSTER_KAFKA_SASL_MECHANISM": kafka.mechanism,
+            "HAMSTER_KAFKA_SASL_USERNAME": kafka.username or "",
+            "HAMSTER_KAFKA_SASL_PASSWORD": kafka.password or "",
+        }
+    for name, path in (("CAFILE", kafka.cafile), ("CERTFILE", kafka.certfile), ("KEYFILE", kafka.keyfile)):
+        if path is not None:
+            env[f"HAMSTER_KAFKA_SSL_{name}"] = str(path)
+    return env
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 60.0, every: float = 0.25, what: str = "") -> Any:
@@ -46,19 +62,29 @@ def wait_until(check: Callable[[], Any], timeout: float = 60.0, every: float = 0
 class System:
     """Intake plus workers in one namespace of their own, so test modules never see each other's runs."""
 
-    def __init__(self, bootstrap: str, home: Path, subscribers: str, partitions: int = 4) -> None:
+    def __init__(
+        self,
+        bootstrap: str | KafkaAccess,
+        home: Path,
+        subscribers: str,
+        partitions: int = 4,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``bootstrap``: the broker, or how to reach it securely; ``env``: more HAMSTER_* settings."""
+        self.kafka = bootstrap if isinstance(bootstrap, KafkaAccess) else KafkaAccess(bootstrap)
         self.home = home
         self.marks = home / "marks.txt"
         self.namespace = "t" + uuid.uuid4().hex[:10]
         self.env = {
             **os.environ,
-            "HAMSTER_KAFKA_BOOTSTRAP": bootstrap,
+            **kafka_env(self.kafka),
             "HAMSTER_HOME": str(home),
             "HAMSTER_NAMESPACE": self.namespace,
             "HAMSTER_SUBSCRIBERS": subscribers,
             "HAMSTER_WEBHOOK_SECRET": SECRET,
             "HAMSTER_PARTITIONS": str(partitions),
             "HAMSTER_TEST_MARKS": str(self.marks),
+            **(env or {}),
         }
         self.intake_port = free_port()
         self.url = f"http://127.0.0.1:{self.intake_port}/webhooks/github"
