@@ -9,7 +9,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from hamster.errors import BrokerError
-from hamster.kafka_access import KafkaAccess, kafka_python_options
+from hamster.kafka_access import KafkaAccess
+from streams.kafka_python import connect
 from streams.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -22,12 +23,13 @@ def ensure_topics(kafka: KafkaAccess, specs: Iterable[TopicSpec], timeout_s: flo
     per-run topics must stay co-partitioned.
     """
     specs = list(specs)
-    try:
-        admin = KafkaAdminClient(
-            **kafka_python_options(kafka), request_timeout_ms=int(timeout_s * 1000), client_id="hamster-admin"
-        )
-    except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
-        raise BrokerError(f"cannot reach Kafka at {kafka.describe()}: {exc}") from exc
+    admin = connect(
+        KafkaAdminClient,
+        kafka,
+        request_timeout_ms=int(timeout_s * 1000),
+        bootstrap_timeout_ms=int(timeout_s * 1000),
+        client_id="hamster-admin",
+    )
     try:
         existing = set(admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
@@ -63,7 +65,7 @@ def publish_subscriber_change(kafka: KafkaAccess, topic: str, name: str, change:
     """Append one subscriber change (enable/disable) and wait until the broker acknowledged it."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(**kafka_python_options(kafka), acks="all")
+    producer = connect(KafkaProducer, kafka, acks="all")
     try:
         producer.send(topic, key=name.encode(), value=change).get(timeout=30)
     finally:

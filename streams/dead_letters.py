@@ -67,9 +67,9 @@ def replay_dead_letters(settings: Settings, numbers: Iterable[int] | None) -> It
 def _send(settings: Settings, chosen: list[tuple[int, bytes]]) -> Iterator[Replayed]:
     from kafka import KafkaProducer
 
-    from hamster.kafka_access import kafka_python_options
+    from streams.kafka_python import connect
 
-    producer = KafkaProducer(**kafka_python_options(settings.kafka), acks="all")
+    producer = connect(KafkaProducer, settings.kafka, acks="all")
     try:
         for number, raw in chosen:
             letter = decode_dead_letter(raw)

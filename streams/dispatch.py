@@ -24,10 +24,11 @@ def append_event(settings: Settings, envelope: EventEnvelope) -> tuple[int, int]
     """Write one envelope to the events topic, acknowledged: (partition, offset)."""
     from kafka import KafkaProducer
 
-    from hamster.kafka_access import kafka_python_options
+    from streams.kafka_python import connect
 
-    producer = KafkaProducer(
-        **kafka_python_options(settings.kafka),
+    producer = connect(
+        KafkaProducer,
+        settings.kafka,
         acks="all",
         max_request_size=MAX_MESSAGE_BYTES,
         max_block_ms=15_000,

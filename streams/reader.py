@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 
-from hamster.errors import BrokerError
-from hamster.kafka_access import KafkaAccess, kafka_python_options
+from hamster.kafka_access import KafkaAccess
+from streams.kafka_python import connect
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -19,16 +19,16 @@ log = logging.getLogger(__name__)
 
 def _consumer(kafka: KafkaAccess, timeout_s: float) -> KafkaConsumer:
     """A consumer outside any group: it reads where it is told and commits nothing."""
-    try:
-        return KafkaConsumer(
-            **kafka_python_options(kafka),
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=int(timeout_s * 1000),
-            client_id="hamster-reader",
-        )
-    except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
-        raise BrokerError(f"cannot reach Kafka at {kafka.describe()}: {exc}") from exc
+    return connect(
+        KafkaConsumer,
+        kafka,
+        group_id=None,
+        enable_auto_commit=False,
+        request_timeout_ms=int(timeout_s * 1000),
+        # Also bounds the first connection: a refused login (wrong password, no TLS) fails that long.
+        bootstrap_timeout_ms=int(timeout_s * 1000),
+        client_id="hamster-reader",
+    )
 
 
 def read_topic(
@@ -174,5 +174,19 @@ def topic_size(kafka: KafkaAccess, topic: str, timeout_s: float = 30.0) -> int:
             return 0
         starts, ends = consumer.beginning_offsets(assigned), consumer.end_offsets(assigned)
         return sum(ends[tp] - starts[tp] for tp in assigned)
+    finally:
+        consumer.close()
+
+
+def bounds(kafka: KafkaAccess, topic: str, timeout_s: float = 30.0) -> dict[int, tuple[int, int]]:
+    """Each partition's (log start offset, end offset): what retention (or delete-records) left, and where
+    the next record goes."""
+    consumer = _consumer(kafka, timeout_s)
+    try:
+        assigned = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not assigned:
+            return {}
+        starts, ends = consumer.beginning_offsets(assigned), consumer.end_offsets(assigned)
+        return {tp.partition: (int(starts[tp]), int(ends[tp])) for tp in assigned}
     finally:
         consumer.close()

@@ -38,10 +38,10 @@ def rerun_run(
     from hamster.envelope import decode_envelope
     from hamster.errors import ConfigurationError, InvalidTransition
     from hamster.github_events import event_info
-    from hamster.kafka_access import kafka_python_options
     from hamster.lifecycle import RunState, evolve
     from hamster.replay import rerun, stage_index
     from hamster.run_events import RunRequested, RunStage, StartRun, decode_run_event
+    from streams.kafka_python import connect
     from streams.reader import read_at, read_topic
     from streams.topics import (
         MAX_MESSAGE_BYTES,
@@ -101,8 +101,9 @@ def rerun_run(
     request = RunStage(
         run_id=new.run_id, index=start, attempt=1, requested=new, event=info, outputs=new.reused_outputs
     )  # its requested_offset is set by the worker that appends the RunRequested
-    producer = KafkaProducer(
-        **kafka_python_options(settings.kafka),
+    producer = connect(
+        KafkaProducer,
+        settings.kafka,
         acks="all",
         max_request_size=MAX_MESSAGE_BYTES,
         max_block_ms=15_000,  # a missing topic (auto-creation is off) fails fast instead of after 60 s

@@ -97,6 +97,9 @@ class SecureListener:
     keyfile: Path  # its unencrypted PKCS#8 key
     cafile: Path  # what the broker's own client trusts
     users: Mapping[str, str] = field(default_factory=dict)  # name → password
+    # PLAIN too: Kafka's PlainLoginModule then holds every password in clear in server.properties, so it is
+    # off unless asked for; SCRAM keeps only salted hashes, in the cluster metadata.
+    plain: bool = False
     broker_password: str = field(default_factory=lambda: os.urandom(16).hex(), repr=False)
 
     def all_users(self) -> dict[str, str]:
@@ -112,15 +115,18 @@ def _jaas_quote(value: str) -> str:
 
 def secure_listener_config(listener: SecureListener, keystore: Path) -> dict[str, str]:
     """The properties that make the ``SASL_SSL`` listener: TLS, mechanisms, and who may log in."""
-    users = listener.all_users()
-    plain_users = " ".join(f"user_{name}={_jaas_quote(pw)}" for name, pw in users.items())
     me = f"username={_jaas_quote(BROKER_USER)} password={_jaas_quote(listener.broker_password)}"
+    plain: dict[str, str] = {}
+    if listener.plain:
+        users = " ".join(f"user_{name}={_jaas_quote(pw)}" for name, pw in listener.all_users().items())
+        plain["listener.name.sasl_ssl.plain.sasl.jaas.config"] = (
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {me} {users};"
+        )
+    mechanisms = ("PLAIN", *SCRAM_MECHANISMS) if listener.plain else SCRAM_MECHANISMS
     return {
-        "sasl.enabled.mechanisms": ",".join(("PLAIN", *SCRAM_MECHANISMS)),
+        "sasl.enabled.mechanisms": ",".join(mechanisms),
         "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-        "listener.name.sasl_ssl.plain.sasl.jaas.config": (
-            f"org.apache.kafka.common.security.plain.PlainLoginModule required {me} {plain_users};"
-        ),
+        **plain,
         **{
             f"listener.name.sasl_ssl.{m.lower()}.sasl.jaas.config": (
                 f"org.apache.kafka.common.security.scram.ScramLoginModule required {me};"

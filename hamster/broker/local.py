@@ -162,13 +162,16 @@ class LocalBroker:
         keystore = self._kafka / "keystore.pem"
         if self._secure is not None:
             # Kafka's PEM keystore file: the private key, then the certificate chain; readable by us only.
-            keystore.touch(mode=0o600)
+            keystore.touch()
+            keystore.chmod(0o600)
             keystore.write_text(
                 self._secure.keyfile.read_text() + self._secure.certfile.read_text(), encoding="utf-8"
             )
         properties = config.server_config(
             self._host, self._port, self._kafka / "data", self._secure, keystore
         )
+        self._properties.touch()
+        self._properties.chmod(0o600)  # the broker's own SASL password is in it
         self._properties.write_text(config.render_properties(properties), encoding="utf-8")
         (self._kafka / "log4j2.properties").write_text(
             jars.package_file("log4j2.properties"), encoding="utf-8"

@@ -9,11 +9,12 @@ away from brokers that do not answer at all.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
-from typing import Any
 
-from hamster.kafka_access import KafkaAccess, kafka_python_options, ssl_context
+from hamster.errors import BrokerError
+from hamster.kafka_access import KafkaAccess, ssl_context
 
 # https://kafka.apache.org/protocol#The_Messages_ApiVersions: api key 18. Version 0 has an empty body and
 # a plain request header (api key, version, correlation id, client id); a broker answers it (at worst with
@@ -39,8 +40,12 @@ def answers_api_versions(kafka: KafkaAccess, timeout_s: float) -> bool:
     header = struct.pack(">hhih", _API_VERSIONS, 0, _CORRELATION_ID, len(_CLIENT_ID)) + _CLIENT_ID
     request = struct.pack(">i", len(header)) + header
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as raw:
-            sock = ssl_context(kafka).wrap_socket(raw, server_hostname=host.strip("[]")) if kafka.tls else raw
+        with contextlib.ExitStack() as stack:
+            sock = stack.enter_context(socket.create_connection((host.strip("[]"), int(port)), timeout_s))
+            if kafka.tls:  # the TLS socket takes the plain one over: it is the one to close
+                sock = stack.enter_context(
+                    ssl_context(kafka).wrap_socket(sock, server_hostname=host.strip("[]"))
+                )
             sock.sendall(request)
             reply = _receive(sock, 8)  # size, then the response header's correlation id
     except OSError:  # ssl.SSLError included
@@ -64,28 +69,18 @@ def metadata_cluster_id(kafka: KafkaAccess, timeout_s: float) -> str | None:
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    from streams.kafka_python import connect
+
     timeout_ms = int(timeout_s * 1000)
-    made: list[Any] = []
-
-    def network_client(**configs: Any) -> Any:
-        # kafka-python's documented `kafka_client` hook: remember the client so a failed bootstrap can be
-        # cleaned up (the admin object does not exist then, so its close() cannot do it).
-        client = KafkaAdminClient.DEFAULT_CONFIG["kafka_client"](**configs)
-        made.append(client)
-        return client
-
     try:
-        admin = KafkaAdminClient(
-            **kafka_python_options(kafka),
+        admin = connect(
+            KafkaAdminClient,
+            kafka,
             client_id="hamster-broker-probe",
             bootstrap_timeout_ms=timeout_ms,
             request_timeout_ms=timeout_ms,
-            kafka_client=network_client,
         )
-    except KafkaError:
-        for client in made:
-            client.close()
-            client._net.stop()  # what admin.close() would do; private, but there is no admin to close
+    except BrokerError:
         return None
     try:
         admin.list_topics()

@@ -225,18 +225,16 @@ def _replay(
     from kafka import KafkaProducer
 
     from hamster.envelope import encode_envelope, kafka_headers
-    from hamster.kafka_access import kafka_python_options
     from hamster.matching import SubscriberIndex
     from hamster.replay import replay_headers, replayed, would_start
+    from streams.kafka_python import connect
     from streams.topics import MAX_MESSAGE_BYTES, events_topic
 
     started_ms = int(time.time() * 1000)
     index = SubscriberIndex(specs)
     expected = 0
     links: dict[str, str] = {}
-    producer = KafkaProducer(
-        **kafka_python_options(settings.kafka), acks="all", max_request_size=MAX_MESSAGE_BYTES
-    )
+    producer = connect(KafkaProducer, settings.kafka, acks="all", max_request_size=MAX_MESSAGE_BYTES)
     try:
         with _progress(as_json) as progress:
             task = progress.add_task("replaying webhooks", total=len(selected))

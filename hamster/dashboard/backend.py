@@ -96,12 +96,12 @@ def kafka_decide(settings: Settings) -> Decide:
     def publish(run_id: str, stage: str, approve: bool, by: str) -> dict[str, Any]:
         from kafka import KafkaProducer
 
-        from hamster.kafka_access import kafka_python_options
         from hamster.run_events import DecideStage
+        from streams.kafka_python import connect
         from streams.topics import run_control_topic
 
         command = DecideStage(run_id=run_id, stage=stage, approve=approve, by=by, via="dashboard")
-        producer = KafkaProducer(**kafka_python_options(settings.kafka), acks="all", max_block_ms=15_000)
+        producer = connect(KafkaProducer, settings.kafka, acks="all", max_block_ms=15_000)
         try:
             producer.send(
                 run_control_topic(settings), key=run_id.encode(), value=command.model_dump_json().encode()

@@ -1,0 +1,218 @@
+"""Hamster over SASL_SSL only: a broker of this module's own whose one client listener is SASL_SSL (TLS with a
+CA made here by openssl, SCRAM users made when its storage is formatted). The whole flow runs on it — the
+intake's producer, the workers' Faust app, the run view, the CLI's kafka-python readers and producers — and
+clients without credentials, with a wrong password or without the CA are refused.
+
+The broker's port is ``$HAMSTER_TEST_KAFKA_PORT`` + 4 (its controller takes the next one).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+
+from hamster.broker import LocalBroker
+from hamster.broker.config import SecureListener
+from hamster.broker.probe import metadata_cluster_id
+from hamster.errors import BrokerError
+from hamster.kafka_access import KafkaAccess, kafka_python_options
+from hamster.settings import load_settings
+from streams.reader import topic_size
+from tests.integration.system import System, wait_until
+from tests.samples import load, with_repo
+from tests.tls import make_ca, make_certificates
+
+pytestmark = pytest.mark.integration
+
+SUBSCRIBERS = {"replayable", "fixable"}
+USER, PASSWORD = "hamster-ci", "s3cret-" + "x" * 24
+
+
+@pytest.fixture(scope="module")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KafkaAccess, LocalBroker]]:
+    """A broker with only a SASL_SSL listener for clients, and how Hamster logs in to it."""
+    port = int(os.environ.get("HAMSTER_TEST_KAFKA_PORT", "29092")) + 4
+    home = tmp_path_factory.mktemp("kafka-sasl-ssl")
+    certs = make_certificates(home / "certs")
+    settings = load_settings(
+        kafka_bootstrap=f"127.0.0.1:{port}",
+        home=home,
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username=USER,
+        kafka_sasl_password=PASSWORD,
+        kafka_ssl_cafile=certs.ca,
+    )
+    broker = LocalBroker(settings, secure=SecureListener(certs.cert, certs.key, certs.ca, {USER: PASSWORD}))
+    try:
+        broker.start(timeout_s=120.0)
+        yield settings.kafka, broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def access(secure_broker: tuple[KafkaAccess, LocalBroker]) -> KafkaAccess:
+    return secure_broker[0]
+
+
+@pytest.fixture(scope="module")
+def system(access: KafkaAccess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    home = tmp_path_factory.mktemp("sasl-ssl-system")
+    # The password from a file, as a deployment mounts it, rather than in the environment.
+    password_file = home / "kafka-password"
+    password_file.write_text(PASSWORD + "\n")
+    password_file.chmod(0o600)
+    hamster = System(access, home, "tests.pipelines.replay_catalog")
+    del hamster.env["HAMSTER_KAFKA_SASL_PASSWORD"]
+    hamster.env["HAMSTER_KAFKA_SASL_PASSWORD_FILE"] = str(password_file)
+    with hamster.running(SUBSCRIBERS):
+        yield hamster
+
+
+@pytest.fixture(scope="module")
+def finished(system: System) -> list[dict]:
+    """Two runs from webhooks: one succeeds, one fails at its second stage."""
+    good = with_repo(load("pull_request", "opened.payload.json"), "replay/sasl")
+    bad = with_repo(load("pull_request", "opened.payload.json"), "fix/sasl")
+    deliveries = []
+    for payload in (good, bad):
+        status, delivery = system.post("pull_request", payload)
+        assert status == 202
+        deliveries.append(delivery)
+    return [system.wait_finished(d, timeout=120)[0] for d in deliveries]
+
+
+def test_the_broker_serves_clients_over_sasl_ssl_only(secure_broker):
+    """The broker's only client listener is SASL_SSL; the controller stays on loopback plaintext."""
+    access, broker = secure_broker
+    properties = (broker.data_dir / "server.properties").read_text()
+    port = access.servers[0].rsplit(":", 1)[1]
+    assert f"listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{int(port) + 1}\n" in properties
+    assert "PLAINTEXT://127.0.0.1" not in properties.replace("CONTROLLER:PLAINTEXT", "")
+    assert PASSWORD not in properties  # SCRAM credentials live in the metadata log, salted
+    for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+        assert metadata_cluster_id(replace(access, mechanism=mechanism), 10.0) is not None
+
+
+def test_a_webhook_runs_through_intake_match_stages_and_projection(system: System, finished):
+    """Webhook → intake → match → stages on a worker → run finished in the projection, all over SASL_SSL."""
+    ok, failed = finished
+    assert ok["status"] == "succeeded" and ok["subscriber"] == "replayable"
+    assert failed["status"] == "failed" and failed["subscriber"] == "fixable"
+    assert {s["name"]: s["status"] for s in system.runs_for(ok["delivery_id"])[0]["stages"]} == {
+        "checkout": "succeeded",
+        "check": "succeeded",
+    }
+
+
+def test_the_cli_reads_and_writes_over_sasl_ssl(system: System, finished):
+    """`runs show --audit`, `audit verify`, `replay events --dry-run`, `subscribers disable`, `dlq list`."""
+    ok, _ = finished
+    shown = system.cli("runs", "show", ok["run_id"], "--audit", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert next(r["type"] for r in json.loads(shown.stdout)) == "RunRequested"
+
+    verified = system.cli("audit", "verify", "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout)["records"] >= 10
+
+    dry = system.cli("replay", "events", "--since", "1h", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout) | {"new": [], "gone": []} == {
+        "events": 2,
+        "would_start": 2,
+        "did_start": 2,
+        "unchanged": 2,
+        "new": [],
+        "gone": [],
+    }
+
+    assert system.cli("subscribers", "disable", "fixable").returncode == 0
+    history = system.cli("subscribers", "history", "fixable")
+    assert history.returncode == 0 and "disable" in history.stdout.lower(), history.stdout
+    assert system.cli("subscribers", "enable", "fixable").returncode == 0
+
+    # A record no agent can decode, written by a client of our own over SASL_SSL: the match agent sets it
+    # aside, and `dlq list` reads it back.
+    producer = KafkaProducer(**kafka_python_options(system.kafka), acks="all")
+    try:
+        producer.send(f"{system.namespace}.events", key=b"x/y", value=b"not json").get(30)
+    finally:
+        producer.close()
+
+    def listed() -> list:
+        answer = system.cli("dlq", "list", "--json")
+        assert answer.returncode == 0, answer.stderr
+        return list(json.loads(answer.stdout))
+
+    [letter] = wait_until(listed, 60, 1.0, what="the dead letter")
+    assert letter["source_topic"] == f"{system.namespace}.events"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"protocol": "PLAINTEXT"}, id="plaintext"),
+        pytest.param({"protocol": "SSL"}, id="tls-without-login"),
+        pytest.param({"password": "wrong-password"}, id="wrong-password"),
+        pytest.param({"username": "nobody"}, id="unknown-user"),
+        pytest.param({"mechanism": "SCRAM-SHA-256", "password": "wrong-password"}, id="wrong-password-256"),
+        # This broker does not enable PLAIN (it would keep the passwords in clear in server.properties).
+        pytest.param({"mechanism": "PLAIN"}, id="plain-not-offered"),
+    ],
+)
+def test_a_client_without_the_right_login_is_refused(secure_broker, change):
+    """Without SASL, with a wrong password or an unknown user, a client learns nothing from the broker;
+    the same client with the right login does (so the refusal is the login's doing)."""
+    access, _ = secure_broker
+    assert topic_size(access, "__cluster_metadata", timeout_s=10) >= 0
+    assert metadata_cluster_id(access, 10.0) is not None
+    wrong = replace(access, **change)
+    with pytest.raises(BrokerError, match="cannot reach Kafka"):
+        topic_size(wrong, "__cluster_metadata", timeout_s=5)
+    assert metadata_cluster_id(wrong, 5.0) is None
+
+
+def test_the_broker_says_why_it_refused_a_wrong_password(secure_broker):
+    """The broker logs a failed SCRAM authentication for a wrong password (not just a timeout)."""
+    access, broker = secure_broker
+    log = Path(broker.log_file)
+    before = log.read_text(errors="replace").count("invalid credentials")
+    with pytest.raises(BrokerError):
+        topic_size(replace(access, password="wrong-password"), "__cluster_metadata", timeout_s=5)
+    assert log.read_text(errors="replace").count("invalid credentials") > before
+
+
+def test_a_client_that_does_not_trust_the_brokers_ca_is_refused(secure_broker, tmp_path):
+    """TLS is checked: a client trusting another CA (or the system's) does not talk to the broker."""
+    access, _ = secure_broker
+    other_ca, _key = make_ca(tmp_path, "another-ca")
+    for cafile in (other_ca, None):
+        # kafka-python (3.0.12) leaves a socket whose TLS handshake failed to the garbage collector, which
+        # warns when it closes it: collected here, where it is expected, not in a later test.
+        with pytest.warns(ResourceWarning, match="unclosed <ssl.SSLSocket"):
+            with pytest.raises(BrokerError, match="cannot reach Kafka"):
+                topic_size(replace(access, cafile=cafile), "__cluster_metadata", timeout_s=5)
+            gc.collect()
+
+
+def test_a_worker_with_a_wrong_password_never_becomes_ready(access: KafkaAccess, tmp_path):
+    """The intake with a wrong password answers /readyz 503 and writes no webhook: it cannot log in."""
+    hamster = System(replace(access, password="wrong-password"), tmp_path, "tests.pipelines.replay_catalog")
+    try:
+        hamster._spawn("web", "web", "--port", str(hamster.intake_port))
+        ready = f"http://127.0.0.1:{hamster.intake_port}/readyz"
+        wait_until(lambda: hamster._get(ready) == 503, 60, what="the intake to answer /readyz")
+        status, _ = hamster.post("pull_request", load("pull_request", "opened.payload.json"))
+        assert status == 503
+        assert hamster._get(ready) == 503
+    finally:
+        hamster.stop()
