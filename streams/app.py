@@ -37,6 +37,7 @@ class Streams:
     reported: Any = None  # Table: run id → ReportState JSON (what GitHub was told; like the run log)
     merge_groups: Any = None  # Table: <repo>:<head sha> → GroupRuns JSON (partitioned like the events topic)
     run_marks: Any = None  # where a starting worker begins to fold the run log (streams.run_view)
+    audit_checkpoints: Any = None  # signed checkpoints of the run log (hamster.audit_checkpoints)
     logs: Any = None  # LogChunk records, key run id: what stages printed (hamster.stage_logs)
     metrics: Metrics = field(default_factory=Metrics)  # served with Faust's sensors at the worker's /metrics
 
@@ -120,6 +121,7 @@ def create_streams(
         run_control=_topic(app, topics.run_control_topic(settings), p),
         dead_letters=_topic(app, topics.dead_letters_topic(settings), 1),
         run_marks=_topic(app, topics.run_marks_topic(settings), 1),
+        audit_checkpoints=_topic(app, topics.audit_checkpoints_topic(settings), 1),
         logs=_topic(app, topics.logs_topic(settings), p),
         metrics=metrics,
     )

@@ -218,9 +218,14 @@ class System:
         return [(r, s, int(a)) for r, s, a in (line.split() for line in self.marks.read_text().splitlines())]
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return self.run_cli(self.env, *args, timeout=timeout)
+
+    @staticmethod
+    def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`hamster <args>` with ``env`` (another namespace, say), as a user runs it."""
         return subprocess.run(
             [*HAMSTER, *args],
-            env=self.env,
+            env=env,
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
