@@ -21,7 +21,7 @@ from pathlib import Path
 from hamster.broker import config, jars, probe
 from hamster.broker.log_excerpt import excerpt
 from hamster.broker.process import is_alive, locked, read_pid, terminate, write_pid
-from hamster.errors import BrokerError
+from hamster.errors import BrokerError, ConfigurationError
 from hamster.settings import Settings
 
 _FORMAT_TIMEOUT_S = 120.0
@@ -62,6 +62,13 @@ class LocalBroker:
         secure: config.SecureListener | None = None,
     ) -> None:
         """``secure``: serve clients over SASL_SSL only (``settings.kafka`` must then say how to log in)."""
+        wanted = "SASL_SSL" if secure is not None else "PLAINTEXT"
+        if settings.kafka_security_protocol != wanted:
+            raise ConfigurationError(
+                f"HAMSTER_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol}: the local broker "
+                f"serves {wanted} (`hamster broker` is for development, on loopback); point Hamster at "
+                "your own secured Kafka instead"
+            )
         self._secure = secure
         self._access = settings.kafka
         self._host = config.listen_host(settings.kafka_host)
