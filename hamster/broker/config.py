@@ -145,6 +145,10 @@ def scram_arguments(listener: SecureListener) -> list[str]:
     """``kafka-storage format --add-scram`` arguments: every user, for both SCRAM mechanisms."""
     arguments: list[str] = []
     for name, password in listener.all_users().items():
+        if any(c in name + password for c in ',[]="\\ \n'):  # the format tool's own [k=v,k=v] syntax
+            raise ConfigurationError(
+                f"SASL user {name!r}: the name and password may not hold , [ ] = or quotes"
+            )
         for mechanism in SCRAM_MECHANISMS:
             arguments += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
     return arguments

@@ -147,3 +147,11 @@ def test_a_jaas_breaking_password_is_refused(tmp_path: Path):
     listener = SecureListener(tmp_path, tmp_path, tmp_path, {"ci": 'a"b'}, plain=True)
     with pytest.raises(ConfigurationError, match="quotes"):
         server_config("127.0.0.1", 9092, tmp_path, listener)
+
+
+def test_a_scram_password_that_breaks_the_format_syntax_is_refused(tmp_path: Path):
+    """`--add-scram` reads [name=...,password=...]: a comma or bracket in a password is refused."""
+    for password in ("a,b", "a]b", "a=b"):
+        listener = SecureListener(tmp_path, tmp_path, tmp_path, {"ci": password})
+        with pytest.raises(ConfigurationError, match="may not hold"):
+            scram_arguments(listener)
