@@ -246,3 +246,15 @@ def test_a_worker_with_a_wrong_password_never_becomes_ready(access: KafkaAccess,
         assert hamster._get(ready) == 503
     finally:
         hamster.stop()
+
+
+def test_the_kafka_password_is_in_no_log_or_file_hamster_wrote(system: System, finished):
+    """The intake's and workers' logs, the database and every other file under HAMSTER_HOME hold the
+    password nowhere (it is read from its file and handed to the clients only)."""
+    leaks = [
+        str(path)
+        for path in system.home.rglob("*")
+        if path.is_file() and path.name != "kafka-password" and PASSWORD.encode() in path.read_bytes()
+    ]
+    assert leaks == []
+    assert any((system.home / f"{name}.log").stat().st_size for name in ("web", "worker-1"))
