@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from agents.dead_letters import set_aside
+from hamster.kafka_access import KafkaAccess
 from hamster.projection import apply, apply_batch, missing_before
 from hamster.run_events import RunEvent, decode_run_event
 from streams.app import Streams
@@ -34,13 +35,13 @@ def register(streams: Streams, engine: Engine) -> None:
                 continue
             partition, offset = event.message.partition, event.message.offset
             await asyncio.to_thread(
-                heal_gap, streams.settings.kafka_bootstrap, engine, topic_name, partition, offset, record
+                heal_gap, streams.settings.kafka, engine, topic_name, partition, offset, record
             )
             await asyncio.to_thread(apply_batch, engine, topic_name, [(partition, offset, record)])
 
 
 def heal_gap(
-    bootstrap: str, engine: Engine, topic: str, partition: int, offset: int, record: RunEvent
+    kafka: KafkaAccess, engine: Engine, topic: str, partition: int, offset: int, record: RunEvent
 ) -> None:
     """Fill a gap in a run's sequence from the run log itself.
 
@@ -61,7 +62,7 @@ def heal_gap(
     )
     earlier = [
         decode_run_event(r.value)
-        for r in read_topic(bootstrap, topic, only=[partition])
+        for r in read_topic(kafka, topic, only=[partition])
         if r.offset < offset and r.key == record.run_id.encode()
     ]
     with engine.begin() as conn:

@@ -30,6 +30,7 @@ from bench.stats import rate
 from hamster import ids
 from hamster.envelope import decode_envelope, encode_envelope, kafka_headers, parse_webhook
 from hamster.github_events import event_info
+from hamster.kafka_access import KafkaAccess, aiokafka_options
 from hamster.replay import replayed
 from hamster.run_events import (
     RunEvent,
@@ -52,7 +53,7 @@ PIPELINE = ("noop_one", "noop_two", "noop_three")
 def _producer(bootstrap: str) -> AIOKafkaProducer:
     # Batched (linger) for bulk writes: the same acks and idempotence as the intake, more per request.
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **aiokafka_options(KafkaAccess(bootstrap)),
         acks="all",
         enable_idempotence=True,
         max_request_size=MAX_MESSAGE_BYTES,
@@ -79,7 +80,7 @@ async def _produce_all(bootstrap: str, topic: str, records: Any) -> None:
 async def _read_to_end(bootstrap: str, topic: str, partitions: int) -> Any:
     """Yield each partition's records, in offset order, up to the end offsets at the time of the call."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **aiokafka_options(KafkaAccess(bootstrap)),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
@@ -182,7 +183,7 @@ def _namespace(bootstrap: str, home: Path, partitions: int) -> tuple[Settings, d
     settings = load_settings(
         kafka_bootstrap=bootstrap, namespace=namespace(), partitions=partitions, home=home
     )
-    ensure_topics(bootstrap, topic_specs(settings))
+    ensure_topics(settings.kafka, topic_specs(settings))
     env = {
         "HAMSTER_KAFKA_BOOTSTRAP": bootstrap,
         "HAMSTER_NAMESPACE": settings.namespace,

@@ -37,7 +37,7 @@ def rebuild(url: str | None, as_json: bool) -> None:
     records = changed = undecodable = 0
     try:
         engine = make_engine(url or settings.db_url)
-        total = topic_size(settings.kafka_bootstrap, topic)
+        total = topic_size(settings.kafka, topic)
         progress = Progress(
             TextColumn("rebuilding the projection"),
             BarColumn(),
@@ -51,7 +51,7 @@ def rebuild(url: str | None, as_json: bool) -> None:
         with progress, engine.begin() as conn:
             task = progress.add_task("rebuild", total=total)
             clear(conn)
-            for record in read_topic(settings.kafka_bootstrap, topic):
+            for record in read_topic(settings.kafka, topic):
                 records += 1
                 progress.advance(task)
                 try:

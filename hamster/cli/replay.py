@@ -47,7 +47,7 @@ def _selected(settings: Settings, selection: EventFilter, quiet: bool) -> tuple[
     from streams.topics import events_topic
 
     topic = events_topic(settings)
-    oldest_ms, trimmed = log_start(settings.kafka_bootstrap, topic)
+    oldest_ms, trimmed = log_start(settings.kafka, topic)
     oldest = datetime.fromtimestamp(oldest_ms / 1000, UTC) if oldest_ms is not None else None
     warning = retention_warning(selection.since, oldest, trimmed, settings.retention_days)
     if warning:
@@ -62,9 +62,9 @@ def _selected(settings: Settings, selection: EventFilter, quiet: bool) -> tuple[
     envelopes = []
     with _progress(quiet) as progress:
         # Reading from --since, the topic's size over-counts: the bar then just shows progress.
-        total = None if since_ms is not None else topic_size(settings.kafka_bootstrap, topic)
+        total = None if since_ms is not None else topic_size(settings.kafka, topic)
         task = progress.add_task("reading webhooks", total=total)
-        for record in read_topic(settings.kafka_bootstrap, topic, since_ms=since_ms):
+        for record in read_topic(settings.kafka, topic, since_ms=since_ms):
             read += 1
             progress.advance(task)
             try:
@@ -80,7 +80,7 @@ def _requests(settings: Settings, since_ms: int | None = None) -> list[RunReques
     from streams.topics import run_events_topic
 
     out = []
-    for record in read_topic(settings.kafka_bootstrap, run_events_topic(settings), since_ms=since_ms):
+    for record in read_topic(settings.kafka, run_events_topic(settings), since_ms=since_ms):
         if b'"RunRequested"' not in record.value:
             continue
         try:
@@ -102,7 +102,7 @@ def _subscribers(settings: Settings, module: str | None) -> tuple[list[Subscribe
     if module:
         catalog = load_catalog(module)
         return list(catalog.specs), {s.name: s.when for s in catalog.subscribers if s.when is not None}
-    records = read_topic(settings.kafka_bootstrap, subscribers_topic(settings))
+    records = read_topic(settings.kafka, subscribers_topic(settings))
     table = fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
     predicates: dict[str, Any] = {}
     if settings.subscribers:
@@ -227,15 +227,14 @@ def _replay(
     from hamster.envelope import encode_envelope, kafka_headers
     from hamster.matching import SubscriberIndex
     from hamster.replay import replay_headers, replayed, would_start
+    from streams.kafka_python import connect
     from streams.topics import MAX_MESSAGE_BYTES, events_topic
 
     started_ms = int(time.time() * 1000)
     index = SubscriberIndex(specs)
     expected = 0
     links: dict[str, str] = {}
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", max_request_size=MAX_MESSAGE_BYTES
-    )
+    producer = connect(KafkaProducer, settings.kafka, acks="all", max_request_size=MAX_MESSAGE_BYTES)
     try:
         with _progress(as_json) as progress:
             task = progress.add_task("replaying webhooks", total=len(selected))
