@@ -18,6 +18,10 @@ _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:(\d{1,5})$")
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
+# Secrets that may come from a file instead (HAMSTER_<NAME>_FILE): the file's content is the secret.
+_SECRET_FILES = ("kafka_sasl_password", "audit_key")
+
+
 class Settings(BaseSettings):
     """Everything Hamster reads from its environment. See the README's configuration table."""
 
@@ -137,7 +141,7 @@ class Settings(BaseSettings):
         """``HAMSTER_X_FILE``: the secret X is the file's content (without its final newline)."""
         if not isinstance(data, dict):
             return data
-        for name in ("kafka_sasl_password", "audit_key"):
+        for name in _SECRET_FILES:
             path = data.get(f"{name}_file")
             if not path:
                 continue
@@ -289,7 +293,8 @@ class Settings(BaseSettings):
     def revealed(self) -> dict[str, Any]:
         """Every setting as JSON, secrets in the clear: what a task process is given over its socket
         (``hamster.task_processes``) instead of through its environment. ``Settings(**revealed())`` is
-        these settings again."""
+        these settings again, except that a secret read from a file travels as its value, without the
+        file's path (the two together would be refused, and the task process need not read the file)."""
         out: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
@@ -300,6 +305,9 @@ class Settings(BaseSettings):
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value
+        for name in _SECRET_FILES:
+            if out[name] is not None:
+                out[f"{name}_file"] = None
         return out
 
 
