@@ -1,13 +1,14 @@
 """One module per agent, in flow order: subscribers, schedules (announces schedule ticks as events; not a
 Faust agent), match, lanes, stages (this worker's stage slots: not a Faust agent, see its docstring),
 run_control (cancels, reruns and approvals), projection, reporting, check_actions (GitHub's buttons on the
-check runs reporting made)."""
+check runs reporting made), audit_checkpoints (signs checkpoints of the run log: not a Faust agent)."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
 
 from agents import (
+    audit_checkpoints,
     check_actions,
     lanes,
     match,
@@ -36,3 +37,4 @@ def register_all(streams: Streams, engine: Engine) -> None:
     reporting.register(streams)
     check_actions.register(streams, view)
     schedules.register(streams)
+    audit_checkpoints.register(streams)

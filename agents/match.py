@@ -206,12 +206,12 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
         partition = message.partition
         generation = app.consumer_generation_id
         if taken.get(partition, (None, 0))[0] != generation:
-            bootstrap = streams.settings.kafka_bootstrap
+            kafka = streams.settings.kafka
             # Runs are requested after their webhook was stored; the margin allows for clocks apart.
             since_ms = int((message.timestamp or 0) * 1000) - CLOCK_MARGIN_MS
             events, run_log = events_topic(streams.settings), run_events_topic(streams.settings)
-            end = await patiently(end_offset, bootstrap, events, partition, what=events)
-            found = await patiently(requests_since, bootstrap, run_log, since_ms, what=run_log)
+            end = await patiently(end_offset, kafka, events, partition, what=events)
+            found = await patiently(requests_since, kafka, run_log, since_ms, what=run_log)
             taken[partition] = (generation, end)
             earlier[partition] = found
         return earlier[partition] if message.offset < taken[partition][1] else {}

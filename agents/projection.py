@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from agents.dead_letters import set_aside
+from hamster.kafka_access import KafkaAccess
 from hamster.projection import Item, apply, apply_records, missing_before
 from hamster.run_events import RunEvent, decode_run_event
 from streams.app import Streams
@@ -33,7 +34,7 @@ RETRY_MAX_S = 30.0
 
 def register(streams: Streams, engine: Engine) -> None:
     topic_name = streams.run_events.get_topic_name()
-    bootstrap = streams.settings.kafka_bootstrap
+    kafka = streams.settings.kafka
 
     @streams.app.agent(streams.run_events, name="hamster.projection", concurrency=1)
     async def project(stream: Any) -> None:
@@ -49,7 +50,7 @@ def register(streams: Streams, engine: Engine) -> None:
             delay = 1.0
             while True:
                 try:
-                    await asyncio.to_thread(project_batch, bootstrap, engine, topic_name, items)
+                    await asyncio.to_thread(project_batch, kafka, engine, topic_name, items)
                     break
                 except Exception:  # the database away: the batch waits, unacknowledged, and is tried again
                     log.exception(
@@ -61,19 +62,19 @@ def register(streams: Streams, engine: Engine) -> None:
                 await stream.ack(event)
 
 
-def project_batch(bootstrap: str, engine: Engine, topic: str, items: list[Item]) -> None:
+def project_batch(kafka: KafkaAccess, engine: Engine, topic: str, items: list[Item]) -> None:
     """Fill the gaps the batch's runs have (``heal_gap``), then apply the batch in one transaction."""
     firsts: dict[str, Item] = {}
     for item in items:
         firsts.setdefault(item[2].run_id, item)
     for partition, offset, record in firsts.values():
-        heal_gap(bootstrap, engine, topic, partition, offset, record)
+        heal_gap(kafka, engine, topic, partition, offset, record)
     with engine.begin() as conn:
         apply_records(conn, topic, items)
 
 
 def heal_gap(
-    bootstrap: str, engine: Engine, topic: str, partition: int, offset: int, record: RunEvent
+    kafka: KafkaAccess, engine: Engine, topic: str, partition: int, offset: int, record: RunEvent
 ) -> None:
     """Fill a gap in a run's sequence from the run log itself.
 
@@ -94,7 +95,7 @@ def heal_gap(
     )
     earlier = [
         decode_run_event(r.value)
-        for r in read_topic(bootstrap, topic, only=[partition])
+        for r in read_topic(kafka, topic, only=[partition])
         if r.offset < offset and r.key == record.run_id.encode()
     ]
     with engine.begin() as conn:

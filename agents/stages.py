@@ -594,9 +594,7 @@ class StageWorker(Service):
         offset, requested = found
         partition, position = found[1].events_offset
         topic = events_topic(self.settings)
-        stored = await patiently(
-            read_at, self.settings.kafka_bootstrap, topic, partition, position, what=topic
-        )
+        stored = await patiently(read_at, self.settings.kafka, topic, partition, position, what=topic)
         if stored is None:
             await self.recorder.record(
                 state, RunFailed, reason=f"{reason}, and its webhook is past the events topic's retention"

@@ -153,7 +153,7 @@ def fresh_namespace(bootstrap: str, home: Path, partitions: int) -> tuple[Settin
     settings = load_settings(
         kafka_bootstrap=bootstrap, namespace=namespace(), partitions=partitions, home=home
     )
-    ensure_topics(bootstrap, topic_specs(settings))
+    ensure_topics(settings.kafka, topic_specs(settings))
     env = {
         "HAMSTER_KAFKA_BOOTSTRAP": bootstrap,
         "HAMSTER_NAMESPACE": settings.namespace,

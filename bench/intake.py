@@ -84,7 +84,7 @@ def run(
         kafka_bootstrap=bootstrap, namespace=hamster.namespace + "k", partitions=partitions
     )
     kafka_topic = topic_specs(kafka_settings)[0]
-    ensure_topics(bootstrap, [kafka_topic])
+    ensure_topics(kafka_settings.kafka, [kafka_topic])
 
     # Warm-up: connections, the producer's metadata, the first JIT-less slow paths of every server.
     for url in (hamster.url, limit_url):

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.payloads import bodies, headers
 from hamster.envelope import encode_envelope, kafka_headers, parse_webhook
+from hamster.kafka_access import KafkaAccess, aiokafka_options
 from streams.topics import MAX_MESSAGE_BYTES
 
 
@@ -33,7 +34,7 @@ async def produce(
         envelopes.append((envelope.key.encode(), encode_envelope(envelope), kafka_headers(envelope)))
     cycle = itertools.cycle(envelopes)
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **aiokafka_options(KafkaAccess(bootstrap)),
         client_id="bench-kafka-limit",
         acks="all",
         enable_idempotence=True,

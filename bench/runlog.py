@@ -8,6 +8,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from hamster.kafka_access import KafkaAccess, kafka_python_options
 from hamster.run_events import decode_run_event
 
 
@@ -15,7 +16,9 @@ class RunLog:
     """Follows the run log from its start; ``records[run_id]`` is that run's records in order."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self.consumer = KafkaConsumer(
+            **kafka_python_options(KafkaAccess(bootstrap)), group_id=None, enable_auto_commit=False
+        )
         partitions = self.consumer.partitions_for_topic(topic) or set()
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         self.consumer.assign(assigned)

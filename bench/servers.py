@@ -17,6 +17,7 @@ from aiohttp import web
 
 from hamster.envelope import DELIVERY_HEADER, EventEnvelope
 from hamster.intake import SIGNATURE_HEADER, WEBHOOK_PATH, create_intake_app
+from hamster.kafka_access import KafkaAccess
 from hamster.settings import load_settings
 from hamster.signatures import verify_signature
 from streams.producer import EventProducer
@@ -26,7 +27,7 @@ class NullProducer(EventProducer):
     """An ``EventProducer`` that acknowledges every envelope without sending it anywhere."""
 
     def __init__(self) -> None:
-        super().__init__("127.0.0.1:1", "bench.null")
+        super().__init__(KafkaAccess("127.0.0.1:1"), "bench.null")
 
     async def start(self) -> None:
         return None

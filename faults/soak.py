@@ -35,6 +35,7 @@ from hamster.broker import LocalBroker
 from hamster.errors import InvalidTransition
 from hamster.lifecycle import evolve
 from hamster.settings import load_settings
+from streams.kafka_python import connect
 from tests.integration.fault_tools import GitHub, delivery_counts, run_log
 from tests.integration.stage_tools import spans
 from tests.integration.system import System, wait_until
@@ -169,7 +170,7 @@ class Extra:
 
 
 def _admin(system: System) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=system.env["HAMSTER_KAFKA_BOOTSTRAP"], client_id="soak")
+    return connect(KafkaAdminClient, system.kafka, client_id="soak")
 
 
 def namespace_topics(admin: KafkaAdminClient, system: System) -> list[dict[str, Any]]:

@@ -12,9 +12,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from hamster.credentials import ApiToken, parse_tokens
 from hamster.errors import ConfigurationError
+from hamster.kafka_access import KafkaAccess, Mechanism, Protocol, problems
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:(\d{1,5})$")
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+# Secrets that may come from a file instead (HAMSTER_<NAME>_FILE): the file's content is the secret.
+_SECRET_FILES = ("kafka_sasl_password", "audit_key")
 
 
 class Settings(BaseSettings):
@@ -23,6 +28,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HAMSTER_", frozen=True, extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # How every Kafka client connects (hamster.kafka_access): TLS and SASL as Kafka names them. A secret
+    # can come from a file (``…_FILE``, e.g. a mounted Kubernetes or compose secret) instead of the variable.
+    kafka_security_protocol: Protocol = "PLAINTEXT"
+    kafka_sasl_mechanism: Mechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_cafile: Path | None = None  # None: the system's trusted CAs
+    kafka_ssl_certfile: Path | None = None  # a client certificate, for brokers that require one
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
     home: Path = Path(".hamster")
     database_url: str | None = None
     subscribers: str | None = None
@@ -112,6 +128,30 @@ class Settings(BaseSettings):
     intake_threads: int = Field(default=4, ge=1, le=256)
     intake_max_in_flight: int = Field(default=64, ge=1, le=100_000)
     body_timeout_s: float = Field(default=30.0, gt=0, le=3600.0)
+    # The audit checkpoints (hamster.audit_checkpoints): the HMAC key that signs them (None: none are
+    # written and `audit verify` says what it cannot check), and how often a worker writes one.
+    audit_key: SecretStr | None = None
+    audit_key_file: Path | None = None
+    audit_checkpoint_records: int = Field(default=1000, ge=1)
+    audit_checkpoint_interval_s: float = Field(default=60.0, ge=0.5)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: object) -> object:
+        """``HAMSTER_X_FILE``: the secret X is the file's content (without its final newline)."""
+        if not isinstance(data, dict):
+            return data
+        for name in _SECRET_FILES:
+            path = data.get(f"{name}_file")
+            if not path:
+                continue
+            if data.get(name):
+                raise ValueError(f"HAMSTER_{name.upper()} and HAMSTER_{name.upper()}_FILE: set one, not both")
+            try:
+                data = {**data, name: Path(str(path)).read_text(encoding="utf-8").rstrip("\r\n")}
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"HAMSTER_{name.upper()}_FILE: cannot read {path}: {exc}") from None
+        return data
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -199,6 +239,34 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _kafka_complete(self) -> Settings:
+        found = problems(self.kafka)
+        if found:
+            raise ValueError("; ".join(found))
+        key = self.audit_key.get_secret_value() if self.audit_key else None
+        if key is not None and len(key.encode()) < 32:
+            raise ValueError(
+                "HAMSTER_AUDIT_KEY: too short; use at least 32 random bytes (openssl rand -hex 32)"
+            )
+        return self
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        """How Kafka clients connect: every client is made from this (hamster.kafka_access)."""
+        password = self.kafka_sasl_password
+        return KafkaAccess(
+            bootstrap=self.kafka_bootstrap,
+            protocol=self.kafka_security_protocol,
+            mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            cafile=self.kafka_ssl_cafile,
+            certfile=self.kafka_ssl_certfile,
+            keyfile=self.kafka_ssl_keyfile,
+            check_hostname=self.kafka_ssl_check_hostname,
+        )
+
     @property
     def github_app(self) -> bool:
         """True when Hamster talks to GitHub as a GitHub App (else with the personal token, if any)."""
@@ -225,7 +293,8 @@ class Settings(BaseSettings):
     def revealed(self) -> dict[str, Any]:
         """Every setting as JSON, secrets in the clear: what a task process is given over its socket
         (``hamster.task_processes``) instead of through its environment. ``Settings(**revealed())`` is
-        these settings again."""
+        these settings again, except that a secret read from a file travels as its value, without the
+        file's path (the two together would be refused, and the task process need not read the file)."""
         out: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
@@ -236,6 +305,9 @@ class Settings(BaseSettings):
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value
+        for name in _SECRET_FILES:
+            if out[name] is not None:
+                out[f"{name}_file"] = None
         return out
 
 

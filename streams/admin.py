@@ -11,7 +11,9 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, Ne
 from kafka.errors import TopicAlreadyExistsError
 
 from hamster.errors import BrokerError, ConfigurationError
+from hamster.kafka_access import KafkaAccess
 from streams import replication
+from streams.kafka_python import connect
 from streams.replication import Replication
 from streams.topics import TopicSpec
 
@@ -19,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def ensure_topics(
-    bootstrap: str,
+    kafka: KafkaAccess,
     specs: Iterable[TopicSpec],
     timeout_s: float = 30.0,
     *,
@@ -37,7 +39,7 @@ def ensure_topics(
     its topics working, and the log says which ones a broker's loss can take data from).
     """
     specs = list(specs)
-    with _admin(bootstrap, timeout_s) as admin:
+    with _admin(kafka, timeout_s) as admin:
         brokers = _brokers(admin)
         wanted = replication.resolve(brokers, replication_factor, min_insync_replicas)
         existing = set(admin.list_topics())
@@ -84,21 +86,21 @@ def ensure_topics(
 
 
 def topic_replication(
-    bootstrap: str,
+    kafka: KafkaAccess,
     replication_factor: int | None = None,
     min_insync_replicas: int | None = None,
     timeout_s: float = 30.0,
 ) -> Replication:
     """The replication topics get on this cluster: the settings given, else the defaults for its brokers."""
-    with _admin(bootstrap, timeout_s) as admin:
+    with _admin(kafka, timeout_s) as admin:
         return replication.resolve(_brokers(admin), replication_factor, min_insync_replicas)
 
 
-def publish_subscriber_change(bootstrap: str, topic: str, name: str, change: bytes) -> None:
+def publish_subscriber_change(kafka: KafkaAccess, topic: str, name: str, change: bytes) -> None:
     """Append one subscriber change (enable/disable) and wait until the broker acknowledged it."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = connect(KafkaProducer, kafka, acks="all")
     try:
         producer.send(topic, key=name.encode(), value=change).get(timeout=30)
     finally:
@@ -106,13 +108,15 @@ def publish_subscriber_change(bootstrap: str, topic: str, name: str, change: byt
 
 
 @contextmanager
-def _admin(bootstrap: str, timeout_s: float) -> Iterator[KafkaAdminClient]:
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), client_id="hamster-admin"
-        )
-    except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+def _admin(kafka: KafkaAccess, timeout_s: float) -> Iterator[KafkaAdminClient]:
+    """An admin client made through ``streams.kafka_python`` (``BrokerError`` when it cannot start)."""
+    admin = connect(
+        KafkaAdminClient,
+        kafka,
+        request_timeout_ms=int(timeout_s * 1000),
+        bootstrap_timeout_ms=int(timeout_s * 1000),
+        client_id="hamster-admin",
+    )
     try:
         yield admin
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
+from hamster.kafka_access import faust_options
 from hamster.metrics import Metrics, watch_consumer_lag
 from hamster.settings import Settings
 from hamster.subscribers import Catalog
@@ -37,6 +38,7 @@ class Streams:
     reported: Any = None  # Table: run id → ReportState JSON (what GitHub was told; like the run log)
     merge_groups: Any = None  # Table: <repo>:<head sha> → GroupRuns JSON (partitioned like the events topic)
     run_marks: Any = None  # where a starting worker begins to fold the run log (streams.run_view)
+    audit_checkpoints: Any = None  # signed checkpoints of the run log (hamster.audit_checkpoints)
     logs: Any = None  # LogChunk records, key run id: what stages printed (hamster.stage_logs)
     metrics: Metrics = field(default_factory=Metrics)  # served with Faust's sensors at the worker's /metrics
 
@@ -71,10 +73,9 @@ def create_streams(
     replication: Replication = SINGLE,
 ) -> Streams:
     """The app; ``replication`` is what the cluster's topics get (``streams.admin.topic_replication``)."""
-    brokers = ";".join(f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(","))
     app = App(
         settings.namespace,
-        broker=brokers,
+        **faust_options(settings.kafka),
         store=f"{settings.table_store}://",
         # Faust's working folder (``<id>-data`` in the current directory by default) goes with the rest, one
         # per worker of a host (RocksDB locks its files): named by the worker's web port, unique on a host
@@ -133,6 +134,7 @@ def create_streams(
         run_control=_topic(app, topics.run_control_topic(settings), p),
         dead_letters=_topic(app, topics.dead_letters_topic(settings), 1),
         run_marks=_topic(app, topics.run_marks_topic(settings), 1),
+        audit_checkpoints=_topic(app, topics.audit_checkpoints_topic(settings), 1),
         logs=_topic(app, topics.logs_topic(settings), p),
         metrics=metrics,
     )

@@ -28,7 +28,7 @@ def _records(settings: Settings) -> dict[int, bytes]:
     from streams.reader import read_topic
     from streams.topics import dead_letters_topic
 
-    return {r.offset: r.value for r in read_topic(settings.kafka_bootstrap, dead_letters_topic(settings))}
+    return {r.offset: r.value for r in read_topic(settings.kafka, dead_letters_topic(settings))}
 
 
 def read_dead_letters(settings: Settings) -> list[tuple[int, DeadLetter]]:
@@ -42,7 +42,7 @@ def set_aside_already(settings: Settings, topic: str, partition: int, offset: in
     from streams.reader import read_topic
     from streams.topics import dead_letters_topic
 
-    for record in read_topic(settings.kafka_bootstrap, dead_letters_topic(settings), since_ms=since_ms):
+    for record in read_topic(settings.kafka, dead_letters_topic(settings), since_ms=since_ms):
         letter = decode_dead_letter(record.value)
         if (letter.source_topic, letter.partition, letter.offset) == (topic, partition, offset):
             return True
@@ -67,7 +67,9 @@ def replay_dead_letters(settings: Settings, numbers: Iterable[int] | None) -> It
 def _send(settings: Settings, chosen: list[tuple[int, bytes]]) -> Iterator[Replayed]:
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    from streams.kafka_python import connect
+
+    producer = connect(KafkaProducer, settings.kafka, acks="all")
     try:
         for number, raw in chosen:
             letter = decode_dead_letter(raw)

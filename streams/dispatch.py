@@ -24,8 +24,11 @@ def append_event(settings: Settings, envelope: EventEnvelope) -> tuple[int, int]
     """Write one envelope to the events topic, acknowledged: (partition, offset)."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+    from streams.kafka_python import connect
+
+    producer = connect(
+        KafkaProducer,
+        settings.kafka,
         acks="all",
         max_request_size=MAX_MESSAGE_BYTES,
         max_block_ms=15_000,
@@ -44,7 +47,7 @@ def append_event(settings: Settings, envelope: EventEnvelope) -> tuple[int, int]
 
 def subscriber_states(settings: Settings) -> dict[str, SubscriberState]:
     """The subscribers table as the workers published it."""
-    records = read_topic(settings.kafka_bootstrap, subscribers_topic(settings))
+    records = read_topic(settings.kafka, subscribers_topic(settings))
     return fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
 
 

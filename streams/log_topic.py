@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from hamster.errors import BrokerError
+from hamster.kafka_access import aiokafka_options
 from hamster.settings import Settings
 from hamster.stage_logs import LogChunk, StageLog
 from streams.reader import partition_for
@@ -88,7 +89,7 @@ async def read_run_log(
     runs_tp = TopicPartition(run_events_topic(settings), partition)
     wanted = [logs_tp, runs_tp] if follow else [logs_tp]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **aiokafka_options(settings.kafka),
         group_id=None,
         enable_auto_commit=False,
         client_id="hamster-log-reader",
@@ -97,7 +98,7 @@ async def read_run_log(
     try:
         await consumer.start()
     except Exception as exc:  # aiokafka's KafkaConnectionError and friends
-        raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+        raise BrokerError(f"cannot reach Kafka at {settings.kafka.describe()}: {exc}") from exc
     try:
         consumer.assign(wanted)
         ends = await consumer.end_offsets(wanted)

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from hamster.envelope import EventEnvelope, encode_envelope, kafka_headers
 from hamster.errors import BrokerError
+from hamster.kafka_access import KafkaAccess, aiokafka_options
 from hamster.settings import Settings
 from streams.topics import MAX_MESSAGE_BYTES, events_topic
 
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 class EventProducer:
     """Appends ``EventEnvelope``s to one topic; the record key is ``envelope.key`` as raw UTF-8."""
 
-    def __init__(self, bootstrap: str, topic: str, *, timeout_s: float = 10.0) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaAccess, topic: str, *, timeout_s: float = 10.0) -> None:
+        self.kafka = kafka
         self.topic = topic
         self.timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
@@ -38,7 +39,7 @@ class EventProducer:
     @classmethod
     def for_settings(cls, settings: Settings) -> EventProducer:
         """The producer for ``settings``' events topic."""
-        return cls(settings.kafka_bootstrap, events_topic(settings))
+        return cls(settings.kafka, events_topic(settings))
 
     async def start(self) -> None:
         """Try to connect now; a broker that is down is not an error here (``append`` retries it)."""
@@ -100,15 +101,15 @@ class EventProducer:
                     await producer.start()
             except Exception as exc:
                 await _close(producer)
-                raise BrokerError(f"cannot reach Kafka at {self.bootstrap}: {_describe(exc)}") from exc
+                raise BrokerError(f"cannot reach Kafka at {self.kafka.describe()}: {_describe(exc)}") from exc
             self._producer = producer
-            log.info("connected to Kafka at %s", self.bootstrap)
+            log.info("connected to Kafka at %s", self.kafka.describe())
             return producer
 
     def _new_producer(self) -> AIOKafkaProducer:
         request_timeout_ms = int(self.timeout_s * 1000)
         return AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+            **aiokafka_options(self.kafka),
             client_id="hamster-intake",
             acks="all",
             enable_idempotence=True,

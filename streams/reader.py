@@ -16,27 +16,29 @@ from typing import Any, TypeVar
 from kafka import KafkaConsumer, TopicPartition
 
 from hamster.errors import BrokerError
+from hamster.kafka_access import KafkaAccess, aiokafka_options
+from streams.kafka_python import connect
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def _consumer(bootstrap: str, timeout_s: float) -> KafkaConsumer:
+def _consumer(kafka: KafkaAccess, timeout_s: float) -> KafkaConsumer:
     """A consumer outside any group: it reads where it is told and commits nothing."""
-    try:
-        return KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            request_timeout_ms=int(timeout_s * 1000),
-            client_id="hamster-reader",
-        )
-    except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    return connect(
+        KafkaConsumer,
+        kafka,
+        group_id=None,
+        enable_auto_commit=False,
+        request_timeout_ms=int(timeout_s * 1000),
+        # Also bounds the first connection: a refused login (wrong password, no TLS) fails that long.
+        bootstrap_timeout_ms=int(timeout_s * 1000),
+        client_id="hamster-reader",
+    )
 
 
 def read_topic(
-    bootstrap: str,
+    kafka: KafkaAccess,
     topic: str,
     timeout_s: float = 30.0,
     *,
@@ -50,7 +52,7 @@ def read_topic(
     ListOffsets by time). ``only``: read just these partitions. ``from_offset``: start every partition read
     there (or at its log start, if retention deleted that far).
     """
-    consumer = _consumer(bootstrap, timeout_s)
+    consumer = _consumer(kafka, timeout_s)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -86,7 +88,7 @@ FETCH_PARTITION_BYTES = 8 * 1024 * 1024
 
 
 async def read_batches(
-    bootstrap: str,
+    kafka: KafkaAccess,
     topic: str,
     *,
     since_ms: int | None = None,
@@ -108,7 +110,7 @@ async def read_batches(
     # topic once its metadata arrived, which start() waits for.
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **aiokafka_options(kafka),
         group_id=None,
         enable_auto_commit=False,
         client_id="hamster-reader",
@@ -120,7 +122,7 @@ async def read_batches(
         await consumer.start()
     except KafkaError as exc:
         await consumer.stop()
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        raise BrokerError(f"cannot reach Kafka at {kafka.describe()}: {exc}") from exc
     try:
         assigned = sorted(consumer.assignment(), key=lambda tp: tp.partition)
         if not assigned:
@@ -161,9 +163,9 @@ async def patiently(read: Callable[..., T], *args: Any, what: str) -> T:
             delay = min(delay * 2, 30.0)
 
 
-def end_offset(bootstrap: str, topic: str, partition: int, timeout_s: float = 30.0) -> int:
+def end_offset(kafka: KafkaAccess, topic: str, partition: int, timeout_s: float = 30.0) -> int:
     """Where the next record of ``topic``'s ``partition`` will go."""
-    consumer = _consumer(bootstrap, timeout_s)
+    consumer = _consumer(kafka, timeout_s)
     try:
         tp = TopicPartition(topic, partition)
         return int(consumer.end_offsets([tp])[tp])
@@ -171,14 +173,14 @@ def end_offset(bootstrap: str, topic: str, partition: int, timeout_s: float = 30
         consumer.close()
 
 
-def requests_since(bootstrap: str, topic: str, since_ms: int, timeout_s: float = 30.0) -> dict[str, Any]:
+def requests_since(kafka: KafkaAccess, topic: str, since_ms: int, timeout_s: float = 30.0) -> dict[str, Any]:
     """The run log ``topic``'s ``RunRequested`` records from ``since_ms`` on: run id → (offset, record)."""
     from pydantic import ValidationError
 
     from hamster.run_events import RunRequested, decode_run_event
 
     found: dict[str, Any] = {}
-    for record in read_topic(bootstrap, topic, timeout_s, since_ms=since_ms):
+    for record in read_topic(kafka, topic, timeout_s, since_ms=since_ms):
         if b'"RunRequested"' not in record.value:
             continue
         try:
@@ -197,11 +199,11 @@ def partition_for(key: str, partitions: int) -> int:
     return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
 
 
-def log_start(bootstrap: str, topic: str, timeout_s: float = 30.0) -> tuple[int | None, bool]:
+def log_start(kafka: KafkaAccess, topic: str, timeout_s: float = 30.0) -> tuple[int | None, bool]:
     """(timestamp in ms of the oldest record still held, whether retention already deleted any)."""
     oldest: int | None = None
     trimmed = False
-    consumer = _consumer(bootstrap, timeout_s)
+    consumer = _consumer(kafka, timeout_s)
     try:
         assigned = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not assigned:
@@ -226,21 +228,37 @@ def log_start(bootstrap: str, topic: str, timeout_s: float = 30.0) -> tuple[int 
         consumer.close()
 
 
-def read_at(bootstrap: str, topic: str, partition: int, offset: int, timeout_s: float = 30.0) -> Any | None:
+def read_at(
+    kafka: KafkaAccess, topic: str, partition: int, offset: int, timeout_s: float = 30.0
+) -> Any | None:
     """The record at ``partition``/``offset``, or None when retention deleted it (or it never existed)."""
-    for record in read_topic(bootstrap, topic, timeout_s, only=[partition], from_offset=offset):
+    for record in read_topic(kafka, topic, timeout_s, only=[partition], from_offset=offset):
         return record if record.offset == offset else None
     return None
 
 
-def topic_size(bootstrap: str, topic: str, timeout_s: float = 30.0) -> int:
+def topic_size(kafka: KafkaAccess, topic: str, timeout_s: float = 30.0) -> int:
     """How many records ``topic`` holds now (end minus log start, summed over partitions)."""
-    consumer = _consumer(bootstrap, timeout_s)
+    consumer = _consumer(kafka, timeout_s)
     try:
         assigned = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not assigned:
             return 0
         starts, ends = consumer.beginning_offsets(assigned), consumer.end_offsets(assigned)
         return sum(ends[tp] - starts[tp] for tp in assigned)
+    finally:
+        consumer.close()
+
+
+def bounds(kafka: KafkaAccess, topic: str, timeout_s: float = 30.0) -> dict[int, tuple[int, int]]:
+    """Each partition's (log start offset, end offset): what retention (or delete-records) left, and where
+    the next record goes."""
+    consumer = _consumer(kafka, timeout_s)
+    try:
+        assigned = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not assigned:
+            return {}
+        starts, ends = consumer.beginning_offsets(assigned), consumer.end_offsets(assigned)
+        return {tp.partition: (int(starts[tp]), int(ends[tp])) for tp in assigned}
     finally:
         consumer.close()

@@ -41,6 +41,7 @@ def rerun_run(
     from hamster.lifecycle import RunState, evolve
     from hamster.replay import rerun, stage_index
     from hamster.run_events import RunRequested, RunStage, StartRun, decode_run_event
+    from streams.kafka_python import connect
     from streams.reader import read_at, read_topic
     from streams.topics import (
         MAX_MESSAGE_BYTES,
@@ -50,9 +51,7 @@ def rerun_run(
         stage_topic,
     )
 
-    records = [
-        decode_run_event(r.value) for r in read_topic(settings.kafka_bootstrap, run_events_topic(settings))
-    ]
+    records = [decode_run_event(r.value) for r in read_topic(settings.kafka, run_events_topic(settings))]
     requests = [r for r in records if isinstance(r, RunRequested)]
     matches = [r for r in requests if r.run_id == run_id] or [
         r for r in requests if len(run_id) >= 4 and r.run_id.startswith(run_id)
@@ -91,7 +90,7 @@ def rerun_run(
             f"run {original.run_id} does not say where its webhook is in the events topic"
         )
     partition, offset = original.events_offset
-    found = read_at(settings.kafka_bootstrap, events_topic(settings), partition, offset)
+    found = read_at(settings.kafka, events_topic(settings), partition, offset)
     if found is None:
         raise ConfigurationError(
             f"the webhook of run {original.run_id} (events {partition}/{offset}) is no longer in the events "
@@ -102,8 +101,9 @@ def rerun_run(
     request = RunStage(
         run_id=new.run_id, index=start, attempt=1, requested=new, event=info, outputs=new.reused_outputs
     )  # its requested_offset is set by the worker that appends the RunRequested
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+    producer = connect(
+        KafkaProducer,
+        settings.kafka,
         acks="all",
         max_request_size=MAX_MESSAGE_BYTES,
         max_block_ms=15_000,  # a missing topic (auto-creation is off) fails fast instead of after 60 s

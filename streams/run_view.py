@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from hamster.errors import InvalidTransition
+from hamster.kafka_access import aiokafka_options
 from hamster.lifecycle import RunState, evolve
 from hamster.metrics import Metrics
 from hamster.run_events import RunEvent, RunRequested, RunStage, decode_run_event
@@ -237,7 +238,7 @@ class RunView:
 
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap.split(","),
+            **aiokafka_options(self.settings.kafka),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -68,6 +68,10 @@ def run_marks_topic(settings: Settings) -> str:
     return f"{settings.namespace}.run-marks"
 
 
+def audit_checkpoints_topic(settings: Settings) -> str:
+    return f"{settings.namespace}.audit-checkpoints"
+
+
 def dead_letters_topic(settings: Settings) -> str:
     return f"{settings.namespace}.dead-letters"
 
@@ -124,6 +128,11 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
         # begins to fold the log (streams.run_view). Only the latest mark per partition matters.
         TopicSpec(run_marks_topic(settings), "run-log partition", "offset", 1, -1, compacted=True),
         TopicSpec(changelog_topic(settings, "reported"), "run id", "ReportState", p, -1, compacted=True),
+        # Signed checkpoints of the run log (hamster.audit_checkpoints): append-only, one partition, kept a
+        # day longer than the records they vouch for.
+        TopicSpec(
+            audit_checkpoints_topic(settings), "run-log partition", "Checkpoint", 1, retention + DAY_MS
+        ),
         # Records no agent could decode (hamster.deadletter): one partition, read whole by `hamster dlq`.
         TopicSpec(dead_letters_topic(settings), "source topic", "DeadLetter", 1, retention),
         # Faust's own: declared here so that it is replicated like the rest (Faust would create it alone).

@@ -12,6 +12,7 @@ import base64
 import ipaddress
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hamster.errors import ConfigurationError
@@ -99,18 +100,102 @@ def new_cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
             return encoded
 
 
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+BROKER_USER = "broker"  # the broker's own SASL user, for its inter-broker client (unused with one node)
+
+
+@dataclass(frozen=True)
+class SecureListener:
+    """The client listener as SASL_SSL instead of PLAINTEXT: TLS with this key and certificate (PEM), and
+    SASL users who may log in with PLAIN or SCRAM (their SCRAM credentials are made when the storage is
+    formatted). The controller listener stays plaintext on loopback: only the cluster's own nodes speak to it.
+    A cluster's nodes share one ``SecureListener`` (its broker password is their inter-broker login).
+
+    https://kafka.apache.org/documentation/#security_sasl_scram and #security_ssl (PEM: KIP-651).
+    """
+
+    certfile: Path  # the broker's certificate chain, naming the bootstrap host (SAN)
+    keyfile: Path  # its unencrypted PKCS#8 key
+    cafile: Path  # what the broker's own client trusts
+    users: Mapping[str, str] = field(default_factory=dict)  # name → password
+    # PLAIN too: Kafka's PlainLoginModule then holds every password in clear in server.properties, so it is
+    # off unless asked for; SCRAM keeps only salted hashes, in the cluster metadata.
+    plain: bool = False
+    broker_password: str = field(default_factory=lambda: os.urandom(16).hex(), repr=False)
+
+    def all_users(self) -> dict[str, str]:
+        return {BROKER_USER: self.broker_password, **self.users}
+
+
+def _jaas_quote(value: str) -> str:
+    # JAAS option values are double-quoted; refuse what would end or escape the quotes rather than escape it.
+    if not value or any(c in value for c in '"\\;\n\r'):
+        raise ConfigurationError(f"a SASL user name or password may not be empty or hold quotes: {value!r}")
+    return f'"{value}"'
+
+
+def secure_listener_config(listener: SecureListener, keystore: Path) -> dict[str, str]:
+    """The properties that make the ``SASL_SSL`` listener: TLS, mechanisms, and who may log in."""
+    me = f"username={_jaas_quote(BROKER_USER)} password={_jaas_quote(listener.broker_password)}"
+    plain: dict[str, str] = {}
+    if listener.plain:
+        users = " ".join(f"user_{name}={_jaas_quote(pw)}" for name, pw in listener.all_users().items())
+        plain["listener.name.sasl_ssl.plain.sasl.jaas.config"] = (
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {me} {users};"
+        )
+    mechanisms = ("PLAIN", *SCRAM_MECHANISMS) if listener.plain else SCRAM_MECHANISMS
+    return {
+        "sasl.enabled.mechanisms": ",".join(mechanisms),
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        **plain,
+        **{
+            f"listener.name.sasl_ssl.{m.lower()}.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.scram.ScramLoginModule required {me};"
+            )
+            for m in SCRAM_MECHANISMS
+        },
+        # A PEM keystore file holds the key, then the certificate chain (LocalBroker writes it).
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(listener.cafile),
+    }
+
+
+def scram_arguments(listener: SecureListener) -> list[str]:
+    """``kafka-storage format --add-scram`` arguments: every user, for both SCRAM mechanisms."""
+    arguments: list[str] = []
+    for name, password in listener.all_users().items():
+        if any(c in name + password for c in ',[]="\\ \n'):  # the format tool's own [k=v,k=v] syntax
+            raise ConfigurationError(
+                f"SASL user {name!r}: the name and password may not hold , [ ] = or quotes"
+            )
+        for mechanism in SCRAM_MECHANISMS:
+            arguments += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
+    return arguments
+
+
 def server_config(
-    host: str, port: int, log_dirs: Path, *, node_id: int = NODE_ID, cluster_ports: Sequence[int] = ()
+    host: str,
+    port: int,
+    log_dirs: Path,
+    *,
+    node_id: int = NODE_ID,
+    cluster_ports: Sequence[int] = (),
+    secure: SecureListener | None = None,
+    keystore: Path | None = None,
 ) -> dict[str, str]:
     """server.properties for a combined broker and controller bound to ``host``.
 
     Alone by default; ``cluster_ports`` (the client ports of every node, node ids 1, 2, … in that order)
-    makes it node ``node_id`` of a cluster.
+    makes it node ``node_id`` of a cluster. With ``secure``, clients (and the other nodes' brokers) have
+    only a SASL_SSL listener on ``port``, with the PEM ``keystore``.
     """
     ports = list(cluster_ports) or [port]
     if node_id < 1 or node_id > len(ports) or ports[node_id - 1] != port:
         raise ConfigurationError(f"node {node_id} on port {port} is not one of the cluster's {ports}")
     controller = f"{host}:{controller_port(port)}"
+    client = "SASL_SSL" if secure is not None else "PLAINTEXT"
     # Kafka's own topics (consumer offsets, transactions) are replicated like Hamster's.
     internal = replication.resolve(len(ports))
     return {
@@ -122,11 +207,12 @@ def server_config(
         "controller.quorum.voters": ",".join(
             f"{n}@{host}:{controller_port(p)}" for n, p in enumerate(ports, start=1)
         ),
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{controller}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "listeners": f"{client}://{host}:{port},CONTROLLER://{controller}",
+        "advertised.listeners": f"{client}://{host}:{port}",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name": client,
+        "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{client}:{client}",
+        **(secure_listener_config(secure, keystore or log_dirs / "keystore.pem") if secure else {}),
         "log.dirs": str(log_dirs),
         # Hamster creates every topic itself with the partition count co-partitioning needs (streams.topics).
         "auto.create.topics.enable": "false",
@@ -202,7 +288,13 @@ def broker_command(
 
 
 def format_command(
-    java: str, lib_dir: Path, properties: Path, log4j_config: Path, logs_dir: Path, cluster_id: str
+    java: str,
+    lib_dir: Path,
+    properties: Path,
+    log4j_config: Path,
+    logs_dir: Path,
+    cluster_id: str,
+    extra: list[str] | None = None,
 ) -> list[str]:
     """``kafka-storage.sh format``: writes meta.properties into the data dir, once, before the first start."""
     return [
@@ -213,4 +305,5 @@ def format_command(
         cluster_id,
         "--config",
         str(properties),
+        *(extra or []),
     ]

@@ -20,13 +20,14 @@ import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hamster.broker import config, jars, probe
 from hamster.broker.log_excerpt import excerpt
 from hamster.broker.process import is_alive, locked, read_pid, terminate_all, write_pid
-from hamster.errors import BrokerError
+from hamster.errors import BrokerError, ConfigurationError
+from hamster.kafka_access import KafkaAccess
 from hamster.settings import Settings
 
 _FORMAT_TIMEOUT_S = 120.0
@@ -61,11 +62,14 @@ class BrokerStatus:
 class _Node:
     """One JVM: its ports and files, and its process once launched by this object."""
 
-    def __init__(self, node_id: int, host: str, port: int, kafka: Path, logs: Path, bootstrap: str) -> None:
+    def __init__(
+        self, node_id: int, host: str, port: int, kafka: Path, logs: Path, access: KafkaAccess
+    ) -> None:
         self.node_id = node_id
         self.host = host
         self.port = port
-        self.bootstrap = bootstrap
+        self.bootstrap = access.bootstrap
+        self.access = access  # how clients reach this node alone
         self.kafka = kafka  # absolute, like ``logs``: the pid check compares command lines
         self.logs = logs
         self.properties = kafka / "server.properties"
@@ -91,9 +95,12 @@ class _Node:
         found = re.search(r"^cluster\.id=(\S+)$", text, re.MULTILINE)
         return found.group(1) if found else None
 
-    def answers(self, timeout_s: float) -> bool:
+    def answers(self, timeout_s: float, brokers: int = 1) -> bool:
+        """Does this node answer as one of our cluster, knowing at least ``brokers`` brokers?"""
         cluster_id = self.cluster_id()
-        return cluster_id is not None and probe.answers(self.host, self.port, cluster_id, timeout_s)
+        return cluster_id is not None and probe.node_answers(
+            self.access, self.host, self.port, cluster_id, timeout_s, brokers=brokers
+        )
 
     def jvm_paths(self, lib: Path) -> tuple[Path, Path, Path, Path]:
         return lib, self.properties, self.kafka / "log4j2.properties", self.logs
@@ -110,21 +117,37 @@ class LocalBroker:
         kafka/server.properties   written on every start
         kafka/log4j2.properties   written on every start
         kafka/cluster.id          made once
+        kafka/keystore.pem        SASL_SSL only: the listener's key and certificates (mode 600)
+        kafka/broker-password     SASL_SSL only: the nodes' own SCRAM login, made once (mode 600)
         kafka/data/               log.dirs, formatted on the first start (meta.properties)
         kafka/broker.pid          while it runs
         kafka/broker.lock         held by start and stop
         logs/server.log           Kafka's log (size-capped, rolled to server.log.1…)
         logs/broker.out           the JVM's stdout and stderr
 
-    A cluster has ``cluster.id`` and ``broker.lock`` in ``kafka/`` and the rest per node: ``kafka/node-<id>/``
-    and ``logs/node-<id>/``. Node ``<id>`` listens on the bootstrap's ``<id>``-th port if it lists one per
-    node, else on its first port + 2 * (``<id>`` - 1); its controller on the port above. ``nodes`` left
-    out means what the home holds (one node for a new home); ``stop`` and ``status`` never need it.
+    A cluster has ``cluster.id``, ``broker-password`` and ``broker.lock`` in ``kafka/`` and the rest per
+    node: ``kafka/node-<id>/`` and ``logs/node-<id>/``. Node ``<id>`` listens on the bootstrap's ``<id>``-th
+    port if it lists one per node, else on its first port + 2 * (``<id>`` - 1); its controller on the port
+    above. ``nodes`` left out means what the home holds (one node for a new home); ``stop`` and ``status``
+    never need it.
     """
 
     def __init__(
-        self, settings: Settings, progress: Callable[[str], None] | None = None, nodes: int | None = None
+        self,
+        settings: Settings,
+        progress: Callable[[str], None] | None = None,
+        nodes: int | None = None,
+        secure: config.SecureListener | None = None,
     ) -> None:
+        """``secure``: serve clients over SASL_SSL only (``settings.kafka`` must then say how to log in)."""
+        wanted = "SASL_SSL" if secure is not None else "PLAINTEXT"
+        if settings.kafka_security_protocol != wanted:
+            raise ConfigurationError(
+                f"HAMSTER_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol}: the local broker "
+                f"serves {wanted} (`hamster broker` is for development, on loopback); point Hamster at "
+                "your own secured Kafka instead"
+            )
+        self._secure = secure
         host = config.listen_host(settings.kafka_host)
         config.controller_port(settings.kafka_port)  # refuse an impossible port now rather than at launch
         self.data_dir = settings.home / "kafka"
@@ -139,13 +162,21 @@ class LocalBroker:
         count = nodes or self._held or 1
         if count == 1:
             self.bootstrap = f"{settings.kafka_host}:{settings.kafka_port}"
-            self._nodes = [_Node(1, host, settings.kafka_port, self._kafka, self._logs, self.bootstrap)]
+            access = replace(settings.kafka, bootstrap=self.bootstrap)
+            self._nodes = [_Node(1, host, settings.kafka_port, self._kafka, self._logs, access)]
         else:
             host_name = settings.kafka_host
             listed = [int(server.rsplit(":", 1)[1]) for server in settings.kafka_bootstrap.split(",")]
             ports = config.node_ports(settings.kafka_port, count, listed)
             self._nodes = [
-                _Node(n, host, p, self._kafka / f"node-{n}", self._logs / f"node-{n}", f"{host_name}:{p}")
+                _Node(
+                    n,
+                    host,
+                    p,
+                    self._kafka / f"node-{n}",
+                    self._logs / f"node-{n}",
+                    replace(settings.kafka, bootstrap=f"{host_name}:{p}"),
+                )
                 for n, p in enumerate(ports, start=1)
             ]
             self.bootstrap = ",".join(node.bootstrap for node in self._nodes)
@@ -184,6 +215,8 @@ class LocalBroker:
             java = jars.find_java()
             lib = jars.ensure_jars(self._progress)
             cluster_id = self._cluster_id()
+            if self._secure is not None:
+                self._secure = self._kept_broker_password(self._secure)
             for node in missing:
                 self._write_config(node)
             # Each format is a JVM of its own: a cluster's first start formats its nodes side by side.
@@ -237,6 +270,18 @@ class LocalBroker:
             all(n.running for n in nodes), first.pid, self.bootstrap, self.data_dir, self.log_file, nodes
         )
 
+    def _kept_broker_password(self, secure: config.SecureListener) -> config.SecureListener:
+        """The nodes of a cluster log in to each other as the broker user, whose SCRAM password went into
+        their storage when it was formatted: the first one is kept (readable by us only) for nodes
+        started later, such as one started again after it died."""
+        kept = self._kafka / "broker-password"
+        if kept.exists():
+            return replace(secure, broker_password=kept.read_text(encoding="utf-8").strip())
+        kept.touch()
+        kept.chmod(0o600)
+        kept.write_text(secure.broker_password + "\n", encoding="utf-8")
+        return secure
+
     def _running(self, pids: dict[int, int | None]) -> BrokerStatus:
         return self._status(tuple(node.status(True, pids[node.node_id]) for node in self._nodes))
 
@@ -253,10 +298,7 @@ class LocalBroker:
         """Until ``deadline``: does ``node`` answer, in a cluster of at least ``brokers`` brokers?"""
         while node.alive(pid):
             # A local broker answers in milliseconds; a short probe notices a dead JVM sooner.
-            cluster_id = node.cluster_id()
-            if cluster_id is not None and probe.answers(
-                node.host, node.port, cluster_id, _PROBE_TIMEOUT_S, brokers=brokers
-            ):
+            if node.answers(_PROBE_TIMEOUT_S, brokers=brokers):
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -267,9 +309,25 @@ class LocalBroker:
         node.kafka.mkdir(parents=True, exist_ok=True)
         node.logs.mkdir(parents=True, exist_ok=True)
         ports = [n.port for n in self._nodes] if len(self._nodes) > 1 else []
+        keystore = node.kafka / "keystore.pem"
+        if self._secure is not None:
+            # Kafka's PEM keystore file: the private key, then the certificate chain; readable by us only.
+            keystore.touch()
+            keystore.chmod(0o600)
+            keystore.write_text(
+                self._secure.keyfile.read_text() + self._secure.certfile.read_text(), encoding="utf-8"
+            )
         properties = config.server_config(
-            node.host, node.port, node.kafka / "data", node_id=node.node_id, cluster_ports=ports
+            node.host,
+            node.port,
+            node.kafka / "data",
+            node_id=node.node_id,
+            cluster_ports=ports,
+            secure=self._secure,
+            keystore=keystore,
         )
+        node.properties.touch()
+        node.properties.chmod(0o600)  # the broker's own SASL password is in it
         node.properties.write_text(config.render_properties(properties), encoding="utf-8")
         (node.kafka / "log4j2.properties").write_text(
             jars.package_file("log4j2.properties"), encoding="utf-8"
@@ -280,7 +338,8 @@ class LocalBroker:
         if (node.kafka / "data" / "meta.properties").exists():
             return
         self._progress(f"formatting Kafka storage in {node.kafka / 'data'} (first start)")
-        command = config.format_command(java, *node.jvm_paths(lib), cluster_id)
+        scram = config.scram_arguments(self._secure) if self._secure is not None else []
+        command = config.format_command(java, *node.jvm_paths(lib), cluster_id, scram)
         try:
             result = subprocess.run(
                 command,

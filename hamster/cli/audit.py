@@ -1,11 +1,12 @@
-"""`hamster audit verify`: recompute the run log's hash chains; and the `runs show --audit` listing."""
+"""`hamster audit verify`: recompute the run log's hash chains and compare it with its signed checkpoints;
+and the `runs show --audit` listing."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from hamster.settings import Settings
 
 if TYPE_CHECKING:
     from hamster.audit import Verification
+    from hamster.audit_checkpoints import Finding, PartitionReport
 
 
 def run_log(
@@ -29,9 +31,7 @@ def run_log(
     from streams.reader import read_topic
     from streams.topics import run_events_topic
 
-    for record in read_topic(
-        settings.kafka_bootstrap, run_events_topic(settings), since_ms=since_ms, only=only
-    ):
+    for record in read_topic(settings.kafka, run_events_topic(settings), since_ms=since_ms, only=only):
         content = stored_json(record.value, record.key)
         position = Position(record.topic, record.partition, record.offset, record.timestamp)
         yield position, content
@@ -51,22 +51,74 @@ def stored_json(raw: bytes, key: bytes | None) -> dict[str, Any]:
     return content
 
 
-async def _verify(settings: Settings, since_ms: int | None, quiet: bool) -> Verification:
-    """Every chain of the run log, checked as its batches stream past (one held at a time)."""
+async def _verify(
+    settings: Settings, since_ms: int | None, quiet: bool, keep: bool
+) -> tuple[Verification, list[Any]]:
+    """Every chain of the run log, checked as its batches stream past (one held at a time); ``keep``: also
+    the records themselves, which the signed checkpoints are compared with (whole partitions, in memory)."""
     from hamster.audit import ChainCheck, Position
     from streams.reader import read_batches, topic_size
     from streams.topics import run_events_topic
 
     topic = run_events_topic(settings)
     check = ChainCheck()
-    total = None if since_ms is not None else topic_size(settings.kafka_bootstrap, topic)
+    kept: list[Any] = []
+    total = None if since_ms is not None else topic_size(settings.kafka, topic)
     with progress("verifying the run log", total, quiet) as advance:
-        async for batch in read_batches(settings.kafka_bootstrap, topic, since_ms=since_ms):
+        async for batch in read_batches(settings.kafka, topic, since_ms=since_ms):
             for record in batch:
                 position = Position(record.topic, record.partition, record.offset, record.timestamp)
                 check.add(position, stored_json(record.value, record.key))
+            if keep:
+                kept.extend(batch)
             advance(len(batch))
-    return check.result()
+    return check.result(), kept
+
+
+@dataclass(frozen=True)
+class CheckpointCheck:
+    """What the signed checkpoints say about the run log; ``skipped`` says why they were not checked."""
+
+    reports: tuple[PartitionReport, ...] = ()
+    found: int = 0  # checkpoint records in the topic
+    skipped: str | None = None
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for r in self.reports for f in r.findings]
+
+
+def check_checkpoints(settings: Settings, records: list[Any], windowed: bool) -> CheckpointCheck:
+    """Compare the run log (``records``, every partition whole) with ``<ns>.audit-checkpoints``."""
+    from hamster.audit_checkpoints import decode_checkpoint, verify_partition
+    from streams.reader import bounds, read_topic
+    from streams.topics import audit_checkpoints_topic, run_events_topic
+
+    stored = [
+        decode_checkpoint(r.value) for r in read_topic(settings.kafka, audit_checkpoints_topic(settings))
+    ]
+    checkpoints = [c for c in stored if c is not None]
+    if settings.audit_key is None:
+        return CheckpointCheck(
+            found=len(checkpoints),
+            skipped=(
+                f"HAMSTER_AUDIT_KEY is not set: {len(checkpoints)} checkpoint(s) not checked, so a forged "
+                "record re-sealed with its successors, reordered records and a cut-off tail cannot be seen"
+            ),
+        )
+    if windowed:
+        return CheckpointCheck(
+            found=len(checkpoints), skipped="--since: checkpoints are checked over whole partitions only"
+        )
+    key = settings.audit_key.get_secret_value().encode()
+    by_partition: dict[int, list[tuple[int, bytes | None, bytes | None]]] = {}
+    for r in records:
+        by_partition.setdefault(r.partition, []).append((r.offset, r.key, r.value))
+    reports = [
+        verify_partition(partition, start, by_partition.get(partition, []), checkpoints, key)
+        for partition, (start, _end) in sorted(bounds(settings.kafka, run_events_topic(settings)).items())
+    ]
+    return CheckpointCheck(tuple(reports), len(checkpoints))
 
 
 @click.group()
@@ -78,44 +130,83 @@ def audit() -> None:
 @click.option("--since", help="Only records from this time on: ISO time or a time ago (2h, 7d).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def verify(since: str | None, as_json: bool) -> None:
-    """Recompute every run's hash chain; list each break and exit 1 if there is any."""
+    """Recompute every run's hash chain and compare the log with its signed checkpoints.
+
+    Lists each break in a chain, and each forged (re-sealed), reordered or cut-off range the checkpoints
+    reveal (they need HAMSTER_AUDIT_KEY); exits 1 if there is any.
+    """
     from hamster.replay import parse_time
 
     settings = settings_or_exit()
     try:
         since_ms = int(parse_time(since, datetime.now(UTC)).timestamp() * 1000) if since else None
-        result = asyncio.run(_verify(settings, since_ms, as_json))
+        keep = settings.audit_key is not None and since is None
+        result, kept = asyncio.run(_verify(settings, since_ms, as_json, keep))
+        checked = check_checkpoints(settings, kept, windowed=since is not None)
     except HamsterError as exc:
         fail(str(exc), 2)
         return
+    ok = result.ok and not checked.findings
     if as_json:
         body = {
-            "ok": result.ok,
+            "ok": ok,
             "records": result.records,
             "runs": result.runs,
             "unsealed": result.unsealed,
             "breaks": [asdict(b) for b in result.breaks],
+            "checkpoints": {
+                "checked": checked.skipped is None,
+                "skipped": checked.skipped,
+                "found": checked.found,
+                "partitions": [
+                    {k: v for k, v in asdict(r).items() if k != "findings"} for r in checked.reports
+                ],
+                "findings": [
+                    {**asdict(f), "checkpoint_at": f.checkpoint_at.isoformat()} for f in checked.findings
+                ],
+            },
         }
         click.echo(json.dumps(body, indent=2))
     else:
-        console = Console()
+        _print_verification(result, checked)
+    raise SystemExit(0 if ok else 1)
+
+
+def _print_verification(result: Verification, checked: CheckpointCheck) -> None:
+    console = Console()
+    console.print(
+        f"checked {result.records} record(s) of {result.runs} run(s)"
+        + (f"; {result.unsealed} written before the chain existed" if result.unsealed else "")
+    )
+    for b in result.breaks:
         console.print(
-            f"checked {result.records} record(s) of {result.runs} run(s)"
-            + (f"; {result.unsealed} written before the chain existed" if result.unsealed else "")
+            f"break: run {b.run_id} record {b.seq} at "
+            f"{b.position.topic}/{b.position.partition}/{b.position.offset}: {b.reason}\n"
+            f"  expected {b.expected or '-'}\n  found    {b.found or '-'}",
+            highlight=False,
+            soft_wrap=True,
         )
-        for b in result.breaks:
-            console.print(
-                f"break: run {b.run_id} record {b.seq} at "
-                f"{b.position.topic}/{b.position.partition}/{b.position.offset}: {b.reason}\n"
-                f"  expected {b.expected or '-'}\n  found    {b.found or '-'}",
-                highlight=False,
-                soft_wrap=True,
-            )
-        if result.breaks:
-            console.print(f"[bold red]{len(result.breaks)} break(s) in the chain[/bold red]")
-        else:
-            console.print("every chain is intact")
-    raise SystemExit(0 if result.ok else 1)
+    if result.breaks:
+        console.print(f"[bold red]{len(result.breaks)} break(s) in the chain[/bold red]")
+    else:
+        console.print("every chain is intact")
+    if checked.skipped is not None:
+        console.print(f"[yellow]{checked.skipped}[/yellow]", highlight=False, soft_wrap=True)
+        return
+    used = sum(r.checkpoints for r in checked.reports)
+    compared = sum(r.checked for r in checked.reports)
+    uncovered = sum(r.uncovered for r in checked.reports)
+    console.print(
+        f"checkpoints: {used} signed checkpoint(s) used; {compared} record(s) compared with them"
+        + (f"; {uncovered} not covered by a checkpoint (yet)" if uncovered else ""),
+        highlight=False,
+    )
+    for f in checked.findings:
+        console.print(f"{f.kind}: partition {f.partition}: {f.message}", highlight=False, soft_wrap=True)
+    if checked.findings:
+        console.print(f"[bold red]{len(checked.findings)} finding(s) from the checkpoints[/bold red]")
+    else:
+        console.print("the log matches its checkpoints")
 
 
 def show_run_audit(run_id: str, as_json: bool) -> None:

@@ -15,6 +15,8 @@ from hamster.errors import HamsterError
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from hamster.kafka_access import KafkaAccess
+
 BATCH = 5000
 """Records folded and written together: most runs' records fall in one batch."""
 
@@ -42,10 +44,8 @@ def rebuild(url: str | None, as_json: bool) -> None:
     topic = run_events_topic(settings)
     try:
         engine = make_engine(url or settings.db_url)
-        total = topic_size(settings.kafka_bootstrap, topic)
-        records, changed, undecodable = asyncio.run(
-            _rebuild(engine, settings.kafka_bootstrap, topic, total, as_json)
-        )
+        total = topic_size(settings.kafka, topic)
+        records, changed, undecodable = asyncio.run(_rebuild(engine, settings.kafka, topic, total, as_json))
     except HamsterError as exc:
         fail(str(exc), 2)
         return
@@ -60,7 +60,7 @@ def rebuild(url: str | None, as_json: bool) -> None:
 
 
 async def _rebuild(
-    engine: Engine, bootstrap: str, topic: str, total: int, quiet: bool
+    engine: Engine, kafka: KafkaAccess, topic: str, total: int, quiet: bool
 ) -> tuple[int, int, int]:
     """(records read, applied, undecodable). Batch by batch as fetched, each folded and written at once
     (``apply_records``), all in one transaction: readers see the old view until the new one is complete."""
@@ -71,7 +71,7 @@ async def _rebuild(
     records = changed = undecodable = 0
     with progress("rebuilding the projection", total, quiet) as advance, engine.begin() as conn:
         clear(conn)
-        async for batch in read_batches(bootstrap, topic, max_records=BATCH):
+        async for batch in read_batches(kafka, topic, max_records=BATCH):
             items = []
             for record in batch:
                 try:

@@ -51,7 +51,7 @@ def _start(settings: Settings, selection: EventFilter) -> tuple[str, int | None,
     from streams.topics import events_topic
 
     topic = events_topic(settings)
-    oldest_ms, trimmed = log_start(settings.kafka_bootstrap, topic)
+    oldest_ms, trimmed = log_start(settings.kafka, topic)
     oldest = datetime.fromtimestamp(oldest_ms / 1000, UTC) if oldest_ms is not None else None
     warning = retention_warning(selection.since, oldest, trimmed, settings.retention_days)
     if warning:
@@ -63,7 +63,7 @@ def _start(settings: Settings, selection: EventFilter) -> tuple[str, int | None,
     # received_at exactly. A minute of slack covers an intake whose clock differs from the broker's.
     since_ms = int(selection.since.timestamp() * 1000) - 60_000 if selection.since else None
     # Reading from --since, the topic's size over-counts: the progress then just counts.
-    total = None if since_ms is not None else topic_size(settings.kafka_bootstrap, topic)
+    total = None if since_ms is not None else topic_size(settings.kafka, topic)
     return topic, since_ms, total
 
 
@@ -76,7 +76,7 @@ async def _starts(settings: Settings) -> dict[str, set[str]]:
     from streams.topics import run_events_topic
 
     out: dict[str, set[str]] = {}
-    async for batch in read_batches(settings.kafka_bootstrap, run_events_topic(settings)):
+    async for batch in read_batches(settings.kafka, run_events_topic(settings)):
         for record in batch:
             if b'"RunRequested"' not in record.value:
                 continue
@@ -96,7 +96,7 @@ async def _requests(settings: Settings, since_ms: int | None = None) -> list[Run
     from streams.topics import run_events_topic
 
     out = []
-    async for batch in read_batches(settings.kafka_bootstrap, run_events_topic(settings), since_ms=since_ms):
+    async for batch in read_batches(settings.kafka, run_events_topic(settings), since_ms=since_ms):
         for record in batch:
             if b'"RunRequested"' not in record.value:
                 continue
@@ -119,7 +119,7 @@ def _subscribers(settings: Settings, module: str | None) -> tuple[list[Subscribe
     if module:
         catalog = load_catalog(module)
         return list(catalog.specs), {s.name: s.when for s in catalog.subscribers if s.when is not None}
-    records = read_topic(settings.kafka_bootstrap, subscribers_topic(settings))
+    records = read_topic(settings.kafka, subscribers_topic(settings))
     table = fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
     predicates: dict[str, Any] = {}
     if settings.subscribers:
@@ -250,7 +250,7 @@ async def _dry_run(
     rows: list[DryRunRow] = []
     seen: set[str] = set()  # delivery ids: a GitHub redelivery may sit in a later batch
     with progress("matching webhooks", total, quiet) as advance:
-        async for batch in read_batches(settings.kafka_bootstrap, topic, since_ms=since_ms):
+        async for batch in read_batches(settings.kafka, topic, since_ms=since_ms):
             fresh = []
             to_decode = []
             for record in batch:
@@ -336,6 +336,7 @@ async def _append_replays(
     from aiokafka.errors import KafkaError
 
     from hamster.envelope import encode_envelope, kafka_headers
+    from hamster.kafka_access import aiokafka_options
     from hamster.matching import SubscriberIndex
     from hamster.replay import replay_headers, replayed, select_events, would_start
     from streams.reader import read_batches
@@ -347,7 +348,7 @@ async def _append_replays(
     links: dict[str, str] = {}
     seen: set[str] = set()
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **aiokafka_options(settings.kafka),
         acks="all",
         enable_idempotence=True,
         max_request_size=MAX_MESSAGE_BYTES,
@@ -358,10 +359,10 @@ async def _append_replays(
         await producer.start()
     except KafkaError as exc:
         await producer.stop()
-        raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+        raise BrokerError(f"cannot reach Kafka at {settings.kafka.describe()}: {exc}") from exc
     try:
         with progress("replaying webhooks", total, quiet) as advance:
-            async for batch in read_batches(settings.kafka_bootstrap, topic, since_ms=since_ms):
+            async for batch in read_batches(settings.kafka, topic, since_ms=since_ms):
                 read += len(batch)
                 pending = []
                 for original in select_events(_decoded(batch, selection), selection):

@@ -24,7 +24,7 @@ def _states(settings: Settings) -> dict[str, SubscriberState]:
     from streams.reader import read_topic
     from streams.topics import subscribers_topic
 
-    records = read_topic(settings.kafka_bootstrap, subscribers_topic(settings))
+    records = read_topic(settings.kafka, subscribers_topic(settings))
     return fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
 
 
@@ -71,7 +71,7 @@ def _publish(name: str, enable: bool) -> None:
         fail(f"no subscriber named {name!r} (known: {', '.join(sorted(states)) or 'none'})")
     change = SubscriberEnabled(name=name) if enable else SubscriberDisabled(name=name)
     publish_subscriber_change(
-        settings.kafka_bootstrap, subscribers_topic(settings), name, change.model_dump_json().encode()
+        settings.kafka, subscribers_topic(settings), name, change.model_dump_json().encode()
     )
     click.echo(
         f"subscriber {name} {'enabled' if enable else 'disabled'}; every worker applies it on its next event"
@@ -103,7 +103,7 @@ def history(name: str | None, as_json: bool) -> None:
 
     settings = settings_or_exit()
     try:
-        records = read_topic(settings.kafka_bootstrap, subscribers_topic(settings))
+        records = read_topic(settings.kafka, subscribers_topic(settings))
         entries = subscriber_history([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records], name)
     except HamsterError as exc:
         fail(str(exc))

@@ -108,10 +108,10 @@ def _create_topics_in_background(
             try:
                 # kafka-python blocks, so it runs off the event loop; and it leaks a thread and sockets when
                 # it cannot bootstrap, so it is only asked once the broker answers a raw ApiVersions probe.
-                if await asyncio.to_thread(_any_server_answers, settings):
+                if await asyncio.to_thread(probe.any_server_answers, settings.kafka, 2.0):
                     await asyncio.to_thread(
                         ensure_topics,
-                        settings.kafka_bootstrap,
+                        settings.kafka,
                         topic_specs(settings),
                         timeout_s=5.0,
                         replication_factor=settings.replication_factor,
@@ -120,7 +120,7 @@ def _create_topics_in_background(
                     return
                 log.warning(
                     "Kafka at %s does not answer yet; will create the topics once it does",
-                    settings.kafka_bootstrap,
+                    settings.kafka.describe(),
                 )
             except Exception as exc:  # BrokerError, or kafka-python's own errors while the broker starts
                 log.warning("topics not created yet, retrying in %.0f s: %s", _RETRY_S, exc)
@@ -133,9 +133,3 @@ def _create_topics_in_background(
         await asyncio.gather(task, return_exceptions=True)
 
     return context
-
-
-def _any_server_answers(settings: Settings) -> bool:
-    """Does any of the bootstrap servers answer? (A cluster goes on with one of them down.)"""
-    servers = (server.strip().rsplit(":", 1) for server in settings.kafka_bootstrap.split(","))
-    return any(probe.answers_api_versions(host, int(port), 2.0) for host, port in servers)

@@ -39,8 +39,8 @@ def worker(web_port: int, web_host: str, slots: int | None) -> None:
     try:
         catalog = load_catalog(settings.subscribers)
         specs = topic_specs(settings, list(catalog.tasks))
-        ensure_topics(settings.kafka_bootstrap, specs, replication_factor=factor, min_insync_replicas=insync)
-        replication = topic_replication(settings.kafka_bootstrap, factor, insync)
+        ensure_topics(settings.kafka, specs, replication_factor=factor, min_insync_replicas=insync)
+        replication = topic_replication(settings.kafka, factor, insync)
         (settings.home / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only its own folder
         engine = make_engine(settings.db_url)
     except HamsterError as exc:

@@ -36,7 +36,7 @@ def kafka_subscribers(settings: Settings) -> ListSubscribers:
         from streams.reader import read_topic
         from streams.topics import subscribers_topic
 
-        records = read_topic(settings.kafka_bootstrap, subscribers_topic(settings))
+        records = read_topic(settings.kafka, subscribers_topic(settings))
         return fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
 
     async def list_subscribers() -> dict[str, SubscriberState]:
@@ -54,7 +54,7 @@ def kafka_set_enabled(settings: Settings) -> SetEnabled:
 
         change = SubscriberEnabled(name=name) if enabled else SubscriberDisabled(name=name)
         publish_subscriber_change(
-            settings.kafka_bootstrap, subscribers_topic(settings), name, change.model_dump_json().encode()
+            settings.kafka, subscribers_topic(settings), name, change.model_dump_json().encode()
         )
 
     async def set_enabled(name: str, enabled: bool) -> None:
@@ -97,10 +97,11 @@ def kafka_decide(settings: Settings) -> Decide:
         from kafka import KafkaProducer
 
         from hamster.run_events import DecideStage
+        from streams.kafka_python import connect
         from streams.topics import run_control_topic
 
         command = DecideStage(run_id=run_id, stage=stage, approve=approve, by=by, via="dashboard")
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", max_block_ms=15_000)
+        producer = connect(KafkaProducer, settings.kafka, acks="all", max_block_ms=15_000)
         try:
             producer.send(
                 run_control_topic(settings), key=run_id.encode(), value=command.model_dump_json().encode()

@@ -21,16 +21,14 @@ from tests.samples import load, with_repo
 
 def run_log(system: System, run_id: str | None = None) -> list[Any]:
     """The run-log records (of one run, if given), in log order."""
-    bootstrap = system.env["HAMSTER_KAFKA_BOOTSTRAP"]
-    records = [decode_run_event(r.value) for r in read_topic(bootstrap, f"{system.namespace}.run-events")]
+    records = [decode_run_event(r.value) for r in read_topic(system.kafka, f"{system.namespace}.run-events")]
     return [r for r in records if run_id is None or r.run_id == run_id]
 
 
 def delivery_counts(system: System) -> Counter[str]:
     """How many times each delivery id is in the events topic."""
-    bootstrap = system.env["HAMSTER_KAFKA_BOOTSTRAP"]
     return Counter(
-        decode_envelope(r.value).delivery_id for r in read_topic(bootstrap, f"{system.namespace}.events")
+        decode_envelope(r.value).delivery_id for r in read_topic(system.kafka, f"{system.namespace}.events")
     )
 
 

@@ -12,11 +12,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hamster.kafka_access import KafkaAccess
 from hamster.projection import make_engine
 from hamster.run_queries import list_runs
 from hamster.signatures import signature_for
@@ -35,6 +36,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def kafka_env(kafka: KafkaAccess) -> dict[str, str]:
+    """The HAMSTER_KAFKA_* variables that make a process connect as ``kafka`` does."""
+    env = {"HAMSTER_KAFKA_BOOTSTRAP": kafka.bootstrap, "HAMSTER_KAFKA_SECURITY_PROTOCOL": kafka.protocol}
+    if kafka.sasl:
+        env |= {
+            "HAMSTER_KAFKA_SASL_MECHANISM": kafka.mechanism,
+            "HAMSTER_KAFKA_SASL_USERNAME": kafka.username or "",
+            "HAMSTER_KAFKA_SASL_PASSWORD": kafka.password or "",
+        }
+    for name, path in (("CAFILE", kafka.cafile), ("CERTFILE", kafka.certfile), ("KEYFILE", kafka.keyfile)):
+        if path is not None:
+            env[f"HAMSTER_KAFKA_SSL_{name}"] = str(path)
+    return env
+
+
 def wait_until(check: Callable[[], Any], timeout: float = 60.0, every: float = 0.25, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -49,13 +65,22 @@ def wait_until(check: Callable[[], Any], timeout: float = 60.0, every: float = 0
 class System:
     """Intake plus workers in one namespace of their own, so test modules never see each other's runs."""
 
-    def __init__(self, bootstrap: str, home: Path, subscribers: str, partitions: int = 4) -> None:
+    def __init__(
+        self,
+        bootstrap: str | KafkaAccess,
+        home: Path,
+        subscribers: str,
+        partitions: int = 4,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``bootstrap``: the broker, or how to reach it securely; ``env``: more HAMSTER_* settings."""
+        self.kafka = bootstrap if isinstance(bootstrap, KafkaAccess) else KafkaAccess(bootstrap)
         self.home = home
         self.marks = home / "marks.txt"
         self.namespace = "t" + uuid.uuid4().hex[:10]
         self.env = {
             **os.environ,
-            "HAMSTER_KAFKA_BOOTSTRAP": bootstrap,
+            **kafka_env(self.kafka),
             "HAMSTER_HOME": str(home),
             "HAMSTER_NAMESPACE": self.namespace,
             "HAMSTER_SUBSCRIBERS": subscribers,
@@ -63,6 +88,7 @@ class System:
             "HAMSTER_API_TOKENS": f"reader:read:{READER_TOKEN},operator:operate:{OPERATOR_TOKEN}",
             "HAMSTER_PARTITIONS": str(partitions),
             "HAMSTER_TEST_MARKS": str(self.marks),
+            **(env or {}),
         }
         self.intake_port = free_port()
         self.url = f"http://127.0.0.1:{self.intake_port}/webhooks/github"
@@ -211,9 +237,14 @@ class System:
         return [(r, s, int(a)) for r, s, a in (line.split() for line in self.marks.read_text().splitlines())]
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return self.run_cli(self.env, *args, timeout=timeout)
+
+    @staticmethod
+    def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`hamster <args>` with ``env`` (another namespace, say), as a user runs it."""
         return subprocess.run(
             [*HAMSTER, *args],
-            env=self.env,
+            env=env,
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

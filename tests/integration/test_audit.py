@@ -40,7 +40,7 @@ def finished(system: System):
 
 
 def run_log(system: System) -> list:
-    return list(read_topic(system.env["HAMSTER_KAFKA_BOOTSTRAP"], f"{system.namespace}.run-events"))
+    return list(read_topic(system.kafka, f"{system.namespace}.run-events"))
 
 
 def test_show_audit_lists_every_record_with_its_place_in_the_log(system: System, finished):

@@ -144,3 +144,15 @@ def test_start_does_not_take_another_broker_for_its_own(kafka_bootstrap: str, ho
     assert failed.returncode == 1
     assert "Address already in use" in failed.stderr
     assert hamster(home, "status", bootstrap=kafka_bootstrap).returncode == NOT_RUNNING
+
+
+def test_start_refuses_a_secured_protocol_it_cannot_serve(home: Path, monkeypatch: pytest.MonkeyPatch):
+    """`hamster broker start` with HAMSTER_KAFKA_SECURITY_PROTOCOL=SASL_SSL says it serves PLAINTEXT only,
+    instead of starting a broker its own probe could never log in to."""
+    monkeypatch.setenv("HAMSTER_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("HAMSTER_KAFKA_SASL_USERNAME", "u")
+    monkeypatch.setenv("HAMSTER_KAFKA_SASL_PASSWORD", "p")
+    started = hamster(home, "start")
+    assert started.returncode != 0
+    assert "the local broker serves PLAINTEXT" in started.stderr
+    assert not (home / "kafka" / "broker.pid").exists()

@@ -20,6 +20,7 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
 from hamster.errors import ConfigurationError
+from hamster.kafka_access import KafkaAccess
 from hamster.settings import load_settings
 from streams.admin import ensure_topics, topic_replication
 from streams.topics import events_topic, leader_topic, topic_specs
@@ -115,8 +116,8 @@ def test_topics_get_three_replicas_two_in_sync_by_default(cluster):
     _, bootstrap = cluster
     settings = load_settings(kafka_bootstrap=bootstrap, namespace="c" + uuid.uuid4().hex[:10])
     specs = topic_specs(settings, ["lint"])
-    assert topic_replication(bootstrap).factor == 3
-    created = ensure_topics(bootstrap, specs)
+    assert topic_replication(KafkaAccess(bootstrap)).factor == 3
+    created = ensure_topics(KafkaAccess(bootstrap), specs)
     assert sorted(created) == sorted(s.name for s in specs)
     found = describe(bootstrap, [s.name for s in specs])
     assert found == {s.name: (s.partitions, 3, 2) for s in specs}
@@ -128,7 +129,7 @@ def test_settings_set_replicas_and_min_insync(cluster):
     _, bootstrap = cluster
     settings = load_settings(kafka_bootstrap=bootstrap, namespace="c" + uuid.uuid4().hex[:10])
     specs = topic_specs(settings)[:2]
-    ensure_topics(bootstrap, specs, replication_factor=2, min_insync_replicas=1)
+    ensure_topics(KafkaAccess(bootstrap), specs, replication_factor=2, min_insync_replicas=1)
     assert describe(bootstrap, [s.name for s in specs]) == {s.name: (s.partitions, 2, 1) for s in specs}
 
 
@@ -146,7 +147,7 @@ def test_an_existing_single_replica_topic_warns_by_default_and_fails_when_asked(
         )
 
     with caplog.at_level(logging.WARNING, logger="streams.admin"):
-        ensure_topics(bootstrap, topic_specs(settings))
+        ensure_topics(KafkaAccess(bootstrap), topic_specs(settings))
     warnings = [r.getMessage() for r in caplog.records if r.name == "streams.admin"]
     assert len(warnings) == 1
     assert f"topic {events} has 1 replica per partition, 3 wanted" in warnings[0]
@@ -154,9 +155,9 @@ def test_an_existing_single_replica_topic_warns_by_default_and_fails_when_asked(
     assert "kafka-reassign-partitions.sh" in warnings[0]
 
     with pytest.raises(ConfigurationError, match=f"topic {events} has 1 replica per partition, 3 wanted"):
-        ensure_topics(bootstrap, topic_specs(settings), replication_factor=3)
+        ensure_topics(KafkaAccess(bootstrap), topic_specs(settings), replication_factor=3)
     # Asked for what it has: fine.
-    ensure_topics(bootstrap, topic_specs(settings), replication_factor=1, min_insync_replicas=1)
+    ensure_topics(KafkaAccess(bootstrap), topic_specs(settings), replication_factor=1, min_insync_replicas=1)
 
     worker = hamster(
         home,
@@ -178,7 +179,7 @@ def test_more_replicas_than_brokers_is_refused(cluster):
     with pytest.raises(
         ConfigurationError, match="HAMSTER_REPLICATION_FACTOR: 4 replicas asked, but the cluster lists 3"
     ):
-        ensure_topics(bootstrap, topic_specs(settings), replication_factor=4)
+        ensure_topics(KafkaAccess(bootstrap), topic_specs(settings), replication_factor=4)
     with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:
         assert not [t for t in admin.list_topics() if t.startswith(settings.namespace)]
 
@@ -192,7 +193,7 @@ def test_a_topic_that_refuses_every_write_is_an_error(cluster):
     with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:
         admin.create_topics([NewTopic(events, settings.partitions, 1)])
     with pytest.raises(ConfigurationError, match=f"topic {events} has min.insync.replicas=2 but 1 replica"):
-        ensure_topics(bootstrap, topic_specs(settings), replication_factor=1)
+        ensure_topics(KafkaAccess(bootstrap), topic_specs(settings), replication_factor=1)
 
 
 def test_stop_stops_every_node(cluster):

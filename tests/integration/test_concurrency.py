@@ -57,8 +57,9 @@ def book(system: System, subscriber: str, repo: str) -> list[tuple[str, bool]]:
     """The lanes agent's latest book for ``subscriber`` in ``repo``, from the lanes table's changelog:
     (run id, started) in request order."""
     key = f"{subscriber}\x1f{repo}".encode()
-    bootstrap = system.env["HAMSTER_KAFKA_BOOTSTRAP"]
-    latest = [r.value for r in read_topic(bootstrap, f"{system.namespace}-lanes-changelog") if r.key == key]
+    latest = [
+        r.value for r in read_topic(system.kafka, f"{system.namespace}-lanes-changelog") if r.key == key
+    ]
     if not latest or latest[-1] is None:
         return []
     return [(r.run_id, r.running) for r in LaneBook.model_validate_json(latest[-1]).runs]
@@ -72,10 +73,9 @@ def wait_book(system: System, subscriber: str, repo: str, expected: list[tuple[s
 
 def cancels(system: System) -> dict[str, str]:
     """The cancellations sent (run id → reason), from the run-control topic."""
-    bootstrap = system.env["HAMSTER_KAFKA_BOOTSTRAP"]
     sent = [
         CancelRun.model_validate_json(r.value)
-        for r in read_topic(bootstrap, f"{system.namespace}.run-control")
+        for r in read_topic(system.kafka, f"{system.namespace}.run-control")
     ]
     return {c.run_id: c.reason for c in sent}
 

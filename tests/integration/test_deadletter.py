@@ -158,7 +158,7 @@ def test_the_api_lists_and_replays_dead_letters_with_the_token(system: System):
     assert status == 202, landed
     assert landed["number"] == target["number"] and landed["topic"] == sent.topic
     assert landed["partition"] == sent.partition and landed["offset"] > sent.offset
-    record = read_at(system.env["HAMSTER_KAFKA_BOOTSTRAP"], sent.topic, landed["partition"], landed["offset"])
+    record = read_at(system.kafka, sent.topic, landed["partition"], landed["offset"])
     assert record is not None and (record.key, record.value) == (b"soak/api", NOT_JSON)
 
 
@@ -167,8 +167,7 @@ def test_the_dead_letter_api_refuses_without_the_right_token(system: System):
     sent; an unknown number is 404 and a non-number 400."""
     [oldest, *_] = dead_letters(system)  # the tests above leave dead letters behind
     number, source = oldest["number"], oldest["source_topic"]
-    bootstrap = system.env["HAMSTER_KAFKA_BOOTSTRAP"]
-    size = topic_size(bootstrap, source)
+    size = topic_size(system.kafka, source)
     for token in (None, "wrong-token"):
         for method, path in (("GET", "/api/dead-letters"), ("POST", f"/api/dead-letters/{number}/replay")):
             status, headers, _ = api(system, method, path, token=token)
@@ -177,4 +176,4 @@ def test_the_dead_letter_api_refuses_without_the_right_token(system: System):
     status, _, text = api(system, "POST", "/api/dead-letters/999999/replay")
     assert status == 404 and "no dead letter numbered 999999" in text
     assert api(system, "POST", "/api/dead-letters/first/replay")[0] == 400
-    assert topic_size(bootstrap, source) == size
+    assert topic_size(system.kafka, source) == size

@@ -153,7 +153,7 @@ def test_malformed_requests_are_refused_and_store_nothing(system: System):
     assert sum(statuses.values()) >= EXAMPLES
     assert system.procs["web"].poll() is None, system.log_tail("web")
     assert system._get(f"http://127.0.0.1:{system.intake_port}/healthz") == 200
-    events = list(read_topic(system.env["HAMSTER_KAFKA_BOOTSTRAP"], f"{system.namespace}.events"))
+    events = list(read_topic(system.kafka, f"{system.namespace}.events"))
     assert events == []
     # The defects reached past the door: signatures, parsing and headers were each refused.
     assert {400, 401, 415} <= set(statuses)

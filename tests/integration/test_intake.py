@@ -484,7 +484,7 @@ async def test_broker_outage_answers_503_and_recovers_after_restart(tmp_path: Pa
         home=tmp_path,
     )
     broker = LocalBroker(settings)
-    producer = EventProducer(settings.kafka_bootstrap, events_topic(settings), timeout_s=3.0)
+    producer = EventProducer(settings.kafka, events_topic(settings), timeout_s=3.0)
     runner = web.AppRunner(create_intake_app(settings, producer))
     await runner.setup()
     try:
@@ -506,7 +506,7 @@ async def test_broker_outage_answers_503_and_recovers_after_restart(tmp_path: Pa
         assert (status, set(answer)) == (503, {"error"})
 
         await asyncio.to_thread(broker.start)
-        await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, topic_specs(settings))
+        await asyncio.to_thread(ensure_topics, settings.kafka, topic_specs(settings))
         assert (await deliver())[0] == 202
         assert await get("/readyz") == 200
 

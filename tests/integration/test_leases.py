@@ -190,7 +190,7 @@ def test_the_reaper_offers_a_run_whose_stage_request_was_lost(system: System):
     bootstrap = system.env["HAMSTER_KAFKA_BOOTSTRAP"]
     [stored] = [
         r
-        for r in read_topic(bootstrap, f"{system.namespace}.events")
+        for r in read_topic(system.kafka, f"{system.namespace}.events")
         if decode_envelope(r.value).delivery_id == delivery
     ]
     envelope = decode_envelope(stored.value)

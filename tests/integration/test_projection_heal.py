@@ -24,7 +24,7 @@ def test_records_skipped_by_the_consumer_are_read_back(kafka_bootstrap, tmp_path
     settings = load_settings(
         kafka_bootstrap=kafka_bootstrap, namespace="h" + uuid.uuid4().hex[:8], partitions=1, home=tmp_path
     )
-    ensure_topics(kafka_bootstrap, topic_specs(settings))
+    ensure_topics(settings.kafka, topic_specs(settings))
     topic = run_events_topic(settings)
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     records = [requested(), started(2, 0), succeeded(3, 0, output={"ok": True})]
@@ -33,7 +33,7 @@ def test_records_skipped_by_the_consumer_are_read_back(kafka_bootstrap, tmp_path
     ]
     producer.close()
     engine = make_engine(f"sqlite:///{tmp_path}/p.db")
-    heal_gap(kafka_bootstrap, engine, topic, 0, offsets[2], records[2])
+    heal_gap(settings.kafka, engine, topic, 0, offsets[2], records[2])
     run = get_run(engine, RUN)
     assert run is not None and run["stages"][0]["status"] == "running"  # seq 1 and 2 read back
     from hamster.projection import apply_batch

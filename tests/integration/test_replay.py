@@ -41,7 +41,7 @@ def pr(repo: str, number: int, action: str = "opened") -> dict:
 
 def requested(system: System) -> dict[str, RunRequested]:
     """Every RunRequested of the run log, by run id."""
-    records = read_topic(system.env["HAMSTER_KAFKA_BOOTSTRAP"], f"{system.namespace}.run-events")
+    records = read_topic(system.kafka, f"{system.namespace}.run-events")
     decoded = (decode_run_event(r.value) for r in records if b'"RunRequested"' in r.value)
     return {r.run_id: r for r in decoded if isinstance(r, RunRequested)}
 

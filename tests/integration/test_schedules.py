@@ -28,7 +28,7 @@ def system(kafka_bootstrap, tmp_path_factory):
 
 def announced(system: System) -> Counter[str]:
     """How many times each tick's event is in the events topic, by tick."""
-    records = read_topic(system.env["HAMSTER_KAFKA_BOOTSTRAP"], f"{system.namespace}.events")
+    records = read_topic(system.kafka, f"{system.namespace}.events")
     return Counter(decode_envelope(r.value).payload["tick"] for r in records)
 
 

@@ -117,7 +117,7 @@ def test_nothing_written_holds_a_secret(system: System):
     consumer.close()
     records = 0
     for topic in topics:
-        for record in read_topic(bootstrap, topic):
+        for record in read_topic(system.kafka, topic):
             records += 1
             headers = b"".join(k.encode() + v for k, v in record.headers or [])
             written[f"{topic}[{record.partition}]@{record.offset}"] = (

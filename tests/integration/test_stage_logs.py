@@ -134,9 +134,7 @@ def test_secrets_are_masked_before_a_chunk_is_written(system: System):
     assert "ctx.log says ***" in text
     assert "async ctx.log line" in text
     assert "WARNING pipeline: async logging line with ***" in text
-    records = [
-        r.value for r in read_topic(system.env["HAMSTER_KAFKA_BOOTSTRAP"], logs_topic(settings_of(system)))
-    ]
+    records = [r.value for r in read_topic(system.kafka, logs_topic(settings_of(system)))]
     assert records
     assert not any(WORKER_SECRET.encode() in value or GIVEN.encode() in value for value in records)
 

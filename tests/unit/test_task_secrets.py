@@ -108,3 +108,20 @@ def test_settings_travel_to_a_task_process_whole():
     )
     again = Settings(**settings.revealed())
     assert again == settings and again.secrets() == settings.secrets()
+
+
+def test_settings_with_secrets_from_files_travel_to_a_task_process(tmp_path):
+    """A Kafka password or audit key read from its file travels as its value: the task process does not
+    get both (which the settings refuse) and need not read the file."""
+    (tmp_path / "kafka").write_text("kafka-pw-0123456789\n")
+    (tmp_path / "audit").write_text("a" * 40)
+    settings = Settings(
+        kafka_security_protocol="SASL_SSL",  # type: ignore[arg-type]
+        kafka_sasl_username="ci",  # type: ignore[arg-type]
+        kafka_sasl_password_file=tmp_path / "kafka",  # type: ignore[arg-type]
+        audit_key_file=tmp_path / "audit",  # type: ignore[arg-type]
+    )
+    again = Settings(**settings.revealed())
+    assert again.kafka == settings.kafka and again.kafka.password == "kafka-pw-0123456789"
+    assert again.audit_key == settings.audit_key
+    assert again.kafka_sasl_password_file is None and again.audit_key_file is None
