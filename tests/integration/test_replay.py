@@ -230,7 +230,7 @@ def test_replayed_runs_equal_their_originals_in_the_originals_order(system: Syst
             (s["name"], s["status"], s["output"]) for s in original["stages"]
         ]
     by_partition: dict[int, list[tuple[str, str | None]]] = {}
-    for record in read_topic(system.env["HAMSTER_KAFKA_BOOTSTRAP"], f"{system.namespace}.events"):
+    for record in read_topic(system.kafka, f"{system.namespace}.events"):
         envelope = json.loads(record.value)
         by_partition.setdefault(record.partition, []).append((envelope["delivery_id"], envelope["replay_of"]))
     for records in by_partition.values():

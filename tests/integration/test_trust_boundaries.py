@@ -310,7 +310,7 @@ def test_nothing_any_run_wrote_holds_a_secret(system: System):
     )
     consumer.close()
     for topic in topics:
-        for record in read_topic(bootstrap, topic):
+        for record in read_topic(system.kafka, topic):
             headers = b"".join(k.encode() + v for k, v in record.headers or [])
             written[f"{topic}[{record.partition}]@{record.offset}"] = (
                 (record.key or b"") + record.value + headers
