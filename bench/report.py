@@ -64,10 +64,43 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("slots: takeover after SIGKILL, s", f"≤ lease + 5 s ({_fmt(lease_s + 5)})", g("slots.takeover_s"),
          lambda v: v <= lease_s + 5),
     ]  # fmt: skip
+    baselines = _baselines(results)
     return [
-        {"name": name, "target": text, "measured": value, "met": None if value is None else bool(test(value))}
+        {
+            "name": name,
+            "target": text,
+            "measured": value,
+            "met": None if value is None else bool(test(value)),
+            "baseline": baselines.get(name),
+        }
         for name, text, value, test in rows
     ]
+
+
+def _baselines(results: dict[str, Any]) -> dict[str, str]:
+    """What each target's figure is measured against in the same run: the original design (Celery over
+    Redis) where it does the same work, else the physical limit or the small-history figure."""
+
+    def f(path: str, unit: str = "") -> str:
+        value = _get(results, path)
+        return "" if value is None else f"{_fmt(value)}{unit}"
+
+    celery = "Celery + Redis: "
+    small = " at 1,000 runs"
+    rows = {
+        "intake rps / HTTP limit": f"HTTP limit {f('intake.http_limit_rps', '/s')}",
+        "e2e p50, low load": celery + f("e2e.celery_p50_ms", " ms"),
+        "e2e runs/s / Celery runs/s": celery + f("e2e.celery_runs_per_s", " runs/s")
+        + "; Hamster " + f("e2e.runs_per_s", " runs/s"),
+        "e2e p50 / Celery p50": celery + f("e2e.celery_p50_ms", " ms"),
+        "replay events/s": "Kafka limit " + f("intake.kafka_limit_rps", " writes/s"),
+        "replay dry run events/s": "replay " + f("replay.events_per_s", " events/s"),
+        "scale: worker RSS, 100,000 / 1,000 runs": f("scale.worker_rss_mb_small", " MB") + small,
+        "scale: worker start-up, 100,000 / 1,000 runs": f("scale.worker_start_s_small", " s") + small,
+        "slots: long stages makespan / ideal": celery + f("slots.celery_makespan_x_ideal") + " (2 x 2, fair)",
+        "slots: peak stages at once": celery + f("slots.celery_peak"),
+    }  # fmt: skip
+    return {name: text for name, text in rows.items() if text and not text.endswith(": ")}
 
 
 FIGURES = [
@@ -147,10 +180,11 @@ def figures_table(results: dict[str, Any]) -> str:
 
 
 def targets_table(results: dict[str, Any]) -> str:
-    lines = ["| target | wanted | measured | met |", "|---|---|---:|---|"]
-    for row in results.get("targets", []):
+    lines = ["| target | wanted | measured | met | baseline, same run |", "|---|---|---:|---|---|"]
+    for row in targets(results):
         met = {True: "yes", False: "**no**", None: "not measured"}[row["met"]]
-        lines.append(f"| {row['name']} | {row['target']} | {_fmt(row['measured'])} | {met} |")
+        baseline = row.get("baseline") or "—"
+        lines.append(f"| {row['name']} | {row['target']} | {_fmt(row['measured'])} | {met} | {baseline} |")
     return "\n".join(lines)
 
 
