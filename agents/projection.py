@@ -63,7 +63,16 @@ def register(streams: Streams, engine: Engine) -> None:
 
 
 def project_batch(kafka: KafkaAccess, engine: Engine, topic: str, items: list[Item]) -> None:
-    """Fill the gaps the batch's runs have (``heal_gap``), then apply the batch in one transaction."""
+    """Fill the gaps the batch's runs have (``heal_gap``), then apply the batch in one transaction.
+
+    A batch in which a run skips a sequence number (Faust resuming past records after a rebalance, inside
+    the batch) is applied a record at a time instead, each after its own gap check."""
+    if has_holes(items):
+        for partition, offset, record in items:
+            heal_gap(kafka, engine, topic, partition, offset, record)
+            with engine.begin() as conn:
+                apply_records(conn, topic, [(partition, offset, record)])
+        return
     firsts: dict[str, Item] = {}
     for item in items:
         firsts.setdefault(item[2].run_id, item)
@@ -71,6 +80,17 @@ def project_batch(kafka: KafkaAccess, engine: Engine, topic: str, items: list[It
         heal_gap(kafka, engine, topic, partition, offset, record)
     with engine.begin() as conn:
         apply_records(conn, topic, items)
+
+
+def has_holes(items: list[Item]) -> bool:
+    """Whether a run's records in ``items`` skip a sequence number (a record read twice is no hole)."""
+    last: dict[str, int] = {}
+    for _, _, record in items:
+        previous = last.get(record.run_id)
+        if previous is not None and record.seq > previous + 1:
+            return True
+        last[record.run_id] = max(record.seq, previous or 0)
+    return False
 
 
 def heal_gap(
