@@ -1,7 +1,7 @@
 """Not a Faust agent: every ``HAMSTER_AUDIT_CHECKPOINT_INTERVAL_S`` seconds, each worker checkpoints the
 run-log partitions it holds. It reads what is new since the partition's newest checkpoint, folds it
-(``hamster.audit_checkpoints.advance``: a checkpoint every ``HAMSTER_AUDIT_CHECKPOINT_RECORDS`` records and
-one at the end) and appends the signed checkpoints to ``<ns>.audit-checkpoints``. The checkpoints topic
+(``hamster.runs.audit_checkpoints.advance``: a checkpoint every ``HAMSTER_AUDIT_CHECKPOINT_RECORDS`` records
+and one at the end) and appends the signed checkpoints to ``<ns>.audit-checkpoints``. The checkpoints topic
 itself is the state: a worker that takes a partition over continues from the newest checkpoint there, and
 two workers checkpointing one partition during a rebalance write checkpoints that agree.
 
@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from mode import Service
 
-from hamster.audit_checkpoints import (
+from hamster.runs.audit_checkpoints import (
     Checkpoint,
     Fold,
     advance,

@@ -2,8 +2,8 @@
 "Approve" and "Deny" decide the approval stages that wait.
 
 It reads the events topic beside the match agent, looks only at ``check_run`` and ``check_suite`` webhooks
-(by their Kafka header, before decoding), and lets ``hamster.check_actions.decide`` say what they ask. A
-rerun is ``streams.rerun.rerun_run`` (blocking Kafka reads and writes: in a thread), named after the
+(by their Kafka header, before decoding), and lets ``hamster.github.check_actions.decide`` say what they ask.
+A rerun is ``streams.rerun.rerun_run`` (blocking Kafka reads and writes: in a thread), named after the
 webhook's delivery id so a redelivered webhook lands on the same rerun; a cancellation is a ``CancelRun``
 on the run-control topic, which the run-control agent carries out. An approval is checked as an
 ``/approve`` comment is: the stages that wait are read from this worker's view of the runs in flight, the
@@ -23,8 +23,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from hamster import logs
-from hamster.approvals import may_decide, refusal, waiting_in
-from hamster.check_actions import (
+from hamster.errors import HamsterError
+from hamster.github.check_actions import (
     CHECK_EVENTS,
     CancelFromGitHub,
     DecideFromGitHub,
@@ -34,10 +34,10 @@ from hamster.check_actions import (
     decide,
     suite_reruns,
 )
-from hamster.envelope import EVENT_HEADER, decode_envelope
-from hamster.errors import HamsterError
-from hamster.github import client_for
-from hamster.run_events import CancelRun, DecideStage
+from hamster.github.client import client_for
+from hamster.intake.envelope import EVENT_HEADER, decode_envelope
+from hamster.runs.approvals import may_decide, refusal, waiting_in
+from hamster.runs.events import CancelRun, DecideStage
 from streams.app import Streams, send_acked
 from streams.reader import partition_for
 from streams.rerun import rerun_run

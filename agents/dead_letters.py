@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from hamster.deadletter import dead_letter, encode_dead_letter
 from streams.app import Streams
+from streams.dead_letter_codec import dead_letter, encode_dead_letter
 
 log = logging.getLogger(__name__)
 

@@ -2,11 +2,11 @@
 
 Reads the lanes topic (key: repository), so one repository's commands come in order to one worker, which
 keeps that repository's books (one per subscriber) in the ``lanes`` table. What a command does to a book is
-decided by ``hamster.concurrency``; this agent carries it out: a superseded run gets a ``CancelRun`` on the
-run-control topic (``agents.run_control``), a run that may start gets its first stage request. The book
-is written after those sends were acknowledged: a crash in between makes the command run again against
-the old book, which decides the same, and the stage agents and the cancellation agent take a repeated
-request as one.
+decided by ``hamster.subscribers.concurrency``; this agent carries it out: a superseded run gets a
+``CancelRun`` on the run-control topic (``agents.run_control``), a run that may start gets its first stage
+request. The book is written after those sends were acknowledged: a crash in between makes the command run
+again against the old book, which decides the same, and the stage agents and the cancellation agent take a
+repeated request as one.
 """
 
 from __future__ import annotations
@@ -18,9 +18,16 @@ from pydantic import ValidationError
 
 from agents.dead_letters import set_aside
 from hamster import logs
-from hamster.concurrency import LaneBook, LaneChange, LaneRun, on_finished, on_requested, superseded_reason
-from hamster.lane_commands import LANE_COMMAND, FileRun
-from hamster.run_events import CancelRun, RunStage
+from hamster.runs.events import CancelRun, RunStage
+from hamster.subscribers.concurrency import (
+    LaneBook,
+    LaneChange,
+    LaneRun,
+    on_finished,
+    on_requested,
+    superseded_reason,
+)
+from hamster.subscribers.lane_commands import LANE_COMMAND, FileRun
 from streams.app import Streams, send_acked
 
 log = logging.getLogger(__name__)

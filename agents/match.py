@@ -9,9 +9,9 @@ webhook is processed again, and the deterministic run id makes the second try la
 webhook a worker before this one may have matched (uncommitted when this worker began reading its
 partition) is checked against the run log, so a run's ``RunRequested`` is never written twice.
 
-Each ``RunRequested`` says whether the run is trusted (``hamster.forks``): a fork's pull request is not,
-unless its subscriber trusts forks or the run comes from an ``/ok-to-test`` comment of a person with write
-permission, which this agent turns into a ``pull_request`` event of the pull request's head.
+Each ``RunRequested`` says whether the run is trusted (``hamster.github.forks``): a fork's pull request is
+not, unless its subscriber trusts forks or the run comes from an ``/ok-to-test`` comment of a person with
+write permission, which this agent turns into a ``pull_request`` event of the pull request's head.
 
 A write that fails (Kafka away) is tried again for a while; if it still fails, the webhook goes to the
 dead letters (from where ``hamster dlq replay`` sends it back) and is not marked seen: a webhook is never
@@ -33,19 +33,17 @@ from pydantic import ValidationError
 from agents.dead_letters import set_aside
 from agents.subscribers import current_states
 from hamster import ids, logs
-from hamster.approvals import Verb, command_of, may_decide, refusal, waiting
-from hamster.audit import seal
-from hamster.concurrency import Policy, lane_of
-from hamster.dispatch import params_of
-from hamster.envelope import EventEnvelope, decode_envelope, encode_envelope
-from hamster.forks import decide, is_ok_to_test, may_vouch, ok_to_test_event
-from hamster.forks import refusal as ok_refusal
-from hamster.github import client_for
-from hamster.github_events import EventInfo, event_info
-from hamster.graph import admission_index
-from hamster.lane_commands import FileRun, lanes_key
-from hamster.matching import SubscriberIndex
-from hamster.merge_groups import (
+from hamster.github.client import client_for
+from hamster.github.forks import decide, is_ok_to_test, may_vouch, ok_to_test_event
+from hamster.github.forks import refusal as ok_refusal
+from hamster.github.reporting import is_own_comment, is_own_deployment_status
+from hamster.intake.envelope import EventEnvelope, decode_envelope, encode_envelope
+from hamster.intake.github_events import EventInfo, event_info
+from hamster.pipelines.graph import admission_index
+from hamster.runs.approvals import Verb, command_of, may_decide, refusal, waiting
+from hamster.runs.audit import seal
+from hamster.runs.events import DecideStage, RunFailed, RunRequested, RunStage
+from hamster.runs.merge_groups import (
     GroupRun,
     GroupRuns,
     destroyed_reason,
@@ -55,10 +53,12 @@ from hamster.merge_groups import (
     on_destroyed,
     remember,
 )
-from hamster.replay import replay_reports
-from hamster.reporting import is_own_comment, is_own_deployment_status
-from hamster.run_events import DecideStage, RunFailed, RunRequested, RunStage
-from hamster.subscribers import SubscriberSpec
+from hamster.runs.replay import replay_reports
+from hamster.subscribers.concurrency import Policy, lane_of
+from hamster.subscribers.dispatch import params_of
+from hamster.subscribers.lane_commands import FileRun, lanes_key
+from hamster.subscribers.matching import SubscriberIndex
+from hamster.subscribers.spec import SubscriberSpec
 from streams.app import Streams, send_acked
 from streams.reader import end_offset, patiently, requests_since
 from streams.run_recorder import RunEnded, RunRecorder
@@ -109,9 +109,9 @@ async def decide_from_comment(streams: Streams, recorder: RunRecorder, info: Eve
 
 
 async def vouch_from_comment(streams: Streams, info: EventInfo) -> None:
-    """An ``/ok-to-test`` comment (hamster.forks): from a person with write permission, the pull request's
-    head as GitHub gives it now goes to the events topic as a ``pull_request`` event naming who vouched, and
-    its runs are trusted; from anyone else, a reply saying why nothing started."""
+    """An ``/ok-to-test`` comment (hamster.github.forks): from a person with write permission, the pull
+    request's head as GitHub gives it now goes to the events topic as a ``pull_request`` event naming who
+    vouched, and its runs are trusted; from anyone else, a reply saying why nothing started."""
     if info.repo is None or info.pr_number is None or info.sender is None:
         return
     github = client_for(streams.settings).for_event(info)
@@ -296,8 +296,8 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
         log.info("run %s: requested (subscriber %s, delivery %s)", run_id, spec.name, envelope.delivery_id)
         return request
 
-    # Merge queues (hamster.merge_groups): the runs a merge group starts are remembered, and cancelled when
-    # GitHub destroys the group unmerged. Table writes go to the changelog partition of the record being
+    # Merge queues (hamster.runs.merge_groups): the runs a merge group starts are remembered, and cancelled
+    # when GitHub destroys the group unmerged. Table writes go to the changelog partition of the record being
     # processed: a group's key lives in the events partition of its repository.
     def remember_merge_group_runs(info: EventInfo, started: list[RunStage | None], partition: int) -> None:
         key = group_key(info)

@@ -2,11 +2,12 @@
 time.
 
 The agent takes what has arrived (up to ``BATCH_MAX`` records, waiting at most ``BATCH_WITHIN_S`` for more),
-folds it per run and writes each changed row once in one transaction (``hamster.projection.apply_records``),
-and only then acknowledges the batch's records. Faust's ``take_events()`` would acknowledge a batch in a
-``finally`` even when a rebalance cut it off, so a commit could pass records that never reached SQL (seen
-here with two workers); ``noack_take`` acknowledges nothing itself: a batch cut off is read again by the
-partition's next owner, and applying a record twice changes nothing.
+folds it per run and writes each changed row once in one transaction
+(``hamster.projection.sql.apply_records``), and only then acknowledges the batch's records. Faust's
+``take_events()`` would acknowledge a batch in a ``finally`` even when a rebalance cut it off, so a commit
+could pass records that never reached SQL (seen here with two workers); ``noack_take`` acknowledges nothing
+itself: a batch cut off is read again by the partition's next owner, and applying a record twice changes
+nothing.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from sqlalchemy import Engine
 
 from agents.dead_letters import set_aside
 from hamster.kafka_access import KafkaAccess
-from hamster.projection import Item, apply, apply_records, missing_before
-from hamster.run_events import RunEvent, decode_run_event
+from hamster.projection.sql import Item, apply, apply_records, missing_before
+from hamster.runs.events import RunEvent, decode_run_event
 from streams.app import Streams
 from streams.reader import read_topic
 

@@ -1,9 +1,9 @@
 """Agent: tell GitHub how runs went (commit statuses, check runs) and clean up finished runs' workspaces.
 
 It reads the run log (key: run id) and keeps what it reported in the ``reported`` table, co-partitioned
-with the log. ``hamster.reporting.report`` decides; this agent makes the calls, then stores the new state.
-The table is written only after GitHub accepted the calls: after a crash the same records are processed
-again and the state's ``seq`` makes them no-ops (see the theory of operation in ``hamster.reporting``).
+with the log. ``hamster.github.reporting.report`` decides; this agent makes the calls, then stores the new
+state. The table is written only after GitHub accepted the calls: after a crash the same records are processed
+again and the state's ``seq`` makes them no-ops (see the theory of operation in ``hamster.github.reporting``).
 A call GitHub keeps failing (after the session's rate-limit waits) is logged and the record passed over:
 reporting must not stop the run log from being read.
 """
@@ -19,9 +19,10 @@ from pydantic import ValidationError
 
 from agents.dead_letters import set_aside
 from agents.subscribers import current_states
-from hamster.artifacts import ArtifactStore
-from hamster.github import GitHubClient, client_for
-from hamster.reporting import (
+from hamster.execution.artifacts import ArtifactStore
+from hamster.execution.test_reports import check_annotations, check_summary, in_batches
+from hamster.github.client import GitHubClient, client_for
+from hamster.github.reporting import (
     SUMMARY_MAX,
     Action,
     RemoveWorkspace,
@@ -35,10 +36,9 @@ from hamster.reporting import (
     options_for,
     report,
 )
-from hamster.run_events import RunEvent, RunRequested, decode_run_event
-from hamster.subscribers import SubscriberSpec
+from hamster.runs.events import RunEvent, RunRequested, decode_run_event
+from hamster.subscribers.spec import SubscriberSpec
 from hamster.tasks.workspace import remove_workspace
-from hamster.test_reports import check_annotations, check_summary, in_batches
 from streams.app import Streams
 from streams.reader import partition_for
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from agents.dead_letters import set_aside
 from hamster import logs
-from hamster.run_events import CancelRun, DecideStage, StartRun, decode_run_control
+from hamster.runs.events import CancelRun, DecideStage, StartRun, decode_run_control
 from streams.app import Streams, send_acked
 from streams.run_recorder import RunRecorder
 

@@ -1,7 +1,7 @@
 """Agent: announce schedule ticks. Every worker announces every tick of its subscribers' schedules, on each
 of their repositories and branches, as a ``schedule`` event on the events topic; the delivery id is the
-same from every worker (``hamster.dispatch``), so the match agent's redelivery filter starts one run per
-tick. What to announce is decided by ``hamster.schedules``; this loop only writes it.
+same from every worker (``hamster.subscribers.dispatch``), so the match agent's redelivery filter starts one
+run per tick. What to announce is decided by ``hamster.subscribers.schedules``; this loop only writes it.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any, cast
 
 from mode import Service
 
-from hamster.dispatch import schedule_event
-from hamster.envelope import encode_envelope
-from hamster.schedules import first_round, ticks
-from hamster.subscribers import Subscriber
+from hamster.intake.envelope import encode_envelope
+from hamster.subscribers.dispatch import schedule_event
+from hamster.subscribers.schedules import first_round, ticks
+from hamster.subscribers.spec import Subscriber
 from streams.app import Streams, send_acked
 
 log = logging.getLogger(__name__)

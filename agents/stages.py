@@ -4,7 +4,7 @@ holds them with a lease, runs them outside any Faust agent, and records how they
 The stage step, top to bottom:
 
 1. **Take.** The worker's ``RunView`` holds every run in flight and the stage requests that admitted
-   them. ``hamster.next_step.claimable`` says which runs have a stage that may start now: pending, a
+   them. ``hamster.runs.next_step.claimable`` says which runs have a stage that may start now: pending, a
    retry that is due, or an attempt whose lease ran out. A worker takes one only while it has a free
    slot (``HAMSTER_WORKER_SLOTS``) and the stage's task. A slot is held from the claim until the work is
    over (recording the outcome needs none); claims of different runs go to the log together. A worker
@@ -28,7 +28,7 @@ Shutting down (SIGTERM): no new claims; running attempts get ``HAMSTER_SHUTDOWN_
 others are stopped and their leases released, so another worker starts them at once. A worker killed
 outright loses its leases when they run out.
 
-The reaper (``hamster.next_step.overdue``), on every worker: a run whose stage request went missing is
+The reaper (``hamster.runs.next_step.overdue``), on every worker: a run whose stage request went missing is
 offered again from its webhook in the events topic, and a run that nothing moved on for
 ``HAMSTER_STUCK_AFTER_S`` fails with the reason, so no lane waits for ever.
 """
@@ -47,19 +47,30 @@ from typing import Any, cast
 
 from mode import Service
 
-from hamster import logs, sandbox, stage_logs
-from hamster.artifacts import ArtifactStore, for_stage
-from hamster.context import TaskContext
-from hamster.deadletter import dead_letter, encode_dead_letter
-from hamster.envelope import decode_envelope
+from hamster import logs
 from hamster.errors import ConfigurationError, HamsterError, InvalidTransition
-from hamster.execution import Failed, Outcome, execute
-from hamster.execution import masked as masked_outcome
-from hamster.github import EventObjects, client_for
-from hamster.github_events import event_info
-from hamster.graph import admission_index
-from hamster.lifecycle import RunState
-from hamster.next_step import (
+from hamster.execution import sandbox, stage_logs
+from hamster.execution.artifacts import ArtifactStore, for_stage
+from hamster.execution.outcome import Failed, Outcome, execute
+from hamster.execution.outcome import masked as masked_outcome
+from hamster.execution.secrets import grant, read_source
+from hamster.execution.task_processes import TaskProcesses
+from hamster.github.client import client_for
+from hamster.github.objects import EventObjects
+from hamster.intake.envelope import decode_envelope
+from hamster.intake.github_events import event_info
+from hamster.pipelines.context import TaskContext
+from hamster.pipelines.graph import admission_index
+from hamster.pipelines.task import Task
+from hamster.runs.events import (
+    RunFailed,
+    RunStage,
+    StageFailed,
+    StageStarted,
+    StageSucceeded,
+)
+from hamster.runs.lifecycle import RunState
+from hamster.runs.next_step import (
     GiveUp,
     Reoffer,
     Start,
@@ -69,18 +80,9 @@ from hamster.next_step import (
     settle,
     wakes_at,
 )
-from hamster.run_events import (
-    RunFailed,
-    RunStage,
-    StageFailed,
-    StageStarted,
-    StageSucceeded,
-)
-from hamster.secrets import grant, read_source
-from hamster.task import Task
-from hamster.task_processes import TaskProcesses
 from streams.app import Streams, send_acked
-from streams.dead_letters import set_aside_already
+from streams.dead_letter_codec import dead_letter, encode_dead_letter
+from streams.dead_letter_store import set_aside_already
 from streams.log_topic import LogSender
 from streams.reader import partition_for, patiently, read_at
 from streams.run_recorder import RecordRefused, RunEnded, RunRecorder
@@ -138,7 +140,8 @@ class StageWorker(Service):
 
     # Service
     async def on_start(self) -> None:
-        # Async tasks' Python logging goes to their stage's log (blocking ones': see hamster.task_child).
+        # Async tasks' Python logging goes to their stage's log (blocking ones': see
+        # hamster.execution.task_child).
         logging.getLogger().addHandler(stage_logs.TaskLogHandler())
         await self._check_sandbox()
         self.view.start()

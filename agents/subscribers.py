@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.dead_letters import set_aside
-from hamster.subscriber_changes import SUBSCRIBER_CHANGE, SubscriberPublished, SubscriberState, apply_change
+from hamster.subscribers.changes import SUBSCRIBER_CHANGE, SubscriberPublished, SubscriberState, apply_change
 from streams.app import Streams, send_acked
 
 log = logging.getLogger(__name__)

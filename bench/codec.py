@@ -15,8 +15,8 @@ from typing import Any
 
 from bench.payloads import SECRET, bodies, headers
 from bench.stats import median
-from hamster.envelope import decode_envelope, encode_envelope, parse_webhook
-from hamster.signatures import verify_signature
+from hamster.intake.envelope import decode_envelope, encode_envelope, parse_webhook
+from hamster.intake.signatures import verify_signature
 
 
 def _us(call: Callable[[], Any], repeat: int) -> float:

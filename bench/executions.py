@@ -1,8 +1,8 @@
 """What the run log says about stage executions: which records counted, when each attempt ran, how many ran
 at once, which stages ran twice, when a lease ran out. Pure: records in, figures out.
 
-A record counts when the state machine accepts it as every worker folds the log (``hamster.lifecycle``): a
-claim that lost to an earlier one, or a record of an attempt that is no longer current, stays in the log and
+A record counts when the state machine accepts it as every worker folds the log (``hamster.runs.lifecycle``):
+a claim that lost to an earlier one, or a record of an attempt that is no longer current, stays in the log and
 changes nothing, so it is not an execution.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from hamster.errors import InvalidTransition
-from hamster.lifecycle import RunState, evolve
-from hamster.run_events import LeaseRenewed, RunEvent, StageFailed, StageStarted, StageSucceeded
+from hamster.runs.events import LeaseRenewed, RunEvent, StageFailed, StageStarted, StageSucceeded
+from hamster.runs.lifecycle import RunState, evolve
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,10 @@ from bench.harness import PYTHON, REPO_ROOT, namespace
 from bench.payloads import bodies, headers
 from bench.stats import rate
 from hamster import ids
-from hamster.audit import seal
-from hamster.envelope import EventEnvelope, encode_envelope, kafka_headers, parse_webhook
-from hamster.github_events import event_info
-from hamster.run_events import (
+from hamster.intake.envelope import EventEnvelope, encode_envelope, kafka_headers, parse_webhook
+from hamster.intake.github_events import event_info
+from hamster.runs.audit import seal
+from hamster.runs.events import (
     RunEvent,
     RunRequested,
     RunSucceeded,

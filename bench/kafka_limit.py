@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 
 from bench.payloads import bodies, headers
-from hamster.envelope import encode_envelope, kafka_headers, parse_webhook
+from hamster.intake.envelope import encode_envelope, kafka_headers, parse_webhook
 from hamster.kafka_access import KafkaAccess, aiokafka_options
 from streams.topics import MAX_MESSAGE_BYTES
 

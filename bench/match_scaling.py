@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.stats import median
-from hamster.github_events import EventInfo, event_info
-from hamster.matching import SubscriberIndex, matches
-from hamster.subscribers import SubscriberSpec
+from hamster.intake.github_events import EventInfo, event_info
+from hamster.subscribers.matching import SubscriberIndex, matches
+from hamster.subscribers.spec import SubscriberSpec
 
 EVENTS = [
     "pull_request", "push", "issue_comment", "issues", "release", "check_run",

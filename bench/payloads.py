@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from hamster.signatures import signature_for
+from hamster.intake.signatures import signature_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "github" / "webhooks" / "pull_request"
 SECRET = "bench-webhook-secret-5d1e8b07"

@@ -356,7 +356,7 @@ def tuning(results: dict[str, Any]) -> list[dict[str, Any]]:
         return _num(results, path)
 
     rows = [
-        ("match: subscribers filed by repository as well as event name (hamster/matching.py)",
+        ("match: subscribers filed by repository as well as event name (hamster/subscribers/matching.py)",
          "match.us_per_event_by_event_name_only.1000", "match.us_per_event.1000", "µs/event, 1,000 subs",
          "kept"),
         ("match agent: index rebuilt only when the subscribers table changes (agents/match.py)",
@@ -370,7 +370,7 @@ def tuning(results: dict[str, Any]) -> list[dict[str, Any]]:
          "a thread hand-off (and, with a timeout, a fork per attempt)"),
         ("JSON codec: stdlib json.loads alone instead of parse_webhook's checks",
          "codec.parse_webhook_us", "codec.stdlib_json_loads_us", "µs per 28 KB webhook", "measured only: "
-         "the nesting-depth pre-check is hamster/envelope.py's, kept for safety"),
+         "the nesting-depth pre-check is hamster/intake/envelope.py's, kept for safety"),
     ]  # fmt: skip
     return [
         {"knob": knob, "unit": unit, "before": n(before), "after": n(after), "outcome": outcome}

@@ -9,7 +9,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from hamster.kafka_access import KafkaAccess, kafka_python_options
-from hamster.run_events import decode_run_event
+from hamster.runs.events import decode_run_event
 
 
 class RunLog:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hamster.envelope import DELIVERY_HEADER, EventEnvelope
-from hamster.intake import SIGNATURE_HEADER, WEBHOOK_PATH, create_intake_app
+from hamster.intake.envelope import DELIVERY_HEADER, EventEnvelope
+from hamster.intake.http import SIGNATURE_HEADER, WEBHOOK_PATH, create_intake_app
+from hamster.intake.signatures import verify_signature
 from hamster.kafka_access import KafkaAccess
 from hamster.settings import load_settings
-from hamster.signatures import verify_signature
 from streams.producer import EventProducer
 
 

@@ -33,7 +33,7 @@ from kafka.admin import KafkaAdminClient
 
 from hamster.broker import LocalBroker
 from hamster.errors import InvalidTransition
-from hamster.lifecycle import evolve
+from hamster.runs.lifecycle import evolve
 from hamster.settings import load_settings
 from streams.kafka_python import connect
 from tests.integration.fault_tools import GitHub, delivery_counts, run_log

@@ -1,6 +1,6 @@
 """Hamster CI: pipelines of plain Python tasks, run by Faust agents on Kafka, with every event kept.
 
-The public API for subscriber modules is ``Subscriber``, ``task``, ``approval`` and ``Secret``.
+The public API for subscriber modules: ``Subscriber``, ``task``, ``approval``, ``Secret``, ``NonRetryable``.
 """
 
 from __future__ import annotations
@@ -8,20 +8,25 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-# Imported now, not lazily: importing any module that imports the submodule ``hamster.task`` would set the
-# package's ``task`` attribute to that module, and ``from hamster import task`` would hand it out.
-from hamster.task import Task, task
-
 if TYPE_CHECKING:
-    from hamster.graph import approval
-    from hamster.secrets import Secret
-    from hamster.subscribers import Subscriber
+    from hamster.execution.outcome import NonRetryable
+    from hamster.execution.secrets import Secret
+    from hamster.pipelines.graph import approval
+    from hamster.pipelines.task import Task, task
+    from hamster.subscribers.spec import Subscriber
 
-__all__ = ["Secret", "Subscriber", "Task", "approval", "task"]
+__all__ = ["NonRetryable", "Secret", "Subscriber", "Task", "approval", "task"]
 
 # Loaded on first use (PEP 562): every `hamster` command imports this package, and most (`hamster runs
 # list`, say) never touch subscribers; importing them (croniter and the graph code) cost a few hundred ms.
-_EXPORTS = {"Subscriber": "hamster.subscribers", "approval": "hamster.graph", "Secret": "hamster.secrets"}
+_EXPORTS = {
+    "NonRetryable": "hamster.execution.outcome",
+    "Subscriber": "hamster.subscribers.spec",
+    "Task": "hamster.pipelines.task",
+    "task": "hamster.pipelines.task",
+    "approval": "hamster.pipelines.graph",
+    "Secret": "hamster.execution.secrets",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,9 +8,9 @@ Every error Hamster raises on purpose derives from ``HamsterError`` and says whe
     ├── InvalidTransition       a run event does not fit the run's current state
     ├── TaskError               a task failed (raised by Hamster around user code)
     │   ├── TaskTimeout         a task ran past its timeout
-    │   ├── ArtifactRefused     a file or glob may not become an artifact (hamster.artifacts; not retried)
-    │   └── ArtifactNotFound    no artifact of that name in the run (hamster.artifacts; not retried)
-    ├── BrokerError             the local Kafka broker could not be started, stopped or reached
+    │   ├── ArtifactRefused     a file or glob may not become an artifact (hamster.execution.artifacts; not
+    retried) │   └── ArtifactNotFound    no artifact of that name in the run (hamster.execution.artifacts; not
+    retried) ├── BrokerError             the local Kafka broker could not be started, stopped or reached
     ├── GitHubCallFailed        GitHub refused or failed a call (hamster.github.client; retryable)
     ├── AppAuthFailed           GitHub gave the app no token or installation (hamster.github.app; retryable)
     └── UnknownDeadLetter       a dead letter asked for by number is not in the dead-letters topic

@@ -32,7 +32,7 @@ def loads(raw: bytes) -> Any:
 
 def dumps(value: Any) -> str:
     """JSON text of ``value`` (orjson; the stdlib for what orjson will not write, such as an integer beyond
-    64 bits). Not canonical: for hashes use ``hamster.audit.canonical``."""
+    64 bits). Not canonical: for hashes use ``hamster.runs.audit.canonical``."""
     try:
         return orjson.dumps(value).decode()
     except TypeError:  # orjson.JSONEncodeError

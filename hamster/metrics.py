@@ -28,7 +28,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from hamster.run_events import RunEvent, RunFailed, RunRequested, RunSucceeded, StageFailed, StageSucceeded
+from hamster.runs.events import RunEvent, RunFailed, RunRequested, RunSucceeded, StageFailed, StageSucceeded
 
 log = logging.getLogger(__name__)
 

@@ -75,9 +75,10 @@ class Settings(BaseSettings):
     schedule_catch_up_s: float = Field(default=86400.0, ge=0.0)
     # A stage's output travels in the run log: one larger than this fails the stage rather than the write.
     max_output_bytes: int = Field(default=1024 * 1024, ge=1024, le=16 * 1024 * 1024)
-    # A stage attempt's log in <ns>.logs (hamster.stage_logs): past this many bytes the rest is dropped.
+    # A stage attempt's log in <ns>.logs (hamster.execution.stage_logs): past this many bytes the rest is
+    # dropped.
     log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    # Where stages keep files (hamster.artifacts): an fsspec URL; None: $HAMSTER_HOME/artifacts.
+    # Where stages keep files (hamster.execution.artifacts): an fsspec URL; None: $HAMSTER_HOME/artifacts.
     artifacts_url: str | None = None
     github_api_token: SecretStr | None = None
     github_api_user: str | None = None
@@ -100,10 +101,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # Bearer token for the dashboard and API with the operate role (as HAMSTER_API_TOKENS' api-token).
     api_token: SecretStr | None = None
-    # Secrets for tasks (hamster.secrets): a directory of one file per secret (and HAMSTER_SECRET_<NAME>).
+    # Secrets for tasks (hamster.execution.secrets): a directory of one file per secret (and
+    # HAMSTER_SECRET_<NAME>).
     secrets_dir: Path | None = None
-    # "on": shell stages run in the sandbox (hamster.sandbox) and are refused where it cannot run; "off":
-    # they run unsandboxed, with the worker's rights (still with the allowlisted environment).
+    # "on": shell stages run in the sandbox (hamster.execution.sandbox) and are refused where it cannot run;
+    # "off": they run unsandboxed, with the worker's rights (still with the allowlisted environment).
     sandbox: Literal["on", "off"] = "on"
     # Who may read and change through the dashboard and API (README, "Security"). Without a login every
     # page and /api/* route answers 401 (API) or sends the browser to /signin, unless dashboard_public.
@@ -128,7 +130,7 @@ class Settings(BaseSettings):
     intake_threads: int = Field(default=4, ge=1, le=256)
     intake_max_in_flight: int = Field(default=64, ge=1, le=100_000)
     body_timeout_s: float = Field(default=30.0, gt=0, le=3600.0)
-    # The audit checkpoints (hamster.audit_checkpoints): the HMAC key that signs them (None: none are
+    # The audit checkpoints (hamster.runs.audit_checkpoints): the HMAC key that signs them (None: none are
     # written and `audit verify` says what it cannot check), and how often a worker writes one.
     audit_key: SecretStr | None = None
     audit_key_file: Path | None = None
@@ -292,8 +294,8 @@ class Settings(BaseSettings):
 
     def revealed(self) -> dict[str, Any]:
         """Every setting as JSON, secrets in the clear: what a task process is given over its socket
-        (``hamster.task_processes``) instead of through its environment. ``Settings(**revealed())`` is
-        these settings again, except that a secret read from a file travels as its value, without the
+        (``hamster.execution.task_processes``) instead of through its environment. ``Settings(**revealed())``
+        is these settings again, except that a secret read from a file travels as its value, without the
         file's path (the two together would be refused, and the task process need not read the file)."""
         out: dict[str, Any] = {}
         for name in type(self).model_fields:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian's bubblewrap and slirp4netns: the sandbox shell stages run in (hamster/sandbox.py), and the
+# Debian's bubblewrap and slirp4netns: the sandbox shell stages run in (hamster/execution/sandbox.py), and the
 # user-mode network of its network="egress". A worker needs them; so do the tests that attack it. Idempotent.
 set -euo pipefail
 if command -v bwrap >/dev/null && command -v slirp4netns >/dev/null; then

@@ -11,7 +11,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from hamster.kafka_access import faust_options
 from hamster.metrics import Metrics, watch_consumer_lag
 from hamster.settings import Settings
-from hamster.subscribers import Catalog
+from hamster.subscribers.spec import Catalog
 from streams import topics
 from streams.replication import SINGLE, Replication
 from streams.topics import MAX_MESSAGE_BYTES
@@ -31,15 +31,15 @@ class Streams:
     run_events: Any
     subscribers: Any  # GlobalTable: subscriber name → SubscriberState JSON
     deliveries: Any  # Table: delivery id → first-seen record JSON (partitioned like the events topic)
-    lanes: Any = None  # LaneCommand records, key repository (hamster.lane_commands)
+    lanes: Any = None  # LaneCommand records, key repository (hamster.subscribers.lane_commands)
     lane_books: Any = None  # Table: subscriber + repository → LaneBook JSON (partitioned like ``lanes``)
     run_control: Any = None  # CancelRun commands, key run id (partitioned like the run log)
-    dead_letters: Any = None  # records no agent could decode (hamster.deadletter)
+    dead_letters: Any = None  # records no agent could decode (streams.dead_letter_codec)
     reported: Any = None  # Table: run id → ReportState JSON (what GitHub was told; like the run log)
     merge_groups: Any = None  # Table: <repo>:<head sha> → GroupRuns JSON (partitioned like the events topic)
     run_marks: Any = None  # where a starting worker begins to fold the run log (streams.run_view)
-    audit_checkpoints: Any = None  # signed checkpoints of the run log (hamster.audit_checkpoints)
-    logs: Any = None  # LogChunk records, key run id: what stages printed (hamster.stage_logs)
+    audit_checkpoints: Any = None  # signed checkpoints of the run log (hamster.runs.audit_checkpoints)
+    logs: Any = None  # LogChunk records, key run id: what stages printed (hamster.execution.stage_logs)
     metrics: Metrics = field(default_factory=Metrics)  # served with Faust's sensors at the worker's /metrics
 
     def stage_topic(self, task_name: str) -> Any:

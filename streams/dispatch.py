@@ -1,8 +1,8 @@
 """Manual runs: ``hamster trigger`` and the dashboard's form, one code path.
 
 The commit is resolved through the GitHub API first (the ref as it is now), then a ``workflow_dispatch``
--like event naming the subscriber goes to the events topic (``hamster.dispatch``); the match agent starts
-the run like any other. Blocking (kafka-python, github3): callers on an event loop use a thread.
+-like event naming the subscriber goes to the events topic (``hamster.subscribers.dispatch``); the match agent
+starts the run like any other. Blocking (kafka-python, github3): callers on an event loop use a thread.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from hamster import ids
-from hamster.dispatch import manual_event
-from hamster.envelope import EventEnvelope, encode_envelope, kafka_headers
 from hamster.errors import ConfigurationError
-from hamster.github import client_for
+from hamster.github.client import client_for
+from hamster.intake.envelope import EventEnvelope, encode_envelope, kafka_headers
 from hamster.settings import Settings
-from hamster.subscriber_changes import SUBSCRIBER_CHANGE, SubscriberState, fold_changes
+from hamster.subscribers.changes import SUBSCRIBER_CHANGE, SubscriberState, fold_changes
+from hamster.subscribers.dispatch import manual_event
 from streams.reader import read_topic
 from streams.topics import MAX_MESSAGE_BYTES, events_topic, subscribers_topic
 

@@ -22,9 +22,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from hamster.errors import BrokerError
+from hamster.execution.stage_logs import LogChunk, StageLog
 from hamster.kafka_access import aiokafka_options
 from hamster.settings import Settings
-from hamster.stage_logs import LogChunk, StageLog
 from streams.reader import partition_for
 from streams.topics import logs_topic, run_events_topic
 

@@ -16,8 +16,8 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 
-from hamster.envelope import EventEnvelope, encode_envelope, kafka_headers
 from hamster.errors import BrokerError
+from hamster.intake.envelope import EventEnvelope, encode_envelope, kafka_headers
 from hamster.kafka_access import KafkaAccess, aiokafka_options
 from hamster.settings import Settings
 from streams.topics import MAX_MESSAGE_BYTES, events_topic

@@ -177,7 +177,7 @@ def requests_since(kafka: KafkaAccess, topic: str, since_ms: int, timeout_s: flo
     """The run log ``topic``'s ``RunRequested`` records from ``since_ms`` on: run id → (offset, record)."""
     from pydantic import ValidationError
 
-    from hamster.run_events import RunRequested, decode_run_event
+    from hamster.runs.events import RunRequested, decode_run_event
 
     found: dict[str, Any] = {}
     for record in read_topic(kafka, topic, timeout_s, since_ms=since_ms):

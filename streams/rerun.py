@@ -6,7 +6,7 @@ Used by ``hamster replay run``, by the dashboard's replay button and by GitHub's
 
 from __future__ import annotations
 
-from hamster.run_events import RunRequested
+from hamster.runs.events import RunRequested
 from hamster.settings import Settings
 
 
@@ -24,8 +24,8 @@ def rerun_run(
 
     ``from_failed_stage``: without ``from_stage``, from the stage that failed (from the start if none did).
     ``requested_by``: who asked (a GitHub login), kept on the rerun's ``RunRequested``.
-    ``delivery_id``: the GitHub webhook that asked. It names the rerun (``hamster.replay.rerun``): when the
-    log already has the rerun it asked for (the webhook was redelivered), that one is returned and nothing
+    ``delivery_id``: the GitHub webhook that asked. It names the rerun (``hamster.runs.replay.rerun``): when
+    the log already has the rerun it asked for (the webhook was redelivered), that one is returned and nothing
     is sent; a second ``StartRun`` sent before the first was recorded lands on the same run.
 
     Returns the new run's ``RunRequested`` once the command to start it (``StartRun``, on the run-control
@@ -34,13 +34,13 @@ def rerun_run(
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    from hamster.audit import seal
-    from hamster.envelope import decode_envelope
     from hamster.errors import ConfigurationError, InvalidTransition
-    from hamster.github_events import event_info
-    from hamster.lifecycle import RunState, evolve
-    from hamster.replay import rerun, stage_index
-    from hamster.run_events import RunRequested, RunStage, StartRun, decode_run_event
+    from hamster.intake.envelope import decode_envelope
+    from hamster.intake.github_events import event_info
+    from hamster.runs.audit import seal
+    from hamster.runs.events import RunRequested, RunStage, StartRun, decode_run_event
+    from hamster.runs.lifecycle import RunState, evolve
+    from hamster.runs.replay import rerun, stage_index
     from streams.kafka_python import connect
     from streams.reader import read_at, read_topic
     from streams.topics import (

@@ -19,12 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from hamster import ids
-from hamster.audit import seal
 from hamster.errors import HamsterError, InvalidTransition
-from hamster.lane_commands import RunDone, lanes_key
-from hamster.lifecycle import RunState, evolve
-from hamster.next_step import Deny, FinishSucceeded, Skip, settle
-from hamster.run_events import (
+from hamster.runs.audit import seal
+from hamster.runs.events import (
     CancelRun,
     DecideStage,
     LeaseRenewed,
@@ -38,6 +35,9 @@ from hamster.run_events import (
     StagesSkipped,
     encode_run_event,
 )
+from hamster.runs.lifecycle import RunState, evolve
+from hamster.runs.next_step import Deny, FinishSucceeded, Skip, settle
+from hamster.subscribers.lane_commands import RunDone, lanes_key
 from streams.app import Streams, send_acked
 from streams.reader import partition_for
 from streams.run_view import RunView
@@ -168,7 +168,7 @@ class RunRecorder:
             return state
 
     async def settle(self, state: RunState, now: datetime) -> RunState:
-        """Record what the run owes (``hamster.next_step.settle``: stages a failure skips, an approval
+        """Record what the run owes (``hamster.runs.next_step.settle``: stages a failure skips, an approval
         past its timeout, its end), until it owes nothing; the run's state then. Each decision is made
         from the run's latest state: a sibling's record may have come in meanwhile."""
         moved_on = 0

@@ -2,9 +2,9 @@
 
 Each worker reads the whole run log and every stage topic itself, outside any consumer group (its own
 aiokafka consumer, assigned every partition), and folds each run's records with the one state machine
-(``hamster.lifecycle.evolve``). All workers fold the same records in the same order, so they agree on every
-run's state without asking each other: when two workers claim the same stage, both see the first claim in
-the log win and the second refused. Kafka offsets say nothing here about what was done; the log does.
+(``hamster.runs.lifecycle.evolve``). All workers fold the same records in the same order, so they agree on
+every run's state without asking each other: when two workers claim the same stage, both see the first claim
+in the log win and the second refused. Kafka offsets say nothing here about what was done; the log does.
 
 What it keeps is bounded by the runs in flight, not by history: a run leaves the view when it ends (a
 short list of recently ended runs stays, to tell a late record from an unknown one). A starting worker
@@ -31,9 +31,9 @@ from pydantic import ValidationError
 
 from hamster.errors import InvalidTransition
 from hamster.kafka_access import aiokafka_options
-from hamster.lifecycle import RunState, evolve
 from hamster.metrics import Metrics
-from hamster.run_events import RunEvent, RunRequested, RunStage, decode_run_event
+from hamster.runs.events import RunEvent, RunRequested, RunStage, decode_run_event
+from hamster.runs.lifecycle import RunState, evolve
 from hamster.settings import Settings
 from streams.reader import partition_for
 from streams.topics import MAX_MESSAGE_BYTES, run_events_topic, run_marks_topic

@@ -101,14 +101,15 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
         TopicSpec(
             changelog_topic(settings, "deliveries"), "delivery id", "first-seen time", p, -1, compacted=True
         ),
-        # The runs each merge group started, so its `destroyed` can cancel them (hamster.merge_groups).
+        # The runs each merge group started, so its `destroyed` can cancel them (hamster.runs.merge_groups).
         TopicSpec(
             changelog_topic(settings, "merge-groups"), "repo:head sha", "GroupRuns", p, -1, compacted=True
         ),
     ]
     specs += [
-        # Concurrency control (hamster.concurrency): runs filed and finished, per repository, and the books
-        # the lanes agent keeps of them; cancellations go to the run they cancel, keyed like the run log.
+        # Concurrency control (hamster.subscribers.concurrency): runs filed and finished, per repository, and
+        # the books the lanes agent keeps of them; cancellations go to the run they cancel, keyed like the run
+        # log.
         TopicSpec(lanes_topic(settings), "repository full name", "LaneCommand", p, retention),
         TopicSpec(
             changelog_topic(settings, "lanes"), "subscriber + repository", "LaneBook", p, -1, compacted=True
@@ -121,19 +122,20 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
     ]
     specs += [
         TopicSpec(run_events_topic(settings), "run id", "RunEvent", p, retention),
-        # What stages printed, in chunks as they ran (hamster.stage_logs): keyed like the run log, so a
-        # run's log is one partition, in order; kept as long as the run log it belongs to.
+        # What stages printed, in chunks as they ran (hamster.execution.stage_logs): keyed like the run log,
+        # so a run's log is one partition, in order; kept as long as the run log it belongs to.
         TopicSpec(logs_topic(settings), "run id", "LogChunk", p, retention),
         # Per run-log partition, an offset before which every run has finished: where a starting worker
         # begins to fold the log (streams.run_view). Only the latest mark per partition matters.
         TopicSpec(run_marks_topic(settings), "run-log partition", "offset", 1, -1, compacted=True),
         TopicSpec(changelog_topic(settings, "reported"), "run id", "ReportState", p, -1, compacted=True),
-        # Signed checkpoints of the run log (hamster.audit_checkpoints): append-only, one partition, kept a
-        # day longer than the records they vouch for.
+        # Signed checkpoints of the run log (hamster.runs.audit_checkpoints): append-only, one partition, kept
+        # a day longer than the records they vouch for.
         TopicSpec(
             audit_checkpoints_topic(settings), "run-log partition", "Checkpoint", 1, retention + DAY_MS
         ),
-        # Records no agent could decode (hamster.deadletter): one partition, read whole by `hamster dlq`.
+        # Records no agent could decode (streams.dead_letter_codec): one partition, read whole by `hamster
+        # dlq`.
         TopicSpec(dead_letters_topic(settings), "source topic", "DeadLetter", 1, retention),
         # Faust's own: declared here so that it is replicated like the rest (Faust would create it alone).
         TopicSpec(leader_topic(settings), "-", "nothing (its assignment elects the leader)", 1, retention),

@@ -1,4 +1,4 @@
-"""`hamster artifacts list|get`: the files a run's stages kept (hamster.artifacts)."""
+"""`hamster artifacts list|get`: the files a run's stages kept (hamster.execution.artifacts)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def artifacts() -> None:
 @click.argument("run_id")
 def list_(run_id: str) -> None:
     """The artifacts of a run: name, stage, size."""
-    from hamster.artifacts import ArtifactStore
+    from hamster.execution.artifacts import ArtifactStore
 
     run = find_run(run_id)
     for artifact in ArtifactStore.for_settings(settings_or_exit()).list_run(run["run_id"]):
@@ -35,8 +35,8 @@ def list_(run_id: str) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Where to write it ('-': stdout).")
 def get(run_id: str, name: str, stage: str | None, output: Path | None) -> None:
     """Download the artifact NAME of a run (to a file of its name in the current directory)."""
-    from hamster.artifacts import ArtifactStore
     from hamster.errors import TaskError
+    from hamster.execution.artifacts import ArtifactStore
 
     run = find_run(run_id)
     store = ArtifactStore.for_settings(settings_or_exit())

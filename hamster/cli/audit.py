@@ -19,15 +19,15 @@ from hamster.errors import HamsterError
 from hamster.settings import Settings
 
 if TYPE_CHECKING:
-    from hamster.audit import Verification
-    from hamster.audit_checkpoints import Finding, PartitionReport
+    from hamster.runs.audit import Verification
+    from hamster.runs.audit_checkpoints import Finding, PartitionReport
 
 
 def run_log(
     settings: Settings, *, since_ms: int | None = None, only: list[int] | None = None
 ) -> Iterator[tuple[Any, dict[str, Any]]]:
     """(position, record JSON as stored) for every record of the run log, in offset order per partition."""
-    from hamster.audit import Position
+    from hamster.runs.audit import Position
     from streams.reader import read_topic
     from streams.topics import run_events_topic
 
@@ -56,7 +56,7 @@ async def _verify(
 ) -> tuple[Verification, list[Any]]:
     """Every chain of the run log, checked as its batches stream past (one held at a time); ``keep``: also
     the records themselves, which the signed checkpoints are compared with (whole partitions, in memory)."""
-    from hamster.audit import ChainCheck, Position
+    from hamster.runs.audit import ChainCheck, Position
     from streams.reader import read_batches, topic_size
     from streams.topics import run_events_topic
 
@@ -90,7 +90,7 @@ class CheckpointCheck:
 
 def check_checkpoints(settings: Settings, records: list[Any], windowed: bool) -> CheckpointCheck:
     """Compare the run log (``records``, every partition whole) with ``<ns>.audit-checkpoints``."""
-    from hamster.audit_checkpoints import decode_checkpoint, verify_partition
+    from hamster.runs.audit_checkpoints import decode_checkpoint, verify_partition
     from streams.reader import bounds, read_topic
     from streams.topics import audit_checkpoints_topic, run_events_topic
 
@@ -135,7 +135,7 @@ def verify(since: str | None, as_json: bool) -> None:
     Lists each break in a chain, and each forged (re-sealed), reordered or cut-off range the checkpoints
     reveal (they need HAMSTER_AUDIT_KEY); exits 1 if there is any.
     """
-    from hamster.replay import parse_time
+    from hamster.runs.replay import parse_time
 
     settings = settings_or_exit()
     try:
@@ -211,8 +211,8 @@ def _print_verification(result: Verification, checked: CheckpointCheck) -> None:
 
 def show_run_audit(run_id: str, as_json: bool) -> None:
     """Every record of one run, from the run log, with where it is and what it did."""
-    from hamster.audit import audit_rows
-    from hamster.run_events import RUN_EVENT, RunRequested
+    from hamster.runs.audit import audit_rows
+    from hamster.runs.events import RUN_EVENT, RunRequested
     from streams.reader import partition_for
 
     settings = settings_or_exit()
@@ -244,7 +244,7 @@ def show_run_audit(run_id: str, as_json: bool) -> None:
         f"delivery {first.delivery_id}"
     )
     trust = next((r.trust for _, r in records if isinstance(r, RunRequested) and r.trust is not None), None)
-    if trust is not None:  # whether the run had its secrets (hamster.forks)
+    if trust is not None:  # whether the run had its secrets (hamster.github.forks)
         said = [
             trust.reason,
             *([f"by {trust.by}"] if trust.by else []),

@@ -1,6 +1,7 @@
 """`hamster dlq list|replay`: the records agents set aside as dead letters, and sending them back.
 
-The reading and sending are ``streams.dead_letters``'s, shared with the dashboard's API; this module prints.
+The reading and sending are ``streams.dead_letter_store``'s, shared with the dashboard's API; this module
+prints.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (original bytes in base64).")
 def list_(as_json: bool) -> None:
     """List the dead letters, oldest first, each with its number (its offset) for `dlq replay`."""
-    from hamster.deadletter import listed
     from hamster.errors import BrokerError
-    from streams.dead_letters import read_dead_letters
+    from streams.dead_letter_codec import listed
+    from streams.dead_letter_store import read_dead_letters
 
     settings = settings_or_exit()
     try:
@@ -55,7 +56,7 @@ def list_(as_json: bool) -> None:
 def replay(numbers: tuple[int, ...], everything: bool) -> None:
     """Append the original bytes of dead letters NUMBERS (or --all) to their source topics again."""
     from hamster.errors import BrokerError, UnknownDeadLetter
-    from streams.dead_letters import replay_dead_letters
+    from streams.dead_letter_store import replay_dead_letters
 
     if not numbers and not everything:
         fail("name the dead letters to replay (numbers from `hamster dlq list`) or pass --all", code=2)

@@ -10,7 +10,7 @@ import click
 
 from hamster.cli import fail, settings_or_exit
 from hamster.errors import HamsterError
-from hamster.github_app_manifest import create_url, form_page, manifest
+from hamster.github.app_manifest import create_url, form_page, manifest
 
 
 @click.group("github-app")

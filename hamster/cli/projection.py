@@ -36,7 +36,7 @@ def projection() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def rebuild(url: str | None, as_json: bool) -> None:
     """Empty the projection and apply every record of the run log to it, in one transaction."""
-    from hamster.projection import make_engine
+    from hamster.projection.sql import make_engine
     from streams.reader import topic_size
     from streams.topics import run_events_topic
 
@@ -64,8 +64,8 @@ async def _rebuild(
 ) -> tuple[int, int, int]:
     """(records read, applied, undecodable). Batch by batch as fetched, each folded and written at once
     (``apply_records``), all in one transaction: readers see the old view until the new one is complete."""
-    from hamster.projection import apply_records, clear
-    from hamster.run_events import decode_run_event
+    from hamster.projection.sql import apply_records, clear
+    from hamster.runs.events import decode_run_event
     from streams.reader import read_batches
 
     records = changed = undecodable = 0

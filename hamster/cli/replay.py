@@ -1,7 +1,7 @@
 """`hamster replay events|run`: re-emit recorded webhooks, dry-run a subscribers change, rerun a run.
 
-The decisions are ``hamster.replay``'s; this module streams the topics (aiokafka: one fetched batch held at a
-time, each batch's writes acknowledged together) and prints.
+The decisions are ``hamster.runs.replay``'s; this module streams the topics (aiokafka: one fetched batch held
+at a time, each batch's writes acknowledged together) and prints.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from hamster.errors import BrokerError, HamsterError
 from hamster.settings import Settings
 
 if TYPE_CHECKING:  # the commands import what they use when they run
-    from hamster.envelope import EventEnvelope
-    from hamster.replay import DryRun, DryRunRow, EventFilter
-    from hamster.run_events import RunRequested
-    from hamster.subscribers import SubscriberSpec
+    from hamster.intake.envelope import EventEnvelope
+    from hamster.runs.events import RunRequested
+    from hamster.runs.replay import DryRun, DryRunRow, EventFilter
+    from hamster.subscribers.spec import SubscriberSpec
 
 
 def _decoded(records: Iterable[Any], selection: EventFilter) -> Iterator[EventEnvelope]:
     """The envelopes among ``records`` (of the events topic) that ``selection`` may select: a record its
     headers, key or timestamp rule out is not decoded at all; an undecodable one is skipped (the match agent
     set it aside as a dead letter: nothing to replay)."""
-    from hamster.envelope import decode_envelope
+    from hamster.intake.envelope import decode_envelope
 
     for record in records:
         if selection.rejects_record(record.headers, record.key, record.timestamp):
@@ -46,7 +46,7 @@ def _decoded(records: Iterable[Any], selection: EventFilter) -> Iterator[EventEn
 def _start(settings: Settings, selection: EventFilter) -> tuple[str, int | None, int | None]:
     """(events topic, where to start reading by time, how many records to expect when known); warns (or
     stops) when retention cut the range."""
-    from hamster.replay import retention_warning
+    from hamster.runs.replay import retention_warning
     from streams.reader import log_start, topic_size
     from streams.topics import events_topic
 
@@ -71,7 +71,7 @@ async def _starts(settings: Settings) -> dict[str, set[str]]:
     """Which subscribers each delivery started (``started_by_delivery``), read from the run log's JSON: a
     dry run reads every start, and building each ``RunRequested`` would cost more than the matching."""
     from hamster.json_codec import loads
-    from hamster.replay import start_in
+    from hamster.runs.replay import start_in
     from streams.reader import read_batches
     from streams.topics import run_events_topic
 
@@ -91,7 +91,7 @@ async def _starts(settings: Settings) -> dict[str, set[str]]:
 
 async def _requests(settings: Settings, since_ms: int | None = None) -> list[RunRequested]:
     """The run log's ``RunRequested`` records; the others are told apart by their bytes, not decoded."""
-    from hamster.run_events import RunRequested, decode_run_event
+    from hamster.runs.events import RunRequested, decode_run_event
     from streams.reader import read_batches
     from streams.topics import run_events_topic
 
@@ -111,8 +111,8 @@ async def _requests(settings: Settings, since_ms: int | None = None) -> list[Run
 
 def _subscribers(settings: Settings, module: str | None) -> tuple[list[SubscriberSpec], dict[str, Any]]:
     """Specs and ``when`` predicates: from MODULE, else the live subscribers table (enabled ones)."""
-    from hamster.subscriber_changes import SUBSCRIBER_CHANGE, fold_changes
-    from hamster.subscribers import load_catalog
+    from hamster.subscribers.changes import SUBSCRIBER_CHANGE, fold_changes
+    from hamster.subscribers.spec import load_catalog
     from streams.reader import read_topic
     from streams.topics import subscribers_topic
 
@@ -201,7 +201,7 @@ def events(
     as_json: bool,
 ) -> None:
     """Re-emit recorded webhooks; each replay gets a new delivery id linked to the original."""
-    from hamster.replay import EventFilter, parse_time
+    from hamster.runs.replay import EventFilter, parse_time
 
     settings = settings_or_exit()
     if module and not dry_run:
@@ -242,8 +242,8 @@ async def _dry_run(
     quiet: bool,
 ) -> DryRun:
     """Match the selected webhooks as they stream past; one fetched batch is held at a time."""
-    from hamster.envelope import DELIVERY_HEADER
-    from hamster.replay import DryRun, dry_run, nothing_to_match, select_events
+    from hamster.intake.envelope import DELIVERY_HEADER
+    from hamster.runs.replay import DryRun, dry_run, nothing_to_match, select_events
     from streams.reader import read_batches
 
     events = 0
@@ -335,10 +335,10 @@ async def _append_replays(
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
-    from hamster.envelope import encode_envelope, kafka_headers
+    from hamster.intake.envelope import encode_envelope, kafka_headers
     from hamster.kafka_access import aiokafka_options
-    from hamster.matching import SubscriberIndex
-    from hamster.replay import replay_headers, replayed, select_events, would_start
+    from hamster.runs.replay import replay_headers, replayed, select_events, would_start
+    from hamster.subscribers.matching import SubscriberIndex
     from streams.reader import read_batches
     from streams.topics import MAX_MESSAGE_BYTES
 

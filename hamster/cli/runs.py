@@ -16,7 +16,7 @@ STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 def _engine() -> Any:
-    from hamster.projection import make_engine
+    from hamster.projection.sql import make_engine
 
     settings = settings_or_exit()
     return make_engine(settings.db_url)
@@ -45,7 +45,7 @@ def list_(
     as_json: bool,
 ) -> None:
     """List runs, newest first, a page at a time."""
-    from hamster.run_queries import list_runs, next_cursor
+    from hamster.projection.queries import list_runs, next_cursor
 
     try:
         found = list_runs(
@@ -78,7 +78,7 @@ def list_(
 
 def find_run(run_id: str) -> dict[str, Any]:
     """The run ``run_id`` names (a unique prefix of at least 4 characters will do), or exit 1."""
-    from hamster.run_queries import find_runs, get_run
+    from hamster.projection.queries import find_runs, get_run
 
     engine = _engine()
     run = get_run(engine, run_id)
@@ -104,7 +104,7 @@ def show(run_id: str, as_json: bool, audit: bool) -> None:
 
         show_run_audit(run["run_id"], as_json)
         return
-    from hamster.artifacts import ArtifactStore
+    from hamster.execution.artifacts import ArtifactStore
 
     store = ArtifactStore.for_settings(settings_or_exit())
     kept = store.list_run(run["run_id"])
@@ -142,7 +142,7 @@ def show(run_id: str, as_json: bool, audit: bool) -> None:
         )
     console.print(table)
     for stage, report in reports.items():
-        from hamster.test_reports import summary_line
+        from hamster.execution.test_reports import summary_line
 
         console.print(f"tests of {stage}: {summary_line(report)}")
         for case in report["failed"]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from hamster.cli import fail, settings_or_exit
-from hamster.sender import DEFAULT_URL, SendFailed, github_headers, post_webhook
+from hamster.intake.sender import DEFAULT_URL, SendFailed, github_headers, post_webhook
 
 
 @click.command()

@@ -11,7 +11,7 @@ from rich.table import Table
 from hamster.cli import fail, settings_or_exit
 from hamster.errors import HamsterError
 from hamster.settings import Settings
-from hamster.subscriber_changes import (
+from hamster.subscribers.changes import (
     SUBSCRIBER_CHANGE,
     SubscriberDisabled,
     SubscriberEnabled,
@@ -97,7 +97,7 @@ def enable(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def history(name: str | None, as_json: bool) -> None:
     """What changed in the subscribers table, and when (NAME: one subscriber only)."""
-    from hamster.audit import subscriber_history
+    from hamster.runs.audit import subscriber_history
     from streams.reader import read_topic
     from streams.topics import subscribers_topic
 

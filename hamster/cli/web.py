@@ -13,10 +13,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from hamster import dashboard, logs
 from hamster.broker import probe
 from hamster.cli import fail, settings_or_exit
-from hamster.intake import OPEN_PATHS, WEBHOOK_PATH, create_intake_app, healthz
-from hamster.projection import make_engine
+from hamster.intake.http import OPEN_PATHS, WEBHOOK_PATH, create_intake_app, healthz
+from hamster.intake.signatures import weakness
+from hamster.projection.sql import make_engine
 from hamster.settings import Settings
-from hamster.signatures import weakness
 from streams.admin import ensure_topics
 from streams.producer import EventProducer
 from streams.topics import topic_specs

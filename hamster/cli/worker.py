@@ -28,8 +28,8 @@ def worker(web_port: int, web_host: str, slots: int | None) -> None:
 
     from agents import register_all
     from hamster import logs
-    from hamster.projection import make_engine
-    from hamster.subscribers import load_catalog
+    from hamster.projection.sql import make_engine
+    from hamster.subscribers.spec import load_catalog
     from streams.admin import ensure_topics, topic_replication
     from streams.app import create_streams
     from streams.topics import topic_specs

@@ -10,7 +10,6 @@ from functools import partial
 
 from sqlalchemy import Engine
 
-from hamster.artifacts import ArtifactStore
 from hamster.dashboard.access import Access
 from hamster.dashboard.backend import (
     kafka_dead_letters,
@@ -23,6 +22,7 @@ from hamster.dashboard.backend import (
 )
 from hamster.dashboard.github_signin import GitHubSignIn
 from hamster.dashboard.routes import Dashboard, mount
+from hamster.execution.artifacts import ArtifactStore
 from hamster.settings import Settings
 from streams.log_topic import read_run_log
 

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from hamster.settings import Settings
-from hamster.subscriber_changes import (
+from hamster.subscribers.changes import (
     SUBSCRIBER_CHANGE,
     SubscriberDisabled,
     SubscriberEnabled,
@@ -96,7 +96,7 @@ def kafka_decide(settings: Settings) -> Decide:
     def publish(run_id: str, stage: str, approve: bool, by: str) -> dict[str, Any]:
         from kafka import KafkaProducer
 
-        from hamster.run_events import DecideStage
+        from hamster.runs.events import DecideStage
         from streams.kafka_python import connect
         from streams.topics import run_control_topic
 
@@ -120,8 +120,8 @@ def kafka_dead_letters(settings: Settings) -> ListDeadLetters:
     """The dead letters, oldest first, as ``hamster dlq list --json`` prints them."""
 
     def read() -> list[dict[str, Any]]:
-        from hamster.deadletter import listed
-        from streams.dead_letters import read_dead_letters
+        from streams.dead_letter_codec import listed
+        from streams.dead_letter_store import read_dead_letters
 
         return [listed(number, letter) for number, letter in read_dead_letters(settings)]
 
@@ -138,7 +138,7 @@ def kafka_replay_dead_letter(settings: Settings) -> ReplayDeadLetter:
     """
 
     def publish(number: int) -> dict[str, Any]:
-        from streams.dead_letters import replay_dead_letters
+        from streams.dead_letter_store import replay_dead_letters
 
         [sent] = replay_dead_letters(settings, [number])
         return asdict(sent)

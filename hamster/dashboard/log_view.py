@@ -13,7 +13,7 @@ from typing import Any
 
 from ansi2html import Ansi2HTMLConverter
 
-from hamster.stage_logs import LogChunk
+from hamster.execution.stage_logs import LogChunk
 
 _CONVERTER = Ansi2HTMLConverter(inline=True, escaped=True)
 

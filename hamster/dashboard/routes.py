@@ -40,7 +40,6 @@ import jinja2
 from aiohttp import web
 from sqlalchemy import Engine
 
-from hamster.artifacts import ArtifactStore
 from hamster.dashboard import access as access_
 from hamster.dashboard import views
 from hamster.dashboard.access import Access
@@ -55,9 +54,10 @@ from hamster.dashboard.backend import (
 )
 from hamster.dashboard.log_view import Lines, raw_text
 from hamster.errors import BrokerError, HamsterError, TaskError, UnknownDeadLetter
-from hamster.lifecycle import RunStatus
-from hamster.run_queries import get_run, list_runs, next_cursor
-from hamster.stage_logs import LogChunk
+from hamster.execution.artifacts import ArtifactStore
+from hamster.execution.stage_logs import LogChunk
+from hamster.projection.queries import get_run, list_runs, next_cursor
+from hamster.runs.lifecycle import RunStatus
 
 STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
 DEFAULT_LIMIT = 100

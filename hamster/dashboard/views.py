@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hamster.lifecycle import FINAL
+from hamster.runs.lifecycle import FINAL
 
 LOG_TAIL_LINES = 20
 # Output keys that hold a command's log, as the subprocess helpers and checkout tasks return them.
@@ -113,7 +113,7 @@ def graph_columns(run: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """The run's stages drawn as a graph: column k holds the stages k steps from a stage that needs
     nothing; each box lists what it needs (a line is one stage per column)."""
     depth: dict[str, int] = {}
-    for stage in run["stages"]:  # stages come after what they need (hamster.graph)
+    for stage in run["stages"]:  # stages come after what they need (hamster.pipelines.graph)
         depth[stage["name"]] = 1 + max((depth.get(n, 0) for n in stage.get("needs", [])), default=-1)
     columns: list[list[dict[str, Any]]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
     for stage in run["stages"]:

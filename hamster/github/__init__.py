@@ -1,14 +1,9 @@
-"""Hamster's GitHub adapter: the only package that imports github3.
+"""GitHub: what Hamster tells it and takes from it.
 
-``session`` (token or installation auth, API URL, rate limits), ``app`` (the GitHub App's JWT and its
-installations' tokens), ``client`` (one connection per worker and installation, awaitable calls),
-``objects`` (``ctx.github``: the event's connected objects), ``rate_limit`` (the pure waiting rules).
+Pure: ``reporting`` (what to report about a run), ``check_actions`` (what a click on a check run asks for),
+``forks`` (whether a fork's run is trusted), ``app_manifest`` (the GitHub App Hamster needs),
+``rate_limit`` (the waiting rules). Adapters, the only modules that import github3: ``session`` (token or
+installation auth, API URL), ``app`` (the App's JWT and its installations' tokens), ``client`` (one
+connection per worker and installation, awaitable calls), ``objects`` (``ctx.github``: the event's
+connected objects).
 """
-
-from __future__ import annotations
-
-from hamster.github.client import GitHubCallFailed, GitHubClient, client_for
-from hamster.github.objects import EventObjects
-from hamster.github.session import api_url, connect
-
-__all__ = ["EventObjects", "GitHubCallFailed", "GitHubClient", "api_url", "client_for", "connect"]

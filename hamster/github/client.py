@@ -20,7 +20,7 @@ from github3.repos.repo import Repository
 from hamster.errors import ConfigurationError, HamsterError
 from hamster.github.app import GitHubApp
 from hamster.github.session import app_client, connect, installation_client
-from hamster.github_events import EventInfo
+from hamster.intake.github_events import EventInfo
 from hamster.settings import Settings
 
 T = TypeVar("T")
@@ -82,8 +82,8 @@ class GitHubClient:
         return self.for_installation(event.installation_id)
 
     def _same_process(self) -> _Connections:
-        # Blocking tasks may run in a forked child (hamster.execution). A lock another thread held at the
-        # fork stays held forever in the child, and a pooled connection must not be shared: start afresh.
+        # Blocking tasks may run in a forked child (hamster.execution.outcome). A lock another thread held at
+        # the fork stays held forever in the child, and a pooled connection must not be shared: start afresh.
         if self._shared.pid != os.getpid():
             self._shared = _Connections(self.settings)
         return self._shared

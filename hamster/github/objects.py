@@ -18,7 +18,7 @@ from github3.repos.commit import RepoCommit
 from github3.repos.repo import Repository
 
 from hamster.github.client import GitHubCallFailed, GitHubClient
-from hamster.github_events import EventInfo
+from hamster.intake.github_events import EventInfo
 from hamster.settings import Settings
 
 OBJECTS = ("repository", "pull_request", "issue", "commit")
@@ -57,7 +57,9 @@ class EventObjects:
         return self._github.git_token(self._event.repo)
 
     def _once(self, name: str, fetch: Any) -> Any:
-        if self._pid != os.getpid():  # a forked child (hamster.execution): locks held at the fork stay held
+        if (
+            self._pid != os.getpid()
+        ):  # a forked child (hamster.execution.outcome): locks held at the fork stay held
             self._lock, self._pid = threading.RLock(), os.getpid()
         with self._lock:
             if name not in self._loaded:

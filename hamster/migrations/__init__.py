@@ -1,11 +1,11 @@
-"""Schema migrations of the SQL projection (Alembic), applied by ``hamster.projection.make_engine``.
+"""Schema migrations of the SQL projection (Alembic), applied by ``hamster.projection.sql.make_engine``.
 
 Every process that opens the projection (web, workers, the CLI) upgrades it to the newest revision first.
 Several may start at once, so the upgrade runs under a lock: PostgreSQL's advisory lock inside the
 migration's transaction, or an exclusive ``flock`` on a file beside a sqlite database.
 
 A new revision: ``alembic -c hamster/migrations/alembic.ini revision -m "what changes"``, then write its
-``upgrade``/``downgrade`` by hand, and change ``hamster.projection``'s tables to match (a contract test
+``upgrade``/``downgrade`` by hand, and change ``hamster.projection.sql``'s tables to match (a contract test
 compares the two).
 """
 

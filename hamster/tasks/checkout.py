@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from hamster.context import TaskContext
 from hamster.errors import ConfigurationError, TaskError
-from hamster.task import task
+from hamster.pipelines.context import TaskContext
+from hamster.pipelines.task import task
 from hamster.tasks.git import CheckoutPlan, child_env, plan_checkout
 from hamster.tasks.workspace import redact, workspace_path
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Literal
 
 from hamster.errors import ConfigurationError, TaskError
-from hamster.github_events import EventInfo
+from hamster.execution.task_env import for_git
+from hamster.intake.github_events import EventInfo
 from hamster.settings import Settings
-from hamster.task_env import for_git
 
 Transport = Literal["ssh", "https"]
 DEFAULT_KEY = Path("github.key")
@@ -157,5 +157,5 @@ def plan_checkout(
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
-    """The environment git runs with: the allowlist (``hamster.task_env``), never Hamster's settings."""
+    """The environment git runs with: the allowlist (``execution.task_env``), never Hamster's settings."""
     return for_git(os.environ, extra)

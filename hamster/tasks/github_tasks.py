@@ -1,6 +1,6 @@
 """Tasks that write to GitHub through the event's connected objects: comment, labels, assignees, merge.
 
-A run of a fork's pull request that nobody vouched for (``ctx.trusted`` False, ``hamster.forks``) may
+A run of a fork's pull request that nobody vouched for (``ctx.trusted`` False, ``hamster.github.forks``) may
 not write: each of these fails its stage, without retries.
 
 Each is safe to run again (a retry, or a worker that died mid-stage): the comment is found by its marker and
@@ -12,18 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hamster.context import TaskContext
 from hamster.errors import ConfigurationError
-from hamster.execution import NonRetryable
-from hamster.github import GitHubCallFailed
-from hamster.reporting import comment_marker
-from hamster.task import Task, task
+from hamster.execution.outcome import NonRetryable
+from hamster.github.client import GitHubCallFailed
+from hamster.github.reporting import comment_marker
+from hamster.pipelines.context import TaskContext
+from hamster.pipelines.task import Task, task
 
 Body = str | Callable[[TaskContext], str]
 
 
 class UntrustedRun(NonRetryable):
-    """A task that writes to GitHub, in a run of a fork's pull request nobody vouched for (hamster.forks)."""
+    """A task that writes to GitHub, in a run of a fork's pull request nobody vouched for (github.forks)."""
 
 
 def _github(ctx: TaskContext) -> Any:

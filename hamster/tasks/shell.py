@@ -1,15 +1,16 @@
 """The ``shell`` task: commands run in the run's workspace, in a sandbox, with a timeout that kills them.
 
-The command runs under bubblewrap (``hamster.sandbox``: its own user, PID, mount and network namespaces;
-the workspace the only writable place) with an environment built from nothing (``hamster.task_env``):
-``PATH``, ``HOME``, ``LANG``, the run's id and workspace, and what ``env=`` sets, secrets included
-(``hamster.secrets``). Every secret the worker knows is masked in what it prints.
+The command runs under bubblewrap (``hamster.execution.sandbox``: its own user, PID, mount and network
+namespaces; the workspace the only writable place) with an environment built from nothing
+(``hamster.execution.task_env``): ``PATH``, ``HOME``, ``LANG``, the run's id and workspace, and what ``env=``
+sets, secrets included (``hamster.execution.secrets``). Every secret the worker knows is masked in what it
+prints.
 
 Its stdout and stderr go, as they come, to the stage's log in ``<ns>.logs`` (``ctx.log_sink``) and to
 ``HAMSTER_HOME/logs/runs/<run id>/<stage>.log``; the stage output keeps the last 64 KiB. A non-zero exit
 fails the stage; so does the timeout, with ``TaskTimeout``. After the command, the files its
-``artifacts=`` globs match are kept (``hamster.artifacts``) and its ``junit=`` reports parsed
-(``hamster.test_reports``), also when it failed: that is when they matter most.
+``artifacts=`` globs match are kept (``hamster.execution.artifacts``) and its ``junit=`` reports parsed
+(``hamster.execution.test_reports``), also when it failed: that is when they matter most.
 """
 
 from __future__ import annotations
@@ -24,17 +25,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hamster import sandbox
-from hamster.artifacts import confined_glob
-from hamster.context import TaskContext
 from hamster.errors import ConfigurationError, TaskError, TaskTimeout
-from hamster.sandbox import Network, Sandboxed, SandboxUnavailable
-from hamster.secrets import Secret, resolve_env
-from hamster.stage_logs import StageLog, mask, worker_secrets
-from hamster.task import Task, task
-from hamster.task_env import task_env
+from hamster.execution import sandbox
+from hamster.execution.artifacts import confined_glob
+from hamster.execution.sandbox import Network, Sandboxed, SandboxUnavailable
+from hamster.execution.secrets import Secret, resolve_env
+from hamster.execution.stage_logs import StageLog, mask, worker_secrets
+from hamster.execution.task_env import task_env
+from hamster.execution.test_reports import parse_reports, summary_line
+from hamster.pipelines.context import TaskContext
+from hamster.pipelines.task import Task, task
 from hamster.tasks.workspace import stage_log_path, stage_workspace
-from hamster.test_reports import parse_reports, summary_line
 
 TAIL_BYTES = 64 * 1024
 MESSAGE_TAIL = 2000
@@ -243,10 +244,10 @@ def shell(
     network: Network = "egress",
 ) -> Task:
     """A stage running ``command`` (a string for ``/bin/sh -c``, or an argument list) in the workspace,
-    inside the sandbox (``hamster.sandbox``). ``env``: variables to set, a value may be ``Secret(NAME)``
-    (one of the subscriber's secrets); ``network``: ``"none"``, ``"egress"`` (outside hosts, not the
-    worker's loopback) or ``"host"``. ``artifacts``: globs (in the workspace) of files to keep; ``junit``:
-    globs of JUnit XML reports."""
+    inside the sandbox (``hamster.execution.sandbox``). ``env``: variables to set, a value may be
+    ``Secret(NAME)`` (one of the subscriber's secrets); ``network``: ``"none"``, ``"egress"`` (outside hosts,
+    not the worker's loopback) or ``"host"``. ``artifacts``: globs (in the workspace) of files to keep;
+    ``junit``: globs of JUnit XML reports."""
     if timeout <= 0:
         raise ConfigurationError(f"shell task {name}: timeout must be positive, got {timeout}")
     if network not in sandbox.NETWORKS:

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from hamster.projection import make_engine
+from hamster.projection.sql import make_engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

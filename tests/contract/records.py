@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from hamster import ids
-from hamster.github_events import EventInfo
-from hamster.run_events import (
+from hamster.intake.github_events import EventInfo
+from hamster.runs.events import (
     RunEvent,
     RunFailed,
     RunRequested,

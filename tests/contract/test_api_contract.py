@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from hamster.credentials import ApiToken
 from hamster.dashboard import Access, Dashboard, mount
 from hamster.errors import ConfigurationError, UnknownDeadLetter
-from hamster.projection import apply_batch
-from hamster.subscriber_changes import SubscriberState
-from hamster.subscribers import SubscriberSpec
+from hamster.projection.sql import apply_batch
+from hamster.subscribers.changes import SubscriberState
+from hamster.subscribers.spec import SubscriberSpec
 from tests.contract.records import batch, run_records
 
 TOKEN = "s3cret-operate-token"

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hamster.projection import applied_offsets, apply_batch, runs, stages
-from hamster.run_events import RunEvent
+from hamster.projection.sql import applied_offsets, apply_batch, runs, stages
+from hamster.runs.events import RunEvent
 from tests.contract.records import run_records
 
 TOPIC = "t.run-events"

@@ -10,13 +10,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from hamster.migrations import HEAD, current_revision
-from hamster.projection import apply_batch, make_engine, metadata
-from hamster.run_queries import get_run, list_runs
+from hamster.projection.queries import get_run, list_runs
+from hamster.projection.sql import apply_batch, make_engine, metadata
 from tests.contract.records import T0, batch, run_records
 
 
 def test_migrations_build_exactly_the_projection_schema(engine):
-    """A fresh database migrated to head has the tables, columns and indexes hamster.projection declares."""
+    """A fresh database migrated to head has the tables, columns and indexes projection.sql declares."""
     assert current_revision(engine) == "0002" == HEAD
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
@@ -125,7 +125,7 @@ def test_listing_filters_and_orders_newest_first(engine):
 def test_keyset_pages_return_every_run_once_while_new_runs_arrive(engine):
     """Paging with next_cursor visits every run that existed exactly once, newest first, even as newer
     runs are projected between pages and several runs share a requested_at."""
-    from hamster.run_queries import next_cursor
+    from hamster.projection.queries import next_cursor
 
     offset = 0
 

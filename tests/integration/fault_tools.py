@@ -12,8 +12,8 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from hamster.envelope import decode_envelope
-from hamster.run_events import decode_run_event
+from hamster.intake.envelope import decode_envelope
+from hamster.runs.events import decode_run_event
 from streams.reader import read_topic
 from tests.integration.system import System
 from tests.samples import load, with_repo

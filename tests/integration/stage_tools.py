@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hamster.errors import InvalidTransition
-from hamster.lifecycle import RunState, evolve
+from hamster.runs.lifecycle import RunState, evolve
 from tests.integration.fault_tools import run_log
 from tests.integration.system import System, wait_until
 

@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hamster.intake.signatures import signature_for
 from hamster.kafka_access import KafkaAccess
-from hamster.projection import make_engine
-from hamster.run_queries import list_runs
-from hamster.signatures import signature_for
+from hamster.projection.queries import list_runs
+from hamster.projection.sql import make_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HAMSTER = [sys.executable, "-m", "hamster.cli.__main__"]

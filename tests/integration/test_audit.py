@@ -9,7 +9,7 @@ import pytest
 from kafka import KafkaProducer
 from sqlalchemy import select
 
-from hamster.projection import applied_offsets, make_engine, runs, stages
+from hamster.projection.sql import applied_offsets, make_engine, runs, stages
 from streams.reader import read_topic
 from tests.integration.system import System, wait_until
 from tests.samples import load, with_repo

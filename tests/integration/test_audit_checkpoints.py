@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from hamster.audit import chain_hash
-from hamster.audit_checkpoints import decode_checkpoint
 from hamster.kafka_access import kafka_python_options
+from hamster.runs.audit import chain_hash
+from hamster.runs.audit_checkpoints import decode_checkpoint
 from hamster.settings import load_settings
 from streams.admin import ensure_topics
 from streams.reader import read_topic

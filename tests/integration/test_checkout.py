@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from hamster.context import TaskContext
 from hamster.errors import TaskTimeout
-from hamster.github import EventObjects, GitHubClient
-from hamster.github_events import event_info
+from hamster.github.client import GitHubClient
+from hamster.github.objects import EventObjects
+from hamster.intake.github_events import event_info
+from hamster.pipelines.context import TaskContext
 from hamster.settings import load_settings
 from hamster.tasks import checkout, shell
 from hamster.tasks.checkout import CheckoutFailed

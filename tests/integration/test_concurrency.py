@@ -8,8 +8,8 @@ import itertools
 import pytest
 
 from hamster import ids
-from hamster.concurrency import LaneBook
-from hamster.run_events import CancelRun
+from hamster.runs.events import CancelRun
+from hamster.subscribers.concurrency import LaneBook
 from streams.reader import read_topic
 from tests.integration.fault_tools import holders, run_log, running
 from tests.integration.system import System, wait_until

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hamster.envelope import MAX_DEPTH
-from hamster.signatures import signature_for
+from hamster.intake.envelope import MAX_DEPTH
+from hamster.intake.signatures import signature_for
 from streams.reader import read_topic
 from tests.integration.system import SECRET, System
 from tests.samples import load

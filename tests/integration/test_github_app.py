@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hamster.reporting import carries_marker
+from hamster.github.reporting import carries_marker
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.git_https import GitOverHttps
 from tests.integration.fault_tools import run_log

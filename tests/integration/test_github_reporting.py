@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hamster.reporting import comment_marker
+from hamster.github.reporting import comment_marker
 from tests.fakegithub import FakeGitHub
 from tests.integration.system import System, wait_until
 from tests.samples import load, with_repo

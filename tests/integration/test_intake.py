@@ -29,9 +29,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from hamster.broker import LocalBroker
-from hamster.envelope import MAX_DEPTH, decode_envelope
-from hamster.intake import MAX_BODY_BYTES, create_intake_app
-from hamster.sender import github_headers
+from hamster.intake.envelope import MAX_DEPTH, decode_envelope
+from hamster.intake.http import MAX_BODY_BYTES, create_intake_app
+from hamster.intake.sender import github_headers
 from hamster.settings import Settings, load_settings
 from streams.admin import ensure_topics
 from streams.producer import EventProducer

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from hamster.intake import MAX_BODY_BYTES
-from hamster.sender import github_headers
+from hamster.intake.http import MAX_BODY_BYTES
+from hamster.intake.sender import github_headers
 from tests.integration.system import free_port, wait_until
 
 pytestmark = pytest.mark.integration

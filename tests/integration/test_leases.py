@@ -15,11 +15,11 @@ import pytest
 from kafka import KafkaProducer
 
 from hamster import ids
-from hamster.audit import seal
-from hamster.envelope import decode_envelope
-from hamster.github_events import event_info
-from hamster.run_events import LeaseRenewed, RunRequested, StageStarted, StageSucceeded, encode_run_event
-from hamster.subscribers import load_catalog
+from hamster.intake.envelope import decode_envelope
+from hamster.intake.github_events import event_info
+from hamster.runs.audit import seal
+from hamster.runs.events import LeaseRenewed, RunRequested, StageStarted, StageSucceeded, encode_run_event
+from hamster.subscribers.spec import load_catalog
 from streams.reader import partition_for, read_topic
 from tests.integration.fault_tools import holders, run_log, running, worker_named
 from tests.integration.stage_tools import executions, folded, spans, wait_ended

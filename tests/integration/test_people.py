@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hamster.reporting import carries_marker
+from hamster.github.reporting import carries_marker
 from tests.fakegithub import FakeGitHub
 from tests.integration.fault_tools import run_log
 from tests.integration.system import System, wait_until

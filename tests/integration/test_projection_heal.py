@@ -8,9 +8,9 @@ import pytest
 from kafka import KafkaProducer
 
 from agents.projection import heal_gap
-from hamster.projection import make_engine
-from hamster.run_events import encode_run_event
-from hamster.run_queries import get_run
+from hamster.projection.queries import get_run
+from hamster.projection.sql import make_engine
+from hamster.runs.events import encode_run_event
 from hamster.settings import load_settings
 from streams.admin import ensure_topics
 from streams.topics import run_events_topic, topic_specs
@@ -36,7 +36,7 @@ def test_records_skipped_by_the_consumer_are_read_back(kafka_bootstrap, tmp_path
     heal_gap(settings.kafka, engine, topic, 0, offsets[2], records[2])
     run = get_run(engine, RUN)
     assert run is not None and run["stages"][0]["status"] == "running"  # seq 1 and 2 read back
-    from hamster.projection import apply_batch
+    from hamster.projection.sql import apply_batch
 
     assert apply_batch(engine, topic, [(0, offsets[2], records[2])]) == 1
     assert get_run(engine, RUN)["stages"][0]["output"] == {"ok": True}

@@ -13,8 +13,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from sqlalchemy import select
 
 from hamster import ids
-from hamster.projection import runs as runs_table
-from hamster.run_events import RunRequested, decode_run_event
+from hamster.projection.sql import runs as runs_table
+from hamster.runs.events import RunRequested, decode_run_event
 from streams.reader import read_topic
 from tests.integration.system import System, wait_until
 from tests.samples import load, with_repo
@@ -250,7 +250,7 @@ def _value(value):
 
 
 def _rows(engine) -> dict[str, list]:
-    from hamster.projection import applied_offsets, stages
+    from hamster.projection.sql import applied_offsets, stages
 
     with engine.connect() as conn:
         return {
@@ -263,7 +263,7 @@ def test_a_rebuilt_projection_equals_the_live_one(system: System, window, postgr
     """`hamster projection rebuild` (batched) into sqlite and into PostgreSQL gives exactly the rows the
     worker's projection agent wrote live, record by record: runs, stages (failed, reused, replayed ones
     included) and applied offsets."""
-    from hamster.projection import make_engine
+    from hamster.projection.sql import make_engine
 
     for url in (
         f"sqlite:///{tmp_path}/rebuilt.db",

@@ -20,11 +20,12 @@ pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import json, sys
-from hamster import sandbox
-from hamster.context import TaskContext
+from hamster.execution import sandbox
+from hamster.pipelines.context import TaskContext
 from hamster.errors import TaskError
-from hamster.github import EventObjects, GitHubClient
-from hamster.github_events import EventInfo
+from hamster.github.client import GitHubClient
+from hamster.github.objects import EventObjects
+from hamster.intake.github_events import EventInfo
 from hamster.settings import load_settings
 from hamster.tasks import shell
 

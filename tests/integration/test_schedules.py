@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from hamster.envelope import decode_envelope
-from hamster.schedules import ticks
+from hamster.intake.envelope import decode_envelope
+from hamster.subscribers.schedules import ticks
 from streams.reader import read_topic
 from tests.integration.system import System, wait_until
 

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from hamster.credentials import ApiToken
 from hamster.dashboard import Access, Dashboard, mount
 from hamster.dashboard.github_signin import GitHubSignIn
-from hamster.projection import make_engine
+from hamster.projection.sql import make_engine
 from tests.contract.test_api_contract import FakeSubscribers
 from tests.fakegithub import FakeGitHub
 from tests.integration.system import free_port

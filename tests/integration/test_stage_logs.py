@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from hamster import ids
+from hamster.execution.stage_logs import LogChunk
 from hamster.settings import Settings, load_settings
-from hamster.stage_logs import LogChunk
 from streams.log_topic import read_run_log
 from streams.reader import read_topic
 from streams.topics import logs_topic

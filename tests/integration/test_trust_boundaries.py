@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer
 
-from hamster import sandbox
+from hamster.execution import sandbox
 from hamster.settings import variables
 from streams.reader import read_topic
 from tests.fakegithub import FakeGitHub

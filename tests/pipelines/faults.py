@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from hamster import Subscriber, task
-from hamster.execution import NonRetryable
+from hamster.execution.outcome import NonRetryable
 from tests.pipelines.catalog import mark, span
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hamster import Subscriber, task
-from hamster.execution import NonRetryable
+from hamster.execution.outcome import NonRetryable
 from tests.pipelines.catalog import mark
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hamster.artifacts import ArtifactNotFound, ArtifactRefused, ArtifactStore, StageArtifacts, confined_glob
+from hamster.execution.artifacts import (
+    ArtifactNotFound,
+    ArtifactRefused,
+    ArtifactStore,
+    StageArtifacts,
+    confined_glob,
+)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from hamster import Subscriber, task
-from hamster.audit import (
+from hamster.runs.audit import (
     Position,
     audit_rows,
     chain_hash,
@@ -14,8 +14,8 @@ from hamster.audit import (
     subscriber_history,
     verify,
 )
-from hamster.run_events import encode_run_event
-from hamster.subscriber_changes import SubscriberDisabled, SubscriberEnabled, SubscriberPublished
+from hamster.runs.events import encode_run_event
+from hamster.subscribers.changes import SubscriberDisabled, SubscriberEnabled, SubscriberPublished
 from tests.unit.test_lifecycle import failed, requested, started, succeeded
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hamster.audit_checkpoints import (
+from hamster.runs.audit_checkpoints import (
     Checkpoint,
     advance,
     decode_checkpoint,

@@ -16,8 +16,8 @@ from bench.executions import (
     worker_pid,
 )
 from hamster import ids
-from hamster.github_events import EventInfo
-from hamster.run_events import LeaseRenewed, RunRequested, RunSucceeded, StageStarted, StageSucceeded
+from hamster.intake.github_events import EventInfo
+from hamster.runs.events import LeaseRenewed, RunRequested, RunSucceeded, StageStarted, StageSucceeded
 
 RUN = ids.run_id("delivery", "bench-slow")
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

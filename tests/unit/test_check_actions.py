@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from hamster.check_actions import (
+from hamster.github.app_manifest import EVENTS, create_url, form_page, manifest
+from hamster.github.check_actions import (
     CANCEL_BUTTON,
     DESCRIPTION_MAX,
     IDENTIFIER_MAX,
@@ -18,7 +19,6 @@ from hamster.check_actions import (
     decide,
     suite_reruns,
 )
-from hamster.github_app_manifest import EVENTS, create_url, form_page, manifest
 from tests.samples import load
 
 APP = 29310  # the app of the recorded check_run and check_suite samples

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hamster.concurrency import (
+from hamster.intake.github_events import EventInfo, event_info
+from hamster.subscribers.concurrency import (
     InFlight,
     LaneBook,
     LaneChange,
@@ -18,7 +19,6 @@ from hamster.concurrency import (
     superseded,
     superseded_reason,
 )
-from hamster.github_events import EventInfo, event_info
 from tests.samples import load
 
 PARALLEL = Policy()

@@ -9,8 +9,8 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from hamster.credentials import ApiToken, Principal, Sessions, check_bearer, parse_tokens, safe_next
 from hamster.errors import ConfigurationError
+from hamster.intake.signatures import weakness
 from hamster.settings import load_settings
-from hamster.signatures import weakness
 
 READER = ApiToken("ci-bot", "read", "r" * 8 + "0123456789")
 OPERATOR = ApiToken("ops", "operate", "o" * 8 + "0123456789")

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from hamster.deadletter import MAX_REASON, dead_letter, decode_dead_letter, describe, encode_dead_letter
-from hamster.envelope import decode_envelope
+from hamster.intake.envelope import decode_envelope
+from streams.dead_letter_codec import (
+    MAX_REASON,
+    dead_letter,
+    decode_dead_letter,
+    describe,
+    encode_dead_letter,
+)
 
 
 def refusal(raw: bytes) -> Exception:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from hamster.envelope import (
+from hamster.errors import WebhookRejected
+from hamster.intake.envelope import (
     MAX_DEPTH,
     EventEnvelope,
     decode_envelope,
@@ -18,7 +19,6 @@ from hamster.envelope import (
     kafka_headers,
     parse_webhook,
 )
-from hamster.errors import WebhookRejected
 
 WEBHOOKS = Path(__file__).parents[1] / "fixtures" / "github" / "webhooks"
 SAMPLES = sorted(WEBHOOKS.glob("*/*.json"))

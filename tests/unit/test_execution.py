@@ -6,9 +6,9 @@ import asyncio
 import time
 
 from hamster import task
-from hamster.context import TaskContext
-from hamster.execution import Failed, NonRetryable, Succeeded, execute
-from hamster.github_events import EventInfo
+from hamster.execution.outcome import Failed, NonRetryable, Succeeded, execute
+from hamster.intake.github_events import EventInfo
+from hamster.pipelines.context import TaskContext
 
 CTX = TaskContext(
     event=EventInfo(name="push", delivery_id="d"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 
-from hamster.forks import decide, is_ok_to_test, may_vouch, ok_to_test_event, refusal, vouched
-from hamster.github_events import event_info
-from hamster.reporting import is_own_comment
+from hamster.github.forks import decide, is_ok_to_test, may_vouch, ok_to_test_event, refusal, vouched
+from hamster.github.reporting import is_own_comment
+from hamster.intake.github_events import event_info
 from tests.samples import from_fork, load
 
 SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # the head sha of the recorded pull_request payload

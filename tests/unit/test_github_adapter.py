@@ -7,10 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from hamster.context import TaskContext
-from hamster.github import EventObjects, GitHubClient, api_url
-from hamster.github_events import event_info
-from hamster.reporting import carries_marker, comment_marker
+from hamster.github.client import GitHubClient
+from hamster.github.objects import EventObjects
+from hamster.github.reporting import carries_marker, comment_marker
+from hamster.github.session import api_url
+from hamster.intake.github_events import event_info
+from hamster.pipelines.context import TaskContext
 from hamster.settings import load_settings
 from hamster.tasks import add_labels, assign, comment, merge, remove_labels
 from tests.fakegithub import FakeGitHub

@@ -14,10 +14,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from hamster.check_actions import buttons
 from hamster.errors import ConfigurationError
-from hamster.github import GitHubCallFailed, GitHubClient
 from hamster.github.app import JWT_BACKDATE_S, RENEW_BEFORE_S, jwt_claims
+from hamster.github.check_actions import buttons
+from hamster.github.client import GitHubCallFailed, GitHubClient
 from hamster.settings import load_settings
 from tests.fakegithub import FakeGitHub
 

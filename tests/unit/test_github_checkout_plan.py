@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from hamster.errors import ConfigurationError
-from hamster.github_events import EventInfo, event_info
+from hamster.intake.github_events import EventInfo, event_info
 from hamster.settings import load_settings
 from hamster.tasks.git import plan_checkout
 from tests.samples import load

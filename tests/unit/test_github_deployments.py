@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hamster.github import GitHubClient
-from hamster.github.client import GitHubCallFailed
+from hamster.github.client import GitHubCallFailed, GitHubClient
 from hamster.settings import load_settings
 from tests.fakegithub import FakeGitHub
 

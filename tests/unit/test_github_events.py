@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hamster.github_events import EVENT_NAMES, event_info
+from hamster.intake.github_events import EVENT_NAMES, event_info
 from tests.samples import all_samples, branch_push, load
 
 

@@ -8,11 +8,11 @@ import pytest
 
 from agents.reporting import report_one
 from hamster import Subscriber, task
-from hamster.github import GitHubClient
-from hamster.github_events import EventInfo
-from hamster.run_events import RunRequested, RunSucceeded, StageStarted, StageSucceeded
+from hamster.github.client import GitHubClient
+from hamster.intake.github_events import EventInfo
+from hamster.runs.events import RunRequested, RunSucceeded, StageStarted, StageSucceeded
 from hamster.settings import load_settings
-from hamster.subscribers import build_catalog
+from hamster.subscribers.spec import build_catalog
 from tests.fakegithub import FakeGitHub
 
 SHA = "d" * 40

@@ -7,14 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hamster import Subscriber, approval, task
-from hamster.approvals import refusal, waiting, waiting_in
 from hamster.errors import ConfigurationError, InvalidTransition
-from hamster.github_events import EventInfo
-from hamster.graph import StageSpec, expand
-from hamster.lifecycle import evolve, fold
-from hamster.next_step import Deny, FinishFailed, FinishSucceeded, Skip, Start, claimable, overdue, settle
-from hamster.reporting import carries_marker
-from hamster.run_events import (
+from hamster.github.reporting import carries_marker
+from hamster.intake.github_events import EventInfo
+from hamster.pipelines.graph import StageSpec, expand
+from hamster.runs.approvals import refusal, waiting, waiting_in
+from hamster.runs.events import (
     RunRequested,
     StageApproved,
     StageDenied,
@@ -22,6 +20,17 @@ from hamster.run_events import (
     StagesSkipped,
     StageStarted,
     StageSucceeded,
+)
+from hamster.runs.lifecycle import evolve, fold
+from hamster.runs.next_step import (
+    Deny,
+    FinishFailed,
+    FinishSucceeded,
+    Skip,
+    Start,
+    claimable,
+    overdue,
+    settle,
 )
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -284,7 +293,7 @@ def test_a_record_without_a_graph_folds_as_a_line():
 
 def test_each_matrix_instance_reports_a_status_of_its_own():
     """An instance's start, success and skip become statuses in its own context; other stages add none."""
-    from hamster.reporting import ReportOptions, SetStatus, report
+    from hamster.github.reporting import ReportOptions, SetStatus, report
 
     log = Log({lint: [], unit.matrix(python=["3.11", "3.12"], fail_fast=True): [lint]})
     requested = log.records[0].model_copy(

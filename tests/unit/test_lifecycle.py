@@ -8,9 +8,8 @@ import pytest
 
 from hamster import ids
 from hamster.errors import InvalidTransition
-from hamster.github_events import EventInfo
-from hamster.lifecycle import RUN_TRANSITIONS, evolve, fold
-from hamster.run_events import (
+from hamster.intake.github_events import EventInfo
+from hamster.runs.events import (
     LeaseRenewed,
     RunCancelled,
     RunFailed,
@@ -21,6 +20,7 @@ from hamster.run_events import (
     StageStarted,
     StageSucceeded,
 )
+from hamster.runs.lifecycle import RUN_TRANSITIONS, evolve, fold
 
 RUN = ids.run_id("delivery", "sub")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from hamster.dashboard.log_view import Lines, raw_text
-from hamster.stage_logs import LogChunk
+from hamster.execution.stage_logs import LogChunk
 
 
 def chunk(text: str, seq: int, stream: str = "stdout", end: bool = False, stage: str = "b") -> LogChunk:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from hamster import Subscriber, task
-from hamster.github_events import event_info
-from hamster.matching import SubscriberIndex, glob_match, matches
+from hamster.intake.github_events import event_info
+from hamster.subscribers.matching import SubscriberIndex, glob_match, matches
 from tests.samples import branch_push, load, with_repo
 
 

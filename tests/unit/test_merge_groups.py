@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hamster.github_events import event_info
-from hamster.merge_groups import (
+from hamster.intake.github_events import event_info
+from hamster.runs.events import RunRequested
+from hamster.runs.merge_groups import (
     GROUP_TTL_S,
     GroupRun,
     GroupRuns,
@@ -17,7 +18,6 @@ from hamster.merge_groups import (
     on_destroyed,
     remember,
 )
-from hamster.run_events import RunRequested
 from tests.samples import load
 
 SAMPLE = load("merge_group", "checks_requested.payload.json")

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from hamster.metrics import Metrics, consumer_lag, rejection_reason
-from hamster.run_events import RunFailed, RunSucceeded
+from hamster.runs.events import RunFailed, RunSucceeded
 from tests.unit.test_lifecycle import RUN, failed, requested, succeeded
 
 

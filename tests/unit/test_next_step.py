@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from hamster.lifecycle import fold
-from hamster.next_step import (
+from hamster.runs.lifecycle import fold
+from hamster.runs.next_step import (
     FinishFailed,
     FinishSucceeded,
     GiveUp,

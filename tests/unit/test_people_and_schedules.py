@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hamster import Subscriber, task
-from hamster.approvals import command_of, may_decide
-from hamster.dispatch import manual_event, params_of, schedule_event, target_of
 from hamster.errors import ConfigurationError
-from hamster.github_events import EventInfo, event_info
-from hamster.matching import SubscriberIndex
-from hamster.schedules import first_round, latest, ticks
+from hamster.intake.github_events import EventInfo, event_info
+from hamster.runs.approvals import command_of, may_decide
+from hamster.subscribers.dispatch import manual_event, params_of, schedule_event, target_of
+from hamster.subscribers.matching import SubscriberIndex
+from hamster.subscribers.schedules import first_round, latest, ticks
 
 T = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 SHA = "5e" * 20

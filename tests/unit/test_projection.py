@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hamster.projection import apply_batch, make_engine
-from hamster.run_events import RunSucceeded
-from hamster.run_queries import get_run, list_runs
+from hamster.projection.queries import get_run, list_runs
+from hamster.projection.sql import apply_batch, make_engine
+from hamster.runs.events import RunSucceeded
 from tests.unit.test_lifecycle import RUN, requested, started, succeeded
 
 
@@ -48,7 +48,7 @@ def test_gaps_are_detected_and_filled_without_moving_offsets(tmp_path):
     """A record whose predecessors are missing is a gap; records read back fill it by sequence alone."""
     from sqlalchemy import select
 
-    from hamster.projection import applied_offsets, apply, missing_before
+    from hamster.projection.sql import applied_offsets, apply, missing_before
 
     engine = make_engine(f"sqlite:///{tmp_path}/p.db")
     first, second, third = records()[:3]

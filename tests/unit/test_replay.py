@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hamster import Subscriber, ids, task
-from hamster.envelope import EventEnvelope
 from hamster.errors import ConfigurationError
-from hamster.github_events import EventInfo
-from hamster.lifecycle import evolve, fold
-from hamster.replay import (
+from hamster.intake.envelope import EventEnvelope
+from hamster.intake.github_events import EventInfo
+from hamster.runs.events import RunRequested
+from hamster.runs.lifecycle import evolve, fold
+from hamster.runs.replay import (
     REPORT_HEADER,
     EventFilter,
     dry_run,
@@ -25,7 +26,6 @@ from hamster.replay import (
     stage_index,
     started_by_delivery,
 )
-from hamster.run_events import RunRequested
 from tests.unit.test_lifecycle import RUN, failed, requested, started, succeeded
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -252,8 +252,8 @@ def test_records_ruled_out_by_headers_key_and_time_are_never_selected():
     the decoded envelope."""
     from itertools import product
 
-    from hamster.envelope import kafka_headers
-    from hamster.replay import replay_headers
+    from hamster.intake.envelope import kafka_headers
+    from hamster.runs.replay import replay_headers
 
     items = [
         envelope(),
@@ -285,7 +285,7 @@ def test_a_start_read_from_json_is_what_started_by_delivery_counts():
     """start_in (the dry run's fast path over the run log's JSON) agrees with started_by_delivery."""
     import json
 
-    from hamster.replay import start_in
+    from hamster.runs.replay import start_in
 
     original = requested()
     again = original.model_copy(update={"run_id": "r2", "original_run_id": RUN, "attempt": 2})
@@ -305,8 +305,8 @@ def test_a_start_read_from_json_is_what_started_by_delivery_counts():
 def test_a_record_counted_without_decoding_would_have_given_no_rows():
     """nothing_to_match: only when the filter is header-only, nobody listens to the event and its delivery
     started nothing; then the full dry run agrees (selected, no rows). Manual runs are always decoded."""
-    from hamster.envelope import kafka_headers
-    from hamster.replay import nothing_to_match
+    from hamster.intake.envelope import kafka_headers
+    from hamster.runs.replay import nothing_to_match
 
     specs = [Subscriber("on-pr", events=["pull_request"], pipeline=[build]).spec]
     push, pr, issue = envelope(), envelope(event="pull_request", action="opened"), envelope(event="issues")

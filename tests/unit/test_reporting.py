@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from hamster.check_actions import CANCEL_BUTTON, buttons
-from hamster.github_events import EventInfo, event_info
-from hamster.graph import StageSpec
-from hamster.reporting import (
+from hamster.github.check_actions import CANCEL_BUTTON, buttons
+from hamster.github.reporting import (
     RemoveWorkspace,
     ReportOptions,
     SetStatus,
@@ -17,7 +15,9 @@ from hamster.reporting import (
     is_own_comment,
     report,
 )
-from hamster.run_events import (
+from hamster.intake.github_events import EventInfo, event_info
+from hamster.pipelines.graph import StageSpec
+from hamster.runs.events import (
     RunCancelled,
     RunFailed,
     RunRequested,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hamster.github_events import event_info
-from hamster.reporting import (
+from hamster.github.reporting import (
     DESCRIPTION_MAX,
     RemoveWorkspace,
     ReportOptions,
@@ -16,7 +15,8 @@ from hamster.reporting import (
     is_own_deployment_status,
     report,
 )
-from hamster.run_events import (
+from hamster.intake.github_events import event_info
+from hamster.runs.events import (
     RunCancelled,
     RunFailed,
     RunRequested,

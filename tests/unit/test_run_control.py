@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from hamster.run_events import CancelRun, RunStage, StartRun, decode_run_control
+from hamster.runs.events import CancelRun, RunStage, StartRun, decode_run_control
 from tests.unit.test_lifecycle import requested
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hamster.sandbox import Entry, bwrap_argv, host_layout
+from hamster.execution.sandbox import Entry, bwrap_argv, host_layout
 
 LAYOUT = (Entry("/usr"), Entry("/bin", "usr/bin"), Entry("/etc/ssl"))
 

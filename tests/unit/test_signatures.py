@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from hamster.signatures import legacy_signature_for, signature_for, verify_signature
+from hamster.intake.signatures import legacy_signature_for, signature_for, verify_signature
 
 BODY = b'{"zen":"Keep it logically awesome."}'
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from hamster.execution.stage_logs import MASK, StageLog, TaskLogHandler, worker_secrets
 from hamster.settings import load_settings
-from hamster.stage_logs import MASK, StageLog, TaskLogHandler, worker_secrets
 
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -75,7 +75,7 @@ def test_the_worker_masks_its_secret_settings_and_secret_like_variables():
 
 def test_logging_reaches_the_log_of_the_attempt_it_runs_in():
     """The handler sends a record to the stage log bound in the current context, and nowhere else."""
-    from hamster import stage_logs
+    from hamster.execution import stage_logs
 
     log = stage_log()
     handler = TaskLogHandler()

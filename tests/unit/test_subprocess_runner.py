@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from hamster.subprocess_runner import Died, NotJson, Raised, Returned, run_killable
+from hamster.execution.subprocess_runner import Died, NotJson, Raised, Returned, run_killable
 from tests.integration.system import wait_until
 
 
@@ -80,7 +80,7 @@ def test_a_pickle_from_the_child_is_never_unpickled(tmp_path):
     import multiprocessing
     import pickle
 
-    from hamster.subprocess_runner import _receive
+    from hamster.execution.subprocess_runner import _receive
 
     planted = tmp_path / "ran"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hamster import Subscriber, task
-from hamster.subscriber_changes import (
+from hamster.subscribers.changes import (
     SubscriberDisabled,
     SubscriberEnabled,
     SubscriberPublished,

@@ -9,7 +9,7 @@ import pytest
 
 from hamster import Subscriber, task
 from hamster.errors import ConfigurationError
-from hamster.subscribers import build_catalog, load_catalog
+from hamster.subscribers.spec import build_catalog, load_catalog
 
 
 @task

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from hamster.execution.task_env import allowed, for_git, process_env, task_env
 from hamster.settings import variables
-from hamster.task_env import allowed, for_git, process_env, task_env
 
 WORKER = {
     "PATH": "/usr/bin:/bin",

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from hamster.context import TaskContext
-from hamster.github_events import EventInfo
-from hamster.subprocess_runner import Died, Raised, Returned
-from hamster.task_processes import TaskProcessError, TaskProcesses
+from hamster.execution.subprocess_runner import Died, Raised, Returned
+from hamster.execution.task_processes import TaskProcessError, TaskProcesses
+from hamster.intake.github_events import EventInfo
+from hamster.pipelines.context import TaskContext
 from tests.integration.fault_tools import running
 
 

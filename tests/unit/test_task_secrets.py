@@ -9,10 +9,10 @@ import pytest
 
 from hamster import Secret, Subscriber, task
 from hamster.errors import ConfigurationError
-from hamster.execution import Failed, Succeeded, masked
-from hamster.secrets import grant, read_source, resolve_env
+from hamster.execution.outcome import Failed, Succeeded, masked
+from hamster.execution.secrets import grant, read_source, resolve_env
+from hamster.execution.stage_logs import mask_json, worker_secrets
 from hamster.settings import Settings
-from hamster.stage_logs import mask_json, worker_secrets
 
 
 @task

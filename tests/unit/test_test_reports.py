@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hamster.test_reports import check_annotations, check_summary, in_batches, parse_reports
+from hamster.execution.test_reports import check_annotations, check_summary, in_batches, parse_reports
 from tests.pipelines.logs_catalog import JUNIT
 
 
