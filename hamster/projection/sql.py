@@ -33,8 +33,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, make_url
 
-from hamster import json_codec, migrations
+from hamster import json_codec
 from hamster.errors import InvalidTransition
+from hamster.projection import migrations
 from hamster.runs.events import RunEvent
 from hamster.runs.lifecycle import RunState, evolve
 

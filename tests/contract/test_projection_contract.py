@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from hamster.migrations import HEAD, current_revision
+from hamster.projection.migrations import HEAD, current_revision
 from hamster.projection.queries import get_run, list_runs
 from hamster.projection.sql import apply_batch, make_engine, metadata
 from tests.contract.records import T0, batch, run_records

@@ -4,9 +4,9 @@ Every process that opens the projection (web, workers, the CLI) upgrades it to t
 Several may start at once, so the upgrade runs under a lock: PostgreSQL's advisory lock inside the
 migration's transaction, or an exclusive ``flock`` on a file beside a sqlite database.
 
-A new revision: ``alembic -c hamster/migrations/alembic.ini revision -m "what changes"``, then write its
-``upgrade``/``downgrade`` by hand, and change ``hamster.projection.sql``'s tables to match (a contract test
-compares the two).
+A new revision: ``alembic -c hamster/projection/migrations/alembic.ini revision -m "what changes"``, then
+write its ``upgrade``/``downgrade`` by hand, and change ``hamster.projection.sql``'s tables to match (a
+contract test compares the two).
 """
 
 from __future__ import annotations

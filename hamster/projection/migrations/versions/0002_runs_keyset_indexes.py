@@ -28,7 +28,8 @@ def _indexes() -> set[str]:
 
 
 def upgrade() -> None:
-    # A database stamped at 0001 after ``metadata.create_all`` (hamster.migrations) may have these already.
+    # A database stamped at 0001 after ``metadata.create_all`` (hamster.projection.migrations) may have these
+    # already.
     present = _indexes()
     wanted = {"ix_runs_newest": ["requested_at", "run_id"]}
     wanted.update({f"ix_runs_{c}_newest": [c, "requested_at", "run_id"] for c in FILTERS})

@@ -1,4 +1,4 @@
-"""Alembic's environment: migrations always run on a connection handed over by ``hamster.migrations``."""
+"""Alembic's environment: migrations always run on a connection handed over by ``projection.migrations``."""
 
 from __future__ import annotations
 
