@@ -1,7 +1,8 @@
 """Running a stage's task on a worker.
 
-Pure: ``outcome`` (a task's result as data, ``NonRetryable``), ``task_env`` (the allowlisted environment),
-``secrets``, ``stage_logs`` (a log cut into masked chunks), ``test_reports`` (JUnit files parsed).
-Adapters: ``task_processes`` and ``task_child`` (processes that run blocking tasks), ``subprocess_runner``
-(one forked child per attempt), ``sandbox`` (bubblewrap), ``artifacts`` (the artifact store).
+Pure: ``task_env`` (the allowlisted environment), ``stage_logs`` (a log cut into masked, capped chunks).
+Adapters: ``outcome`` (runs one attempt under its timeout; ``NonRetryable``), ``task_processes`` and
+``task_child`` (processes that run blocking tasks), ``subprocess_runner`` (one forked child per attempt),
+``sandbox`` (bubblewrap), ``secrets`` (the secrets directory and which stage gets what), ``test_reports``
+(JUnit files parsed), ``artifacts`` (the artifact store).
 """
