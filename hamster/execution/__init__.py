@@ -4,6 +4,5 @@ Pure: ``task_env`` (the allowlisted environment), ``stage_logs`` (a log cut into
 ``secrets`` (which stage gets which; only ``read_source`` reads the secrets directory).
 Adapters: ``outcome`` (runs one attempt under its timeout; ``NonRetryable``), ``task_processes`` and
 ``task_child`` (processes that run blocking tasks), ``subprocess_runner`` (one forked child per attempt),
-``sandbox`` (bubblewrap), ``test_reports``
-(JUnit files parsed), ``artifacts`` (the artifact store).
+``sandbox`` (bubblewrap), ``test_reports`` (JUnit files parsed), ``artifacts`` (the artifact store).
 """
