@@ -172,7 +172,9 @@ def _check_replication(
 
 def _min_insync(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
     """Each topic's effective min.insync.replicas (its own, else the broker's default)."""
-    resources = [ConfigResource(ConfigResourceType.TOPIC, name, ["min.insync.replicas"]) for name in names]
+    # A list of keys is the describe form kafka-python documents; its stubs know only the alter form (a dict).
+    keys = ["min.insync.replicas"]
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, keys) for name in names]  # type: ignore[arg-type]
     found = admin.describe_configs(resources, config_filter="all").get("topic", {})
     return {
         name: int(configs["min.insync.replicas"]["value"])
