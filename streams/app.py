@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import RecordMetadata, TableT
 
 from hamster.kafka_access import faust_options
 from hamster.metrics import Metrics, watch_consumer_lag
@@ -17,6 +18,10 @@ from streams.replication import SINGLE, Replication
 from streams.topics import MAX_MESSAGE_BYTES
 from streams.transport import App
 
+# Every topic and table holds raw bytes: keys as Kafka's partitioner hashes them, values as our codecs made.
+Topic: TypeAlias = faust.TopicT
+Table: TypeAlias = TableT[bytes, bytes]
+
 
 @dataclass
 class Streams:
@@ -25,24 +30,24 @@ class Streams:
     app: faust.App
     settings: Settings
     catalog: Catalog
-    events: Any
-    subscriber_changes: Any
-    stages: dict[str, Any]
-    run_events: Any
-    subscribers: Any  # GlobalTable: subscriber name → SubscriberState JSON
-    deliveries: Any  # Table: delivery id → first-seen record JSON (partitioned like the events topic)
-    lanes: Any = None  # LaneCommand records, key repository (hamster.subscribers.lane_commands)
-    lane_books: Any = None  # Table: subscriber + repository → LaneBook JSON (partitioned like ``lanes``)
-    run_control: Any = None  # CancelRun commands, key run id (partitioned like the run log)
-    dead_letters: Any = None  # records no agent could decode (streams.dead_letter_codec)
-    reported: Any = None  # Table: run id → ReportState JSON (what GitHub was told; like the run log)
-    merge_groups: Any = None  # Table: <repo>:<head sha> → GroupRuns JSON (partitioned like the events topic)
-    run_marks: Any = None  # where a starting worker begins to fold the run log (streams.run_view)
-    audit_checkpoints: Any = None  # signed checkpoints of the run log (hamster.runs.audit_checkpoints)
-    logs: Any = None  # LogChunk records, key run id: what stages printed (hamster.execution.stage_logs)
+    events: Topic
+    subscriber_changes: Topic
+    stages: dict[str, Topic]
+    run_events: Topic
+    subscribers: Table  # a global table: subscriber name → SubscriberState JSON
+    deliveries: Table  # delivery id → first-seen record JSON (partitioned like the events topic)
+    lanes: Topic  # LaneCommand records, key repository (hamster.subscribers.lane_commands)
+    lane_books: Table  # subscriber + repository → LaneBook JSON (partitioned like ``lanes``)
+    run_control: Topic  # CancelRun commands, key run id (partitioned like the run log)
+    dead_letters: Topic  # records no agent could decode (streams.dead_letter_codec)
+    reported: Table  # run id → ReportState JSON (what GitHub was told; like the run log)
+    merge_groups: Table  # <repo>:<head sha> → GroupRuns JSON (partitioned like the events topic)
+    run_marks: Topic  # where a starting worker begins to fold the run log (streams.run_view)
+    audit_checkpoints: Topic  # signed checkpoints of the run log (hamster.runs.audit_checkpoints)
+    logs: Topic  # LogChunk records, key run id: what stages printed (hamster.execution.stage_logs)
     metrics: Metrics = field(default_factory=Metrics)  # served with Faust's sensors at the worker's /metrics
 
-    def stage_topic(self, task_name: str) -> Any:
+    def stage_topic(self, task_name: str) -> Topic:
         """The topic of a task's stage requests, also for a task not registered on this worker."""
         known = self.stages.get(task_name)
         if known is not None:
@@ -50,7 +55,7 @@ class Streams:
         return _topic(self.app, topics.stage_topic(self.settings, task_name), self.settings.partitions)
 
 
-def _topic(app: faust.App, name: str, partitions: int) -> Any:
+def _topic(app: faust.App, name: str, partitions: int) -> Topic:
     # Raw bytes keys: Kafka's partitioner hashes the key bytes, and JSON-encoded keys would hash
     # differently from the same keys written by the intake or kafka-python.
     return app.topic(
@@ -140,7 +145,7 @@ def create_streams(
     )
 
 
-async def send_acked(topic: Any, key: str, value: bytes) -> Any:
+async def send_acked(topic: Topic, key: str, value: bytes) -> RecordMetadata:
     """Send and wait until the broker acknowledged the write (Faust's ``send`` only enqueues it)."""
     pending = await topic.send(key=key.encode(), value=value)
     return await pending

@@ -9,26 +9,40 @@ documented ``kafka_client`` hook lets us keep hold of that network client and cl
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from hamster.errors import BrokerError
 from hamster.kafka_access import KafkaAccess, kafka_python_options
 
-C = TypeVar("C")
+if TYPE_CHECKING:  # kafka-python is imported by the callers that use it, not by importing this module
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+C = TypeVar("C", "KafkaConsumer", "KafkaProducer", "KafkaAdminClient")
+
+
+class _Selector(Protocol):
+    def stop(self) -> None: ...
+
+
+class _NetworkClient(Protocol):
+    """What is used here of kafka-python's ``KafkaClient`` (its stubs leave that class out)."""
+
+    _net: _Selector
+
+    def close(self) -> None: ...
 
 
 def connect(client_class: type[C], kafka: KafkaAccess, **options: Any) -> C:
     """``client_class(**options)`` connected as ``kafka`` says; ``BrokerError`` when it cannot start."""
-    made: list[Any] = []
+    made: list[_NetworkClient] = []
 
-    def network_client(**configs: Any) -> Any:
-        client = client_class.DEFAULT_CONFIG["kafka_client"](**configs)  # type: ignore[attr-defined]
+    def network_client(**configs: object) -> _NetworkClient:
+        client: _NetworkClient = client_class.DEFAULT_CONFIG["kafka_client"](**configs)
         made.append(client)
         return client
 
     try:
-        factory: Any = client_class
-        return factory(**kafka_python_options(kafka), **options, kafka_client=network_client)  # type: ignore[no-any-return]
+        return client_class(**kafka_python_options(kafka), **options, kafka_client=network_client)
     except Exception as exc:  # kafka-python raises NoBrokersAvailable, KafkaTimeoutError and friends
         for client in made:
             client.close()

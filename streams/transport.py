@@ -21,17 +21,18 @@ record recovery applied. And a rebalance no longer waits for ever for a record n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Awaitable, Iterable, Mapping
+from typing import Any, Protocol, cast
 
 import faust
+from faust.tables.manager import TableManager
 from faust.transport.drivers import aiokafka as driver
-from faust.types import TP
+from faust.types import TP, AppT, TransportT
 
 
 class _ConsumerThread(driver.AIOKafkaConsumerThread):
     async def seek_to_committed(self) -> Mapping[TP, int]:
-        committed: Mapping[Any, int] = await super().seek_to_committed()
+        committed = await super().seek_to_committed()
         app = self.consumer.app
         changelogs = app.tables.changelog_topics
         never = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
@@ -39,7 +40,7 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
         # dropped at a rebalance would leave recovery waiting for them for ever ("No event received for
         # active tp"). Back to the last record applied, as recovery itself seeks (a record read twice is
         # applied twice, to the same value).
-        recovery = cast(Any, app.tables).recovery  # the TableManager's; not in its declared type
+        recovery = cast(TableManager, app.tables).recovery  # the TableManager's; not in its declared type
         applied = {
             **{tp: recovery.active_offsets[tp] for tp in recovery.active_tps},
             **{tp: recovery.standby_offsets[tp] for tp in recovery.standby_tps},
@@ -56,7 +57,15 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
         return committed
 
 
-async def _rewind(consumer: Any, never: list[Any], reread: Mapping[Any, int]) -> None:
+class _Seeking(Protocol):
+    """What ``_rewind`` uses of aiokafka's ``AIOKafkaConsumer`` (aiokafka has no types)."""
+
+    def beginning_offsets(self, partitions: Iterable[TP]) -> Awaitable[Mapping[TP, int]]: ...
+
+    def seek(self, partition: TP, offset: int) -> None: ...
+
+
+async def _rewind(consumer: _Seeking, never: list[TP], reread: Mapping[TP, int]) -> None:
     """Seek ``never`` to their first offsets and ``reread`` to theirs (in the consumer's own thread)."""
     if never:
         for tp, offset in (await consumer.beginning_offsets(never)).items():
@@ -100,7 +109,7 @@ class _Consumer(driver.Consumer):
 IDLE_CHECKS = 5  # seconds, about: how long every agent must be idle before unacknowledged records are let go
 
 
-def _agents_busy(app: Any) -> bool:
+def _agents_busy(app: AppT) -> bool:
     """Whether an agent is processing a record now (its stream has a current event)."""
     return any(
         actor.stream.current_event is not None for agent in app.agents.values() for actor in agent._actors
@@ -122,8 +131,8 @@ class _Transport(driver.Transport):
 class App(faust.App):
     """``faust.App`` whose consumer and producer use the transport above."""
 
-    def _new_transport(self) -> Any:
+    def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
 
-    def _new_producer_transport(self) -> Any:
+    def _new_producer_transport(self) -> TransportT:
         return _Transport(self.conf.broker_producer, self)
