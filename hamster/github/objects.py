@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Literal, TypeAlias, TypeVar, cast, get_args, overload
 
 import github3
 from github3.issues.issue import Issue
@@ -21,7 +22,10 @@ from hamster.github.client import GitHubCallFailed, GitHubClient
 from hamster.intake.github_events import EventInfo
 from hamster.settings import Settings
 
-OBJECTS = ("repository", "pull_request", "issue", "commit")
+Name = Literal["repository", "pull_request", "issue", "commit"]
+OBJECTS: tuple[Name, ...] = get_args(Name)
+GitHubObject: TypeAlias = Repository | PullRequest | Issue | RepoCommit
+T = TypeVar("T")
 
 
 class EventObjects:
@@ -34,7 +38,7 @@ class EventObjects:
         self._event = event
         self._lock = threading.RLock()
         self._pid = os.getpid()
-        self._loaded: dict[str, Any] = {}
+        self._loaded: dict[str, object] = {}
 
     @property
     def settings(self) -> Settings:
@@ -56,7 +60,7 @@ class EventObjects:
         token. It goes to git through its environment only, never into a file."""
         return self._github.git_token(self._event.repo)
 
-    def _once(self, name: str, fetch: Any) -> Any:
+    def _once(self, name: str, fetch: Callable[[], T]) -> T:
         if (
             self._pid != os.getpid()
         ):  # a forked child (hamster.execution.outcome): locks held at the fork stay held
@@ -64,7 +68,7 @@ class EventObjects:
         with self._lock:
             if name not in self._loaded:
                 self._loaded[name] = fetch()
-            return self._loaded[name]
+            return cast(T, self._loaded[name])  # what ``fetch`` of this name returned
 
     @property
     def repository(self) -> Repository | None:
@@ -105,14 +109,30 @@ class EventObjects:
 
         return self._once("commit", fetch)
 
-    def require(self, name: str) -> Any:
+    @overload
+    def require(self, name: Literal["repository"]) -> Repository: ...
+    @overload
+    def require(self, name: Literal["pull_request"]) -> PullRequest: ...
+    @overload
+    def require(self, name: Literal["issue"]) -> Issue: ...
+    @overload
+    def require(self, name: Literal["commit"]) -> RepoCommit: ...
+    def require(self, name: Name) -> GitHubObject:
         """The object ``name``, or a clear error saying the event has none."""
-        value = getattr(self, name)
+        value: GitHubObject | None = getattr(self, name)
         if value is None:
             raise GitHubCallFailed(f"event {self._event.name} ({self._event.repo}) has no {name}")
         return value
 
-    async def load(self, name: str) -> Any:
+    @overload
+    async def load(self, name: Literal["repository"]) -> Repository | None: ...
+    @overload
+    async def load(self, name: Literal["pull_request"]) -> PullRequest | None: ...
+    @overload
+    async def load(self, name: Literal["issue"]) -> Issue | None: ...
+    @overload
+    async def load(self, name: Literal["commit"]) -> RepoCommit | None: ...
+    async def load(self, name: str) -> GitHubObject | None:
         """``await ctx.github.load("pull_request")``: the property, fetched off the event loop."""
         if name not in OBJECTS:
             raise ValueError(f"expected one of {', '.join(OBJECTS)}, got {name!r}")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import github3
 from github3.session import GitHubSession
@@ -18,6 +18,9 @@ from github3.session import GitHubSession
 from hamster.errors import ConfigurationError
 from hamster.github.rate_limit import Throttle, retry_delay
 from hamster.settings import Settings
+
+if TYPE_CHECKING:
+    from hamster.github.app import InstallationToken
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,14 @@ def api_url(settings: Settings) -> str:
     return DEFAULT_API_URL
 
 
+class Response(Protocol):
+    """What is read here of the ``requests.Response`` github3's session answers with."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    text: str
+
+
 class RateLimitedSession(GitHubSession):  # type: ignore[misc]
     """A ``GitHubSession`` that waits out rate limits and spaces content-creating calls."""
 
@@ -44,7 +55,7 @@ class RateLimitedSession(GitHubSession):  # type: ignore[misc]
         # The rate limit of this session's credentials as GitHub last reported it: (remaining, reset).
         self.rate: tuple[int, int] | None = None
 
-    def _note_rate(self, response: Any) -> None:
+    def _note_rate(self, response: Response) -> None:
         remaining = response.headers.get("X-RateLimit-Remaining")
         reset = response.headers.get("X-RateLimit-Reset")
         if remaining is not None and remaining.isdigit() and reset is not None and reset.isdigit():
@@ -53,12 +64,12 @@ class RateLimitedSession(GitHubSession):  # type: ignore[misc]
     def before_send(self) -> None:
         """Called before each attempt of a call (a rate-limit wait may have outlasted a credential)."""
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         attempt = 1
         while True:
             self.throttle.wait(method)
             self.before_send()
-            response = super().request(method, url, *args, **kwargs)
+            response: Response = super().request(method, url, *args, **kwargs)
             self._note_rate(response)
             if response.status_code < 400 or attempt >= self.max_attempts:
                 return response
@@ -87,13 +98,18 @@ class InstallationSession(RateLimitedSession):
     once more: the caller never sees the refusal.
     """
 
-    def __init__(self, throttle: Throttle, token: Callable[[], Any], renew: Callable[[str], Any]) -> None:
+    def __init__(
+        self,
+        throttle: Throttle,
+        token: Callable[[], InstallationToken],
+        renew: Callable[[str], InstallationToken],
+    ) -> None:
         super().__init__(throttle)
         self._token = token
         self._renew = renew
         self.use(token())  # github3's installation-only methods look at the auth before any request
 
-    def use(self, token: Any) -> None:
+    def use(self, token: InstallationToken) -> None:
         current = self.auth
         if current is None or getattr(current, "token", None) != token.token:
             self.app_installation_token_auth(token.as_github_json())
@@ -101,7 +117,7 @@ class InstallationSession(RateLimitedSession):
     def before_send(self) -> None:
         self.use(self._token())  # the cached token, or a new one when it is near its expiry
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         response = super().request(method, url, *args, **kwargs)
         if response.status_code == 401:
             refused = getattr(self.auth, "token", "")
@@ -130,7 +146,7 @@ def app_client(settings: Settings) -> github3.GitHub:
 
 
 def installation_client(
-    settings: Settings, token: Callable[[], Any], renew: Callable[[str], Any]
+    settings: Settings, token: Callable[[], InstallationToken], renew: Callable[[str], InstallationToken]
 ) -> github3.GitHub:
     """A client of one installation: its own session, so its own rate limit, waits and write spacing."""
     session = InstallationSession(Throttle(settings.github_write_interval_s), token, renew)

@@ -10,7 +10,7 @@ edited rather than posted twice; labels and assignees are sets; a merge is check
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hamster.errors import ConfigurationError
 from hamster.execution.outcome import NonRetryable
@@ -19,6 +19,9 @@ from hamster.github.reporting import comment_marker
 from hamster.pipelines.context import TaskContext
 from hamster.pipelines.task import Task, task
 
+if TYPE_CHECKING:
+    from hamster.github.objects import EventObjects
+
 Body = str | Callable[[TaskContext], str]
 
 
@@ -26,7 +29,7 @@ class UntrustedRun(NonRetryable):
     """A task that writes to GitHub, in a run of a fork's pull request nobody vouched for (github.forks)."""
 
 
-def _github(ctx: TaskContext) -> Any:
+def _github(ctx: TaskContext) -> EventObjects:
     """The event's GitHub objects, to write to: refused in an untrusted run."""
     if not ctx.trusted:
         raise UntrustedRun(
