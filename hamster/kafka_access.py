@@ -16,7 +16,10 @@ import functools
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, Required, TypedDict
+
+if TYPE_CHECKING:
+    from faust.types.auth import CredentialsT
 
 Protocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -92,34 +95,57 @@ def ssl_context(access: KafkaAccess) -> ssl.SSLContext:
     return context
 
 
-def _sasl(access: KafkaAccess) -> dict[str, Any]:
-    if not access.sasl:
-        return {}
-    return {
-        "sasl_mechanism": access.mechanism,
-        "sasl_plain_username": access.username,
-        "sasl_plain_password": access.password,
-    }
+class AiokafkaOptions(TypedDict, total=False):
+    """Keyword arguments of aiokafka's clients (the same names as kafka-python's)."""
+
+    bootstrap_servers: Required[list[str]]
+    security_protocol: Required[Protocol]
+    ssl_context: ssl.SSLContext
+    sasl_mechanism: Mechanism
+    sasl_plain_username: str | None
+    sasl_plain_password: str | None
 
 
-def kafka_python_options(access: KafkaAccess) -> dict[str, Any]:
+class KafkaPythonOptions(AiokafkaOptions, total=False):
+    """Keyword arguments of kafka-python's clients: aiokafka's, and whether TLS checks the host name."""
+
+    ssl_check_hostname: bool
+
+
+class FaustOptions(TypedDict, total=False):
+    """Keyword arguments of ``faust.App`` (its settings ``broker`` and ``broker_credentials``)."""
+
+    broker: Required[str]
+    broker_credentials: CredentialsT
+
+
+def _add_sasl(options: AiokafkaOptions, access: KafkaAccess) -> None:
+    if access.sasl:
+        options["sasl_mechanism"] = access.mechanism
+        options["sasl_plain_username"] = access.username
+        options["sasl_plain_password"] = access.password
+
+
+def kafka_python_options(access: KafkaAccess) -> KafkaPythonOptions:
     """Keyword arguments for kafka-python's ``KafkaConsumer``, ``KafkaProducer`` and ``KafkaAdminClient``."""
-    options: dict[str, Any] = {"bootstrap_servers": access.servers, "security_protocol": access.protocol}
+    options: KafkaPythonOptions = {"bootstrap_servers": access.servers, "security_protocol": access.protocol}
     if access.tls:
         options["ssl_context"] = ssl_context(access)
         options["ssl_check_hostname"] = access.check_hostname
-    return {**options, **_sasl(access)}
+    _add_sasl(options, access)
+    return options
 
 
-def aiokafka_options(access: KafkaAccess) -> dict[str, Any]:
+def aiokafka_options(access: KafkaAccess) -> AiokafkaOptions:
     """Keyword arguments for aiokafka's ``AIOKafkaProducer`` and ``AIOKafkaConsumer``."""
-    options: dict[str, Any] = {"bootstrap_servers": access.servers, "security_protocol": access.protocol}
+    options: AiokafkaOptions = {"bootstrap_servers": access.servers, "security_protocol": access.protocol}
     if access.tls:
         options["ssl_context"] = ssl_context(access)
-    return {**options, **_sasl(access)}
+    _add_sasl(options, access)
+    return options
 
 
-def faust_options(access: KafkaAccess) -> dict[str, Any]:
+def faust_options(access: KafkaAccess) -> FaustOptions:
     """Keyword arguments for ``faust.App``: the broker URL, and its credentials when it needs any.
 
     Faust passes ``broker_credentials`` on to every aiokafka client it makes (consumer, producer, admin):
@@ -127,7 +153,7 @@ def faust_options(access: KafkaAccess) -> dict[str, Any]:
     """
     import faust
 
-    options: dict[str, Any] = {"broker": ";".join(f"kafka://{server}" for server in access.servers)}
+    options: FaustOptions = {"broker": ";".join(f"kafka://{server}" for server in access.servers)}
     context = ssl_context(access) if access.tls else None
     if access.sasl:
         options["broker_credentials"] = faust.SASLCredentials(
