@@ -18,9 +18,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO, Literal, Protocol, overload
 
-import fsspec
 from fsspec.core import url_to_fs
 
 from hamster.errors import TaskError
@@ -63,12 +62,31 @@ def artifacts_url(settings: Settings) -> str:
     return settings.artifacts_url or (settings.home.resolve() / "artifacts").as_uri()
 
 
+class FileSystem(Protocol):
+    """What the store uses of an ``fsspec.AbstractFileSystem`` (fsspec has no types). ``find`` and ``ls``
+    with ``detail`` give each path's info: a dict whose keys depend on the filesystem (see ``_modified``)."""
+
+    def exists(self, path: str) -> bool: ...
+    def makedirs(self, path: str, exist_ok: bool = False) -> None: ...
+    def put_file(self, lpath: str, rpath: str) -> None: ...
+    def get_file(self, rpath: str, lpath: str) -> None: ...
+    def pipe_file(self, path: str, value: bytes) -> None: ...
+    def cat_file(self, path: str) -> bytes: ...
+    def open(self, path: str, mode: Literal["rb"]) -> BinaryIO: ...
+    @overload
+    def find(self, path: str) -> list[str]: ...
+    @overload
+    def find(self, path: str, detail: Literal[True]) -> dict[str, dict[str, Any]]: ...
+    def ls(self, path: str, detail: Literal[False]) -> list[str]: ...
+    def rm(self, path: str, recursive: bool = False) -> None: ...
+
+
 class ArtifactStore:
     """The artifacts of every run, in one fsspec filesystem under one root."""
 
     def __init__(self, url: str) -> None:
         fs, root = url_to_fs(url)
-        self.fs: fsspec.AbstractFileSystem = fs
+        self.fs: FileSystem = fs
         self.root = str(root).rstrip("/")
 
     @classmethod
@@ -127,7 +145,7 @@ class ArtifactStore:
             raise ArtifactNotFound(f"run {run_id} has no artifact named {name!r}")
         return matches[-1]
 
-    def open(self, artifact: ArtifactInfo) -> Any:
+    def open(self, artifact: ArtifactInfo) -> BinaryIO:
         return self.fs.open(self._path(artifact.run_id, artifact.stage, artifact.name), "rb")
 
     def download(self, artifact: ArtifactInfo, target: Path) -> Path:
