@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,6 +29,9 @@ from prometheus_client import (
 )
 
 from hamster.runs.events import RunEvent, RunFailed, RunRequested, RunSucceeded, StageFailed, StageSucceeded
+
+if TYPE_CHECKING:  # the intake serves metrics too, and does not import Faust
+    from faust.types import AppT
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +157,10 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def watch_consumer_lag(app: Any, metrics: Metrics) -> None:
+def watch_consumer_lag(app: AppT, metrics: Metrics) -> None:
     """Refresh ``hamster_consumer_lag`` on a Faust worker every few seconds, for its assigned partitions."""
 
-    @app.timer(LAG_EVERY_S)  # type: ignore[untyped-decorator]
+    @app.timer(LAG_EVERY_S)
     async def measure_lag() -> None:
         consumer = app.consumer
         # Faust keeps the offset of the last record it handed to an agent per partition; there is no public

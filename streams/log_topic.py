@@ -16,9 +16,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import TopicT
 from pydantic import ValidationError
 
 from hamster.errors import BrokerError
@@ -38,7 +38,7 @@ _RUN_ENDS = (b'"RunSucceeded"', b'"RunFailed"', b'"RunCancelled"')
 class LogSender:
     """Sends one attempt's ``StageLog`` to ``<ns>.logs`` while it runs."""
 
-    def __init__(self, topic: Any, stage_log: StageLog) -> None:
+    def __init__(self, topic: TopicT, stage_log: StageLog) -> None:
         self.topic = topic
         self.stage_log = stage_log
         self._loop: asyncio.Task[None] | None = None

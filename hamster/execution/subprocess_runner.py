@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 MAX_TRACEBACK = 16 * 1024
@@ -103,9 +104,10 @@ def _send(conn: Connection, message: list[Any]) -> None:
     conn.send_bytes(json.dumps(message).encode())
 
 
-def _kill_group(process: Any) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+def _kill_group(process: BaseProcess) -> None:
+    if process.pid is not None:  # None only before start()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         process.kill()
 

@@ -171,7 +171,7 @@ def main() -> None:
         send(result)
 
 
-def _write_all(answers: Any, line: bytes) -> None:
+def _write_all(answers: io.RawIOBase, line: bytes) -> None:
     # An unbuffered socket file may write only part of a long line.
     view = memoryview(line)
     while view:

@@ -32,6 +32,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.expression import Executable
 
 from hamster import json_codec
 from hamster.errors import InvalidTransition
@@ -118,7 +121,7 @@ def make_engine(url: str) -> Engine:
     if is_sqlite:
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        def _pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
@@ -292,7 +295,7 @@ def _write_rows(conn: Connection, before: dict[str, RunState], changed: dict[str
     )
 
 
-def _executemany(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+def _executemany(conn: Connection, statement: Executable, rows: list[dict[str, Any]]) -> None:
     """One prepared statement for all ``rows`` (SQLAlchemy batches INSERTs into multi-row VALUES and hands
     UPDATEs to the driver's executemany); nothing when there are none."""
     if rows:

@@ -13,6 +13,7 @@ from typing import Any
 from hamster.errors import ConfigurationError, TaskError
 from hamster.pipelines.context import TaskContext
 from hamster.pipelines.task import task
+from hamster.settings import Settings
 from hamster.tasks.git import CheckoutPlan, child_env, plan_checkout
 from hamster.tasks.workspace import redact, workspace_path
 
@@ -24,7 +25,7 @@ class CheckoutFailed(TaskError):
     """git could not fetch or check out the commit."""
 
 
-def _settings(ctx: TaskContext) -> Any:
+def _settings(ctx: TaskContext) -> Settings:
     if ctx.github is None:
         raise ConfigurationError("checkout: this worker gives tasks no GitHub settings")
     return ctx.github.settings

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from hamster.errors import ConfigurationError, TaskError, TaskTimeout
 from hamster.execution import sandbox
@@ -49,7 +49,7 @@ class ShellFailed(TaskError):
 class _Output:
     """The command's output as it comes: to the log file, the stage's log, and a tail kept in memory."""
 
-    def __init__(self, ctx: TaskContext, log_file: Any, secrets: Sequence[str]) -> None:
+    def __init__(self, ctx: TaskContext, log_file: BinaryIO, secrets: Sequence[str]) -> None:
         self._ctx, self._file = ctx, log_file
         # The file gets what the stage's log gets: masked, a secret split over two writes included.
         self._masked = StageLog(ctx.run_id, ctx.stage, 0, ctx.attempt, secrets=secrets, max_bytes=2**62)
