@@ -37,12 +37,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, get_args
 
 from hamster.errors import TaskError
 
 Network = Literal["none", "egress", "host"]
-NETWORKS: tuple[str, ...] = Network.__args__  # type: ignore[attr-defined]
+NETWORKS: tuple[Network, ...] = get_args(Network)
 UID = GID = 1000
 HOME = "/tmp"
 SLIRP_DNS = "10.0.2.3"  # slirp4netns's own DNS forwarder, the only resolver an egress sandbox can reach

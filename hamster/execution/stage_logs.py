@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from hamster.settings import Settings
 
 Stream = Literal["stdout", "stderr", "log", "hamster"]
-STREAMS: tuple[str, ...] = Stream.__args__  # type: ignore[attr-defined]
+STREAMS: tuple[Stream, ...] = get_args(Stream)
 MASK = "***"
 # Names of HAMSTER_* variables that hold credentials even when Settings does not know them.
 _SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "PRIVATE")
@@ -124,7 +124,7 @@ class StageLog:
     def write(self, stream: str, text: str) -> None:
         if not text:
             return
-        kind: Stream = stream if stream in STREAMS else "log"  # type: ignore[assignment]
+        kind: Stream = stream if stream in STREAMS else "log"
         with self._lock:
             if self._truncated:
                 return

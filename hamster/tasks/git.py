@@ -13,7 +13,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from hamster.errors import ConfigurationError, TaskError
 from hamster.execution.task_env import for_git
@@ -21,6 +21,7 @@ from hamster.intake.github_events import EventInfo
 from hamster.settings import Settings
 
 Transport = Literal["ssh", "https"]
+TRANSPORTS: tuple[Transport, ...] = get_args(Transport)
 DEFAULT_KEY = Path("github.key")
 
 # What a webhook may name, checked before any of it reaches git: a full object name (SHA-1 or SHA-256),
@@ -69,8 +70,8 @@ def ssh_key(settings: Settings, cwd: Path | None = None) -> Path | None:
 def transport_for(
     settings: Settings, key: Path | None, asked: str | None = None, token: str | None = None
 ) -> Transport:
-    if asked in {"ssh", "https"}:
-        return asked  # type: ignore[return-value]
+    if asked in TRANSPORTS:
+        return asked
     if asked is not None:
         raise ConfigurationError(f"checkout transport must be 'ssh' or 'https', got {asked!r}")
     if settings.github_git_url:
