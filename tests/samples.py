@@ -16,7 +16,8 @@ def all_samples() -> list[tuple[str, Path]]:
 
 
 def load(event: str, name: str) -> dict[str, Any]:
-    return json.loads((WEBHOOKS / event / name).read_text())
+    payload: dict[str, Any] = json.loads((WEBHOOKS / event / name).read_text())
+    return payload
 
 
 def with_repo(payload: dict[str, Any], full_name: str) -> dict[str, Any]:

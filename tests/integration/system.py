@@ -129,8 +129,12 @@ class System:
 
     def wait_workers_ready(self, expected: set[str], timeout: float = 90.0) -> None:
         for name in self.worker_ports:
+
+            def holds(n: str = name) -> bool:
+                return expected <= set(self.worker_view(n))
+
             wait_until(
-                lambda n=name: expected <= set(self.worker_view(n)),
+                holds,
                 timeout,
                 0.5,
                 what=f"{name} to hold the subscribers table",
