@@ -15,13 +15,16 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import codec, e2e, history, intake, machine, match_scaling, report, scale, slots
 from bench.harness import Processes
 from bench.payloads import FIXTURES
 from hamster.broker import LocalBroker
 from hamster.settings import load_settings
+
+if TYPE_CHECKING:  # the contract tests' throwaway server, imported only where a section needs it
+    from tests.postgres import LocalPostgres
 
 log = logging.getLogger("bench")
 
@@ -138,9 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     def slots_section() -> None:
         results["slots"] = slots.run(procs, bootstrap, home, plan["partitions"], plan["slots"])
 
-    postgres: list[Any] = []  # started by the first section that needs it
+    postgres: list[LocalPostgres] = []  # started by the first section that needs it
 
-    def postgres_server() -> Any:
+    def postgres_server() -> LocalPostgres:
         if not postgres:
             from tests.postgres import LocalPostgres  # the contract tests' throwaway server
 

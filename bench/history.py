@@ -19,10 +19,10 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -45,6 +45,9 @@ from hamster.settings import Settings, load_settings
 from streams.admin import ensure_topics
 from streams.topics import MAX_MESSAGE_BYTES, events_topic, run_events_topic, topic_specs
 
+if TYPE_CHECKING:  # the contract tests' throwaway server, imported only where a section needs it
+    from tests.postgres import LocalPostgres
+
 log = logging.getLogger("bench.history")
 
 PIPELINE = ("noop_one", "noop_two", "noop_three")
@@ -53,7 +56,7 @@ RECORDS_PER_RUN = 8
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
-async def produce_all(bootstrap: str, topic: str, records: Any) -> None:
+async def produce_all(bootstrap: str, topic: str, records: Iterable[Record]) -> None:
     """Write ``records`` (key, value, headers) acknowledged, in batches (linger), as fast as Kafka takes."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
@@ -164,7 +167,7 @@ def fresh_namespace(bootstrap: str, home: Path, partitions: int) -> tuple[Settin
 
 
 def run(
-    bootstrap: str, home: Path, *, partitions: int, events: int, records: int, postgres: Any
+    bootstrap: str, home: Path, *, partitions: int, events: int, records: int, postgres: LocalPostgres
 ) -> dict[str, Any]:
     settings, env = fresh_namespace(bootstrap, home, partitions)
     started: list[RunRequested] = []

@@ -21,7 +21,7 @@ import logging
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -32,6 +32,9 @@ from bench.payloads import SECRET
 from bench.stats import median, percentile, rate
 from hamster.settings import Settings
 from streams.topics import run_events_topic, run_marks_topic
+
+if TYPE_CHECKING:  # the contract tests' throwaway server, imported only where a section needs it
+    from tests.postgres import LocalPostgres
 
 log = logging.getLogger("bench.scale")
 
@@ -164,7 +167,14 @@ def _runs_list_s(env: dict[str, str], db_url: str) -> float:
 
 
 def run(
-    procs: Processes, bootstrap: str, home: Path, *, partitions: int, small: int, large: int, postgres: Any
+    procs: Processes,
+    bootstrap: str,
+    home: Path,
+    *,
+    partitions: int,
+    small: int,
+    large: int,
+    postgres: LocalPostgres,
 ) -> dict[str, Any]:
     sizes: dict[int, tuple[Settings, dict[str, str], str]] = {}
     out: dict[str, Any] = {"runs_small": small, "runs_large": large}

@@ -119,7 +119,7 @@ class DecideFromGitHub:
 Decision = RerunRun | RerunSuite | CancelFromGitHub | DecideFromGitHub
 
 
-def _get(data: Any, *path: str) -> Any:
+def _get(data: object, *path: str) -> object:
     for part in path:
         if not isinstance(data, dict):
             return None
@@ -127,7 +127,7 @@ def _get(data: Any, *path: str) -> Any:
     return data
 
 
-def _ours(app: Any, app_id: int | None) -> bool:
+def _ours(app: object, app_id: int | None) -> bool:
     return app_id is not None and isinstance(app, dict) and app.get("id") == app_id
 
 
