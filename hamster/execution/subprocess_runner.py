@@ -25,12 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, TypeVar
 
 MAX_TRACEBACK = 16 * 1024
 MAX_MESSAGE = 64 * 1024 * 1024  # a result: outputs are capped far below this (HAMSTER_MAX_OUTPUT_BYTES)
 _PR_SET_PDEATHSIG = 1
 _FORK = multiprocessing.get_context("fork")
+A = TypeVar("A")
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,8 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _child(
-    fn: Callable[[Any], Any],
-    arg: Any,
+    fn: Callable[[A], object],
+    arg: A,
     retryable: Callable[[BaseException], bool],
     conn: Connection,
     parent: int,
@@ -99,7 +100,7 @@ def _child(
         conn.close()
 
 
-def _send(conn: Connection, message: list[Any]) -> None:
+def _send(conn: Connection, message: list[object]) -> None:
     # Bytes of JSON, never ``Connection.send`` (pickle): what the child sends cannot run code in the worker.
     conn.send_bytes(json.dumps(message).encode())
 
@@ -113,8 +114,8 @@ def _kill_group(process: BaseProcess) -> None:
 
 
 async def run_killable(
-    fn: Callable[[Any], Any],
-    arg: Any,
+    fn: Callable[[A], object],
+    arg: A,
     timeout: float | None,
     retryable: Callable[[BaseException], bool],
 ) -> ChildResult:

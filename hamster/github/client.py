@@ -193,7 +193,7 @@ class GitHubClient:
                 return int(check.id)
         return None
 
-    def create_check_run(self, repo: str, sha: str, name: str, **fields: Any) -> int:
+    def create_check_run(self, repo: str, sha: str, name: str, **fields: object) -> int:
         """Create a check run. GitHub accepts this from a GitHub App's installation only
         (https://docs.github.com/en/rest/checks/runs#create-a-check-run)."""
         repository = self.repository(repo)
@@ -212,7 +212,7 @@ class GitHubClient:
         commit = self.repository(repo).commit(sha)
         return [] if commit is None else [check.as_dict() for check in commit.check_runs()]
 
-    def update_check_run(self, repo: str, check_id: int, **fields: Any) -> None:
+    def update_check_run(self, repo: str, check_id: int, **fields: object) -> None:
         repository = self.repository(repo)
         url = repository._build_url("check-runs", str(check_id), base_url=repository._api)
         body = {key: value for key, value in fields.items() if value is not None}
