@@ -21,6 +21,9 @@ from streams.transport import App
 # Every topic and table holds raw bytes: keys as Kafka's partitioner hashes them, values as our codecs made.
 Topic: TypeAlias = faust.TopicT
 Table: TypeAlias = TableT[bytes, bytes]
+# What an agent of one of those topics iterates, and each record it gets (``stream.events()``).
+RawStream: TypeAlias = faust.StreamT[bytes]
+RawEvent: TypeAlias = faust.EventT[bytes]
 
 
 @dataclass
