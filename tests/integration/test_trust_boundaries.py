@@ -10,19 +10,16 @@ database, the dashboard's pages) is searched for every secret value.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
 
 from hamster.execution import sandbox
 from hamster.settings import variables
-from streams.reader import read_topic
 from tests.fakegithub import FakeGitHub
+from tests.integration import secret_scan
 from tests.integration.fault_tools import run_log
 from tests.integration.system import SECRET, System, wait_until
 from tests.samples import from_fork, load, with_repo
@@ -301,13 +298,8 @@ def test_a_subscriber_that_trusts_forks_gives_them_its_secrets(system: System, t
     }
 
 
-def forms(value: str) -> list[bytes]:
-    raw = value.encode()
-    return [raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw)]
-
-
 def leaks(blob: bytes) -> list[str]:
-    return [name for name, value in SECRETS.items() if any(form in blob for form in forms(value))]
+    return secret_scan.leaks(blob, SECRETS)
 
 
 def page(system: System, path: str) -> bytes:
@@ -332,21 +324,8 @@ def test_nothing_any_run_wrote_holds_a_secret(
         for path in (f"/runs/{run_id}", f"/runs/{run_id}/log.txt", f"/api/runs/{run_id}"):
             written[f"page {path}"] = page(system, path)
     system.stop()  # flush and close every log before reading them
-    for path in sorted(Path(system.home).rglob("*")):
-        if path.is_file():
-            written[str(path)] = path.read_bytes()
-    bootstrap = system.env["HAMSTER_KAFKA_BOOTSTRAP"]
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    topics = sorted(
-        t for t in consumer.topics() if t.startswith((system.namespace + ".", system.namespace + "-"))
-    )
-    consumer.close()
-    for topic in topics:
-        for record in read_topic(system.kafka, topic):
-            headers = b"".join(k.encode() + v for k, v in record.headers or [])
-            written[f"{topic}[{record.partition}]@{record.offset}"] = (
-                (record.key or b"") + record.value + headers
-            )
+    written |= secret_scan.files_under(system.home)
+    written |= secret_scan.topic_records(system)
     # The search covered real material: logs, the database, shell logs, the run log, the logs topic.
     assert any(name.endswith("worker-1.log") and blob for name, blob in written.items())
     assert any(name.endswith("hamster.db") for name in written)
