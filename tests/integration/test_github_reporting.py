@@ -162,6 +162,11 @@ def test_shell_past_its_timeout_fails_the_run(system: System, fake: FakeGitHub):
 
 
 def test_token_never_reaches_logs(system: System, fake: FakeGitHub):
-    """After the runs above, neither the worker's nor the intake's log contains the token."""
+    """After a run reported with the token (and the runs above), neither the worker's nor the intake's log
+    contains the token."""
+    sha = "5555555555555555555555555555555555555555"
+    _, delivery = system.post("pull_request", pr("acme/gh-fails", sha))
+    system.wait_finished(delivery, timeout=90)
+    statuses_done(fake, "acme/gh-fails", sha, 2)
     for name in ("worker-1", "web"):
         assert fake.token not in (system.home / f"{name}.log").read_text(errors="replace")
