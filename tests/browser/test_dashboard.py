@@ -30,13 +30,8 @@ WAIT_MS = 120_000  # the runs page refreshes itself; a run on a 2-core machine m
 def system(kafka_bootstrap, tmp_path_factory) -> Iterator[System]:
     hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("dashboard"), "tests.pipelines.catalog")
     hamster.env["HAMSTER_API_TOKEN"] = TOKEN
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready(SUBSCRIBERS)
+    with hamster.running(SUBSCRIBERS):
         yield hamster
-    finally:
-        hamster.stop()
 
 
 def pull_request(repo: str) -> dict[str, Any]:

@@ -65,13 +65,8 @@ def system(kafka_bootstrap, tmp_path_factory, fake, git_https):
         }
     )
     hamster.env.pop("HAMSTER_GITHUB_API_TOKEN", None)
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready(SUBSCRIBERS)
+    with hamster.running(SUBSCRIBERS):
         yield hamster
-    finally:
-        hamster.stop()
 
 
 def pr(repo: str, sha: str, installation: int | None) -> dict:

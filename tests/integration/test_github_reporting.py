@@ -43,15 +43,8 @@ def system(kafka_bootstrap, tmp_path_factory, fake, origin):
             "HAMSTER_PUBLIC_URL": "https://ci.example.com",
         }
     )
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready(
-            {"gh-ci", "gh-fails", "gh-commands", "gh-build", "gh-slow", "gh-supersede"}
-        )
+    with hamster.running({"gh-ci", "gh-fails", "gh-commands", "gh-build", "gh-slow", "gh-supersede"}):
         yield hamster
-    finally:
-        hamster.stop()
 
 
 def pr(repo: str, sha: str) -> dict:

@@ -49,13 +49,8 @@ def system(kafka_bootstrap, tmp_path_factory):
             "HAMSTER_LOG_LEVEL": "DEBUG",
         }
     )
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready({"steady", "flaky", "refuses"})
+    with hamster.running({"steady", "flaky", "refuses"}):
         yield hamster
-    finally:
-        hamster.stop()
 
 
 def test_the_scan_finds_a_planted_secret():
