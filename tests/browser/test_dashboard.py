@@ -8,29 +8,19 @@ import json
 import re
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from hamster import ids
+from tests.browser.chromium import ARTIFACTS, base
 from tests.browser.signing import sign_in
 from tests.integration.system import READER_TOKEN, System, wait_until
 from tests.samples import load, with_repo
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-# Quiet, offline and sandbox-free: the test runs as root in a container with no GPU and no network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 TOKEN = "browser-test-token"  # HAMSTER_API_TOKEN: the operate role
 SUBSCRIBERS = {"three-stage", "fails", "twin-a", "twin-b", "toggle", "toggle-witness", "bad-output"}
 WAIT_MS = 120_000  # the runs page refreshes itself; a run on a 2-core machine may take a while to appear
@@ -40,36 +30,8 @@ WAIT_MS = 120_000  # the runs page refreshes itself; a run on a 2-core machine m
 def system(kafka_bootstrap, tmp_path_factory) -> Iterator[System]:
     hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("dashboard"), "tests.pipelines.catalog")
     hamster.env["HAMSTER_API_TOKEN"] = TOKEN
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready(SUBSCRIBERS)
+    with hamster.running(SUBSCRIBERS):
         yield hamster
-    finally:
-        hamster.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def base(system: System) -> str:
-    return f"http://127.0.0.1:{system.intake_port}"
 
 
 def pull_request(repo: str) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from hamster import ids
+from tests.browser.chromium import ARTIFACTS, base
 from tests.browser.signing import sign_in
-from tests.browser.test_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, base
 from tests.integration.system import READER_TOKEN, System, wait_until
 from tests.samples import load, with_repo
 
@@ -30,16 +30,6 @@ def system(kafka_bootstrap, tmp_path_factory) -> Iterator[System]:
     hamster = System(kafka_bootstrap, tmp_path_factory.mktemp("live-log"), "tests.pipelines.logs_catalog")
     with hamster.running({"ticks", "junit"}):
         yield hamster
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

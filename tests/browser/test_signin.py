@@ -8,10 +8,10 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from hamster import ids
-from tests.browser.test_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, base
+from tests.browser.chromium import ARTIFACTS, base
 from tests.fakegithub import FakeGitHub
 from tests.integration.system import System
 from tests.samples import load, with_repo
@@ -41,25 +41,6 @@ def system(kafka_bootstrap, tmp_path_factory, fake: FakeGitHub) -> Iterator[Syst
     )
     with hamster.running({"three-stage"}):
         yield hamster
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def sign_in_with_github(page: Page, system: System, fake: FakeGitHub, login: str) -> None:

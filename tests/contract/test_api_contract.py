@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import aiohttp
 import pytest
 from aiohttp import web
@@ -13,30 +11,11 @@ from hamster.credentials import ApiToken
 from hamster.dashboard import Access, Dashboard, mount
 from hamster.errors import ConfigurationError, UnknownDeadLetter
 from hamster.projection.sql import apply_batch
-from hamster.subscribers.changes import SubscriberState
-from hamster.subscribers.spec import SubscriberSpec
+from tests.contract.fake_subscribers import FakeSubscribers
 from tests.contract.records import batch, run_records
 
 TOKEN = "s3cret-operate-token"
 READER = "s3cret-reader-token"
-
-
-class FakeSubscribers:
-    """The subscribers table as the dashboard reads and changes it, recording every change asked for."""
-
-    def __init__(self) -> None:
-        spec = SubscriberSpec(name="ci", events=("pull_request",), pipeline=("lint", "test"), version="v1")
-        at = datetime(2026, 11, 27, tzinfo=UTC)
-        self.states = {
-            "ci": SubscriberState(spec=spec, changed_at=at, changed_by="w:1", change="SubscriberPublished")
-        }
-        self.changes: list[tuple[str, bool]] = []
-
-    async def list(self) -> dict[str, SubscriberState]:
-        return dict(self.states)
-
-    async def set_enabled(self, name: str, enabled: bool) -> None:
-        self.changes.append((name, enabled))
 
 
 @pytest.fixture

@@ -23,22 +23,10 @@ from hamster.tasks.checkout import CheckoutFailed
 from hamster.tasks.git import UnsafeCheckout
 from hamster.tasks.shell import TAIL_BYTES, ShellFailed
 from hamster.tasks.workspace import remove_workspace, workspace_path
+from tests.integration.git_origins import git
 from tests.samples import branch_push, load, with_repo
 
 TOKEN = "tok-abcdef0123456789"
-
-
-def git(*args: str, cwd: Path) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from kafka import KafkaProducer
+from kafka.producer.future import RecordMetadata
 
 from streams.reader import read_at, topic_size
 from tests.integration.system import System, wait_until
@@ -29,6 +30,16 @@ def system(kafka_bootstrap, tmp_path_factory):
     hamster.env["HAMSTER_API_TOKEN"] = TOKEN  # the dead-letter endpoints exist only with a token
     with hamster.running({"steady"}):
         yield hamster
+
+
+def set_aside(system: System, key: bytes) -> RecordMetadata:
+    """Where an undecodable record sent to the events topic under ``key`` landed (the match agent sets it
+    aside as a dead letter)."""
+    producer = KafkaProducer(bootstrap_servers=system.env["HAMSTER_KAFKA_BOOTSTRAP"], acks="all")
+    try:
+        return producer.send(f"{system.namespace}.events", key=key, value=NOT_JSON).get(30)
+    finally:
+        producer.close()
 
 
 def dead_letters(system: System) -> list[dict]:
@@ -97,11 +108,7 @@ def test_poison_is_set_aside_and_processing_goes_on(system: System):
 
 def test_replay_sends_the_original_bytes_back_to_their_topic(system: System):
     """`hamster dlq replay N` appends the dead letter's bytes to its source topic again, under its key."""
-    producer = KafkaProducer(bootstrap_servers=system.env["HAMSTER_KAFKA_BOOTSTRAP"], acks="all")
-    try:
-        sent = producer.send(f"{system.namespace}.events", key=b"soak/replay", value=NOT_JSON).get(30)
-    finally:
-        producer.close()
+    sent = set_aside(system, b"soak/replay")
 
     def letters_of_sent() -> list[dict]:
         return [
@@ -131,11 +138,7 @@ def test_replay_of_an_unknown_number_fails(system: System):
 def test_the_api_lists_and_replays_dead_letters_with_the_token(system: System):
     """Over HTTP, with the bearer token: GET /api/dead-letters lists what `dlq list --json` does, and
     POST /api/dead-letters/N/replay puts the original key and bytes back on the source topic (202, where)."""
-    producer = KafkaProducer(bootstrap_servers=system.env["HAMSTER_KAFKA_BOOTSTRAP"], acks="all")
-    try:
-        sent = producer.send(f"{system.namespace}.events", key=b"soak/api", value=NOT_JSON).get(30)
-    finally:
-        producer.close()
+    sent = set_aside(system, b"soak/api")
 
     def listed_by_api() -> list[dict]:
         status, _, letters = api(system, "GET", "/api/dead-letters")
@@ -165,8 +168,18 @@ def test_the_api_lists_and_replays_dead_letters_with_the_token(system: System):
 def test_the_dead_letter_api_refuses_without_the_right_token(system: System):
     """No token or a wrong one: 401 with a Bearer challenge, for reading as for replaying, and nothing is
     sent; an unknown number is 404 and a non-number 400."""
-    [oldest, *_] = dead_letters(system)  # the tests above leave dead letters behind
-    number, source = oldest["number"], oldest["source_topic"]
+    sent = set_aside(system, b"soak/refused")
+
+    def its_letter() -> list[dict]:
+        return [
+            letter
+            for letter in dead_letters(system)
+            if (letter["source_topic"], letter["partition"], letter["offset"])
+            == (sent.topic, sent.partition, sent.offset)
+        ]
+
+    [letter] = wait_until(its_letter, 60, what="the poison record to be set aside")
+    number, source = letter["number"], letter["source_topic"]
     size = topic_size(system.kafka, source)
     for token in (None, "wrong-token"):
         for method, path in (("GET", "/api/dead-letters"), ("POST", f"/api/dead-letters/{number}/replay")):

@@ -7,16 +7,13 @@ token as github.com does.
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from hamster.github.reporting import carries_marker
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub.git_https import GitOverHttps
 from tests.integration.fault_tools import run_log
+from tests.integration.git_origins import pull_request_origin
 from tests.integration.system import System, wait_until
 from tests.samples import load, with_repo
 
@@ -25,13 +22,6 @@ pytestmark = pytest.mark.integration
 ONE, TWO = 101, 202  # two installations of the app: acme's and widgets'
 SUBSCRIBERS = {"app-ci", "app-fails", "app-hold", "app-checkout", "app-gated"}
 GATED = ("acme/app-gated-1", "acme/app-gated-2")
-
-
-def git(*args: str, cwd: Path) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t"}
-    env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -49,19 +39,8 @@ def fake():
 def origin(tmp_path_factory) -> dict:
     """A bare ``acme/app-build.git`` with main and a pull request head ``refs/pull/<n>/head``."""
     root = tmp_path_factory.mktemp("git")
-    bare = root / "acme" / "app-build.git"
-    bare.mkdir(parents=True)
-    git("init", "-q", "--bare", str(bare), cwd=root)
-    work = tmp_path_factory.mktemp("work")
-    git("init", "-q", "-b", "main", cwd=work)
-    (work / "app.txt").write_text("main\n")
-    git("add", ".", cwd=work)
-    git("commit", "-q", "-m", "main", cwd=work)
-    (work / "app.txt").write_text("feature\n")
-    git("commit", "-q", "-am", "feature", cwd=work)
-    number = load("pull_request", "opened.payload.json")["number"]
-    git("push", "-q", str(bare), "HEAD~1:refs/heads/main", f"HEAD:refs/pull/{number}/head", cwd=work)
-    return {"root": root, "head": git("rev-parse", "HEAD", cwd=work)}
+    head = pull_request_origin(root, tmp_path_factory.mktemp("work"), "acme/app-build")
+    return {"root": root, "head": head}
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +65,8 @@ def system(kafka_bootstrap, tmp_path_factory, fake, git_https):
         }
     )
     hamster.env.pop("HAMSTER_GITHUB_API_TOKEN", None)
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready(SUBSCRIBERS)
+    with hamster.running(SUBSCRIBERS):
         yield hamster
-    finally:
-        hamster.stop()
 
 
 def pr(repo: str, sha: str, installation: int | None) -> dict:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from hamster.github.reporting import comment_marker
 from tests.fakegithub import FakeGitHub
+from tests.integration.git_origins import pull_request_origin
 from tests.integration.system import System, wait_until
 from tests.samples import load, with_repo
 
@@ -24,30 +23,12 @@ def fake():
         yield server
 
 
-def git(*args: str, cwd: Path) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t"}
-    env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
-    return done.stdout.strip()
-
-
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory) -> dict:
     """A bare ``acme/gh-build.git`` with main and a pull request head ``refs/pull/<n>/head``."""
     root = tmp_path_factory.mktemp("git")
-    bare = root / "acme" / "gh-build.git"
-    bare.mkdir(parents=True)
-    git("init", "-q", "--bare", str(bare), cwd=root)
-    work = tmp_path_factory.mktemp("work")
-    git("init", "-q", "-b", "main", cwd=work)
-    (work / "app.txt").write_text("main\n")
-    git("add", ".", cwd=work)
-    git("commit", "-q", "-m", "main", cwd=work)
-    (work / "app.txt").write_text("feature\n")
-    git("commit", "-q", "-am", "feature", cwd=work)
-    number = load("pull_request", "opened.payload.json")["number"]
-    git("push", "-q", str(bare), "HEAD~1:refs/heads/main", f"HEAD:refs/pull/{number}/head", cwd=work)
-    return {"url": f"file://{root}/", "head": git("rev-parse", "HEAD", cwd=work)}
+    head = pull_request_origin(root, tmp_path_factory.mktemp("work"), "acme/gh-build")
+    return {"url": f"file://{root}/", "head": head}
 
 
 @pytest.fixture(scope="module")
@@ -62,15 +43,8 @@ def system(kafka_bootstrap, tmp_path_factory, fake, origin):
             "HAMSTER_PUBLIC_URL": "https://ci.example.com",
         }
     )
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready(
-            {"gh-ci", "gh-fails", "gh-commands", "gh-build", "gh-slow", "gh-supersede"}
-        )
+    with hamster.running({"gh-ci", "gh-fails", "gh-commands", "gh-build", "gh-slow", "gh-supersede"}):
         yield hamster
-    finally:
-        hamster.stop()
 
 
 def pr(repo: str, sha: str) -> dict:
@@ -181,6 +155,11 @@ def test_shell_past_its_timeout_fails_the_run(system: System, fake: FakeGitHub):
 
 
 def test_token_never_reaches_logs(system: System, fake: FakeGitHub):
-    """After the runs above, neither the worker's nor the intake's log contains the token."""
+    """After a run reported with the token (and the runs above), neither the worker's nor the intake's log
+    contains the token."""
+    sha = "5555555555555555555555555555555555555555"
+    _, delivery = system.post("pull_request", pr("acme/gh-fails", sha))
+    system.wait_finished(delivery, timeout=90)
+    statuses_done(fake, "acme/gh-fails", sha, 2)
     for name in ("worker-1", "web"):
         assert fake.token not in (system.home / f"{name}.log").read_text(errors="replace")

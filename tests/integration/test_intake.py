@@ -10,9 +10,7 @@ import asyncio
 import io
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -36,19 +34,18 @@ from hamster.settings import Settings, load_settings
 from streams.admin import ensure_topics
 from streams.producer import EventProducer
 from streams.topics import events_topic, topic_specs
+from tests.integration.system import free_port
+from tests.integration.web_process import DIRECT, HAMSTER, http_status, refused_start, serving
+from tests.samples import WEBHOOKS
 
 pytestmark = pytest.mark.integration
 
-WEBHOOKS = Path(__file__).parents[1] / "fixtures" / "github" / "webhooks"
 SAMPLES = sorted(WEBHOOKS.glob("*/*.json"))
 PUSH = (WEBHOOKS / "push" / "1.payload.json").read_bytes()
-HAMSTER = Path(sys.executable).parent / "hamster"
 OUTAGE_BOOTSTRAP = "127.0.0.1:29192"
 MIB = 1024 * 1024
 S1 = "first-webhook-secret-0c4e91"  # two secrets: rotation (any one verifies)
 S2 = "second-webhook-secret-b27f3d"
-# Straight to 127.0.0.1, whatever proxy the environment names.
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -67,36 +64,6 @@ class Intake:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def http_status(url: str) -> int:
-    try:
-        with _NO_PROXY.open(url, timeout=10) as response:
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def wait_until_ready(base: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"hamster web exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            if http_status(f"{base}/readyz") == 200:
-                return
-        except OSError:
-            pass  # not listening yet
-        time.sleep(0.25)
-    pytest.fail(f"hamster web not ready within {timeout_s:.0f} s:\n{log.read_text(errors='replace')}")
 
 
 async def post(url: str, body: Any, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -174,28 +141,9 @@ def intake(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }
-    port = free_port()
-    log = home / "web.log"
-    with open(log, "wb") as out:
-        # The topics are not created here: `hamster web` creates them itself, and /readyz says when.
-        process = subprocess.Popen(
-            [str(HAMSTER), "web", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_ready(base, process, log)
-        yield Intake(base, settings, env)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    # The topics are not created here: `hamster web` creates them itself, and /readyz says when.
+    with serving(env, home) as port:
+        yield Intake(f"http://127.0.0.1:{port}", settings, env)
 
 
 # -- accepted --------------------------------------------------------------------------------------
@@ -356,15 +304,7 @@ def test_health_and_readiness(intake: Intake) -> None:
 def test_hamster_web_refuses_to_start_without_a_secret(intake: Intake) -> None:
     """Without HAMSTER_WEBHOOK_SECRET `hamster web` exits 2 with one line saying so."""
     env = {name: value for name, value in intake.env.items() if name != "HAMSTER_WEBHOOK_SECRET"}
-    result = subprocess.run(
-        [str(HAMSTER), "web", "--port", str(free_port())],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    result = refused_start(env)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "HAMSTER_WEBHOOK_SECRET" in result.stderr
@@ -399,7 +339,7 @@ def test_hamster_web_serves_503_while_no_broker_answers(intake: Intake, tmp_path
         headers = github_headers(PUSH, "push", S1.encode())
         request = urllib.request.Request(f"{base}/webhooks/github", data=PUSH, headers=headers, method="POST")
         with pytest.raises(urllib.error.HTTPError) as refused:
-            _NO_PROXY.open(request, timeout=30)
+            DIRECT.open(request, timeout=30)
         assert refused.value.code == 503
         assert json.loads(refused.value.read()) == {
             "error": "the event store is unavailable; redeliver later"

@@ -7,24 +7,21 @@ from __future__ import annotations
 import gzip
 import os
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from hamster.intake.http import MAX_BODY_BYTES
 from hamster.intake.sender import github_headers
-from tests.integration.system import free_port, wait_until
+from tests.integration.system import wait_until
+from tests.integration.web_process import refused_start, serving
+from tests.samples import WEBHOOKS
 
 pytestmark = pytest.mark.integration
 
-HAMSTER = Path(sys.executable).parent / "hamster"
 SECRET = "limits-webhook-secret-5a0c7e19"
-WEBHOOKS = Path(__file__).parents[1] / "fixtures" / "github" / "webhooks"
 PUSH = (WEBHOOKS / "push" / "1.payload.json").read_bytes()
 BODY_TIMEOUT_S = 2
 MAX_IN_FLIGHT = 2
@@ -45,7 +42,9 @@ def env_for(kafka_bootstrap: str, home: Path, **more: str) -> dict[str, str]:
 def intake(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """The port of a real `hamster web --intake-only` with a short body deadline."""
     home = tmp_path_factory.mktemp("limits")
-    with running(env_for(kafka_bootstrap, home, HAMSTER_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S)), home) as port:
+    with serving(
+        env_for(kafka_bootstrap, home, HAMSTER_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S)), home, "--intake-only"
+    ) as port:
         yield port
 
 
@@ -54,27 +53,8 @@ def capped(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     """The port of a real `hamster web --intake-only` taking two webhooks at a time, with a long deadline."""
     home = tmp_path_factory.mktemp("capped")
     env = env_for(kafka_bootstrap, home, HAMSTER_INTAKE_MAX_IN_FLIGHT=str(MAX_IN_FLIGHT))
-    with running(env | {"HAMSTER_BODY_TIMEOUT_S": "600"}, home) as port:
+    with serving(env | {"HAMSTER_BODY_TIMEOUT_S": "600"}, home, "--intake-only") as port:
         yield port
-
-
-@contextmanager
-def running(env: dict[str, str], home: Path) -> Iterator[int]:
-    port = free_port()
-    with open(home / "web.log", "wb") as out:
-        process = subprocess.Popen(
-            [str(HAMSTER), "web", "--intake-only", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        wait_until(lambda: raw_status(port, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n") == 200, 90)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def raw(port: int, head: bytes, body: bytes = b"") -> socket.socket:
@@ -128,15 +108,7 @@ def webhook_head(length: int, body_for_signature: bytes = b"", **extra: str) -> 
 def test_a_weak_or_placeholder_secret_stops_the_start(kafka_bootstrap, tmp_path, secret, why):
     """`hamster web` with a guessable webhook secret exits 2 with one line saying which and why."""
     env = env_for(kafka_bootstrap, tmp_path) | {"HAMSTER_WEBHOOK_SECRET": secret}
-    result = subprocess.run(
-        [str(HAMSTER), "web", "--port", str(free_port())],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    result = refused_start(env)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert "HAMSTER_WEBHOOK_SECRET" in line and why in line

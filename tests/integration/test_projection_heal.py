@@ -14,7 +14,7 @@ from hamster.runs.events import encode_run_event
 from hamster.settings import load_settings
 from streams.admin import ensure_topics
 from streams.topics import run_events_topic, topic_specs
-from tests.unit.test_lifecycle import RUN, requested, started, succeeded
+from tests.unit.runs.records import RUN, requested, started, succeeded
 
 pytestmark = pytest.mark.integration
 

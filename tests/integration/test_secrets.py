@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer
 
-from streams.reader import read_topic
+from tests.integration import secret_scan
 from tests.integration.system import SECRET, System, free_port
 from tests.samples import load, with_repo
 
@@ -30,14 +27,8 @@ SECRETS = {
 }
 
 
-def forms(value: str) -> list[bytes]:
-    """The secret as it would appear written out plainly, or base64-encoded (as in dead letters)."""
-    raw = value.encode()
-    return [raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw)]
-
-
 def leaks(blob: bytes) -> list[str]:
-    return [name for name, value in SECRETS.items() if any(form in blob for form in forms(value))]
+    return secret_scan.leaks(blob, SECRETS)
 
 
 @pytest.fixture(scope="module")
@@ -58,19 +49,14 @@ def system(kafka_bootstrap, tmp_path_factory):
             "HAMSTER_LOG_LEVEL": "DEBUG",
         }
     )
-    try:
-        hamster.start_intake()
-        hamster.start_worker("worker-1")
-        hamster.wait_workers_ready({"steady", "flaky", "refuses"})
+    with hamster.running({"steady", "flaky", "refuses"}):
         yield hamster
-    finally:
-        hamster.stop()
 
 
 def test_the_scan_finds_a_planted_secret():
     """The scan itself works: each secret, plain or base64, is found in a blob that holds it."""
     for value in SECRETS.values():
-        for form in forms(value):
+        for form in secret_scan.forms(value):
             assert leaks(b"before " + form + b" after")
     assert leaks(b"nothing to see") == []
 
@@ -105,30 +91,15 @@ def test_nothing_written_holds_a_secret(system: System):
     ]
     system.stop()  # flush and close every log before reading them
 
-    written: dict[str, bytes] = {}
-    for path in sorted(Path(system.home).rglob("*")):
-        if path.is_file() and path.name != "github.key":
-            written[str(path)] = path.read_bytes()
-    bootstrap = system.env["HAMSTER_KAFKA_BOOTSTRAP"]
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    topics = sorted(
-        t for t in consumer.topics() if t.startswith((system.namespace + ".", system.namespace + "-"))
-    )
-    consumer.close()
-    records = 0
-    for topic in topics:
-        for record in read_topic(system.kafka, topic):
-            records += 1
-            headers = b"".join(k.encode() + v for k, v in record.headers or [])
-            written[f"{topic}[{record.partition}]@{record.offset}"] = (
-                (record.key or b"") + record.value + headers
-            )
+    written = secret_scan.files_under(system.home, but="github.key")
+    records = secret_scan.topic_records(system)
+    written |= records
     for i, result in enumerate(outputs):
         written[f"cli output {i}"] = (result.stdout + result.stderr).encode()
 
     # The scan covered real material: logs, the database, the run log and the events.
     assert any(name.endswith("web.log") and blob for name, blob in written.items())
     assert any(name.endswith("hamster.db") for name in written)
-    assert records > 10 and any(".run-events[" in name for name in written)
+    assert len(records) > 10 and any(".run-events[" in name for name in written)
     found = {name: leaks(blob) for name, blob in written.items() if leaks(blob)}
     assert found == {}

@@ -18,7 +18,7 @@ from hamster.credentials import ApiToken
 from hamster.dashboard import Access, Dashboard, mount
 from hamster.dashboard.github_signin import GitHubSignIn
 from hamster.projection.sql import make_engine
-from tests.contract.test_api_contract import FakeSubscribers
+from tests.contract.fake_subscribers import FakeSubscribers
 from tests.fakegithub import FakeGitHub
 from tests.integration.system import free_port
 

@@ -10,19 +10,16 @@ database, the dashboard's pages) is searched for every secret value.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
 
 from hamster.execution import sandbox
 from hamster.settings import variables
-from streams.reader import read_topic
 from tests.fakegithub import FakeGitHub
+from tests.integration import secret_scan
 from tests.integration.fault_tools import run_log
 from tests.integration.system import SECRET, System, wait_until
 from tests.samples import from_fork, load, with_repo
@@ -101,6 +98,25 @@ def finished_run(system: System, repo: str, event: str = "pull_request", payload
     return str(run["run_id"])
 
 
+@pytest.fixture(scope="module")
+def attack_run(system: System) -> str:
+    """The run of a pull request to the attack subscriber, ended; its run id."""
+    return finished_run(system, "trust/attack")
+
+
+@pytest.fixture(scope="module")
+def probe_run(system: System) -> str:
+    """The run of a pull request to the probes subscriber, ended; its run id."""
+    return finished_run(system, "trust/probes")
+
+
+@pytest.fixture(scope="module")
+def trusting_run(system: System) -> str:
+    """The run of a fork's pull request to the subscriber that trusts forks, ended; its run id."""
+    payload = from_fork(with_repo(load("pull_request", "opened.payload.json"), "trust/trusting"), "mallory")
+    return finished_run(system, "trust/trusting", payload=payload)
+
+
 def log_of(system: System, run_id: str) -> str:
     done = system.cli("runs", "logs", run_id)
     assert done.returncode == 0, done.stderr
@@ -128,14 +144,13 @@ def results(text: str) -> dict[str, str]:
     return {what: how for what, how in (f for f in found if len(f) == 2) if what} if text else {}
 
 
-def test_a_pull_requests_shell_stage_reaches_nothing_of_the_worker(system: System):
+def test_a_pull_requests_shell_stage_reaches_nothing_of_the_worker(system: System, attack_run: str):
     """The attack stage (tests/pipelines/trust.py) finds no setting or worker variable in its environment,
     no worker process in /proc, no key, no database, no secrets directory, a HAMSTER_HOME that holds only the
     workspaces, nothing writable outside its workspace, and no loopback service: broker, controller or
     intake, directly, through slirp's gateway or the host's own address. Its granted secret is there,
     masked in what it printed."""
-    run_id = finished_run(system, "trust/attack")
-    text = log_of(system, run_id)
+    text = log_of(system, attack_run)
     found = {k: v for k, v in results(text).items() if k in ATTACK_RESULTS or k.startswith("worker-environ-")}
     assert found["attack"] == "finished" and "sandbox, network egress" in text
     assert found["granted"] == "pypi=***"
@@ -177,21 +192,21 @@ ATTACK_RESULTS = {
 }
 
 
-def test_the_probe_reaches_what_the_network_lets_it(system: System):
+def test_the_probe_reaches_what_the_network_lets_it(system: System, probe_run: str):
     """The same probe with network="host" reaches the broker and the intake (so "unreachable" above is the
     sandbox's doing), and with network="none" reaches nothing."""
-    run_id = finished_run(system, "trust/probes")
-    host, none = log_of(system, run_id).split("== none_probe", 1)
+    host, none = log_of(system, probe_run).split("== none_probe", 1)
     assert results(host)["broker"] == "REACHED" and results(host)["intake"] == "REACHED"
     assert not [k for k, v in results(none).items() if v == "REACHED"]
     assert results(none)["broker"].startswith("unreachable")
 
 
-def test_a_python_task_process_holds_no_setting_in_its_environment(system: System):
+def test_a_python_task_process_holds_no_setting_in_its_environment(system: System, attack_run: str):
     """The attack subscriber's Python task runs in a task process whose environment (os.environ and its
     /proc/self/environ) holds no HAMSTER_* setting and no HAMSTER_SECRET_*; it has its granted secret in
     ctx.secrets, in a trusted run."""
     [run] = [r for r in system.runs() if r["subscriber"] == "attack"]
+    assert run["run_id"] == attack_run
     peek = outputs(system, run["run_id"])["peek"]
     seen = set(peek["hamster_variables"])
     assert "HAMSTER_TEST_CANARY" in seen  # the pipeline's own variables stay
@@ -210,18 +225,26 @@ def comment(system: System, repo: str, number: int, body: str, user: str) -> Non
     assert system.post("issue_comment", payload)[0] == 202
 
 
+FORK_PR = from_fork(with_repo(load("pull_request", "opened.payload.json"), "trust/forks"), "mallory")
+
+
+@pytest.fixture(scope="module")
+def fork_run(system: System, fake: FakeGitHub) -> str:
+    """The run of mallory's pull request from her fork to the forks subscriber, ended; its run id."""
+    number, sha = FORK_PR["number"], FORK_PR["pull_request"]["head"]["sha"]
+    fake.pr_heads[("trust/forks", number)] = sha
+    fake.pr_forks[("trust/forks", number)] = "mallory/forks"
+    return finished_run(system, "trust/forks", payload=FORK_PR)
+
+
 def test_a_forks_pull_request_gets_no_secrets_until_a_writer_says_ok_to_test(
-    system: System, fake: FakeGitHub
+    system: System, fake: FakeGitHub, fork_run: str
 ):
     """A fork's pull request runs without its subscriber's secret (absent from the shell's environment and
     ctx.secrets) and may not comment; the run log says why. mallory (read) comments /ok-to-test: she is
     answered and nothing starts. octocat (write) comments it: the pull request's head runs again, trusted
     by octocat, with the secret (masked wherever it was printed) and its comment posted."""
-    payload = from_fork(with_repo(load("pull_request", "opened.payload.json"), "trust/forks"), "mallory")
-    number, sha = payload["number"], payload["pull_request"]["head"]["sha"]
-    fake.pr_heads[("trust/forks", number)] = sha
-    fake.pr_forks[("trust/forks", number)] = "mallory/forks"
-    fork_run = finished_run(system, "trust/forks", payload=payload)
+    number, sha = FORK_PR["number"], FORK_PR["pull_request"]["head"]["sha"]
     first = requested(system, fork_run)
     assert (first.trust.trusted, first.trust.reason, first.trust.head_repo) == (
         False,
@@ -265,21 +288,18 @@ def test_a_forks_pull_request_gets_no_secrets_until_a_writer_says_ok_to_test(
     )
 
 
-def test_a_subscriber_that_trusts_forks_gives_them_its_secrets(system: System):
+def test_a_subscriber_that_trusts_forks_gives_them_its_secrets(system: System, trusting_run: str):
     """trust_forks=True: a fork's pull request gets the secret, and the run log says it was by opting in."""
-    payload = from_fork(with_repo(load("pull_request", "opened.payload.json"), "trust/trusting"), "mallory")
-    run_id = finished_run(system, "trust/trusting", payload=payload)
-    assert requested(system, run_id).trust.reason == "trust-forks"
-    assert outputs(system, run_id)["uses_secret"] == {"has_secret": True, "trusted": True, "echo": "***"}
-
-
-def forms(value: str) -> list[bytes]:
-    raw = value.encode()
-    return [raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw)]
+    assert requested(system, trusting_run).trust.reason == "trust-forks"
+    assert outputs(system, trusting_run)["uses_secret"] == {
+        "has_secret": True,
+        "trusted": True,
+        "echo": "***",
+    }
 
 
 def leaks(blob: bytes) -> list[str]:
-    return [name for name, value in SECRETS.items() if any(form in blob for form in forms(value))]
+    return secret_scan.leaks(blob, SECRETS)
 
 
 def page(system: System, path: str) -> bytes:
@@ -287,12 +307,16 @@ def page(system: System, path: str) -> bytes:
         return bytes(answer.read())
 
 
-def test_nothing_any_run_wrote_holds_a_secret(system: System):
+def test_nothing_any_run_wrote_holds_a_secret(
+    system: System, attack_run: str, probe_run: str, fork_run: str, trusting_run: str
+):
     """Every topic record, every file under HAMSTER_HOME (worker and intake logs, the shell stages' log
     files, the database, artifacts) and the dashboard's pages and API of every run: no secret value, plain
-    or base64."""
-    run_ids = [r["run_id"] for r in system.runs()]
-    assert len(run_ids) >= 5
+    or base64. Every subscriber has run at least once (after the tests above, /ok-to-test's run too)."""
+    runs = system.runs()
+    run_ids = [r["run_id"] for r in runs]
+    assert {attack_run, probe_run, fork_run, trusting_run} <= set(run_ids)
+    assert {r["subscriber"] for r in runs} == SUBSCRIBERS
     written: dict[str, bytes] = {}
     for path in ("/", "/subscribers", "/api/runs?limit=100"):
         written[f"page {path}"] = page(system, path)
@@ -300,21 +324,8 @@ def test_nothing_any_run_wrote_holds_a_secret(system: System):
         for path in (f"/runs/{run_id}", f"/runs/{run_id}/log.txt", f"/api/runs/{run_id}"):
             written[f"page {path}"] = page(system, path)
     system.stop()  # flush and close every log before reading them
-    for path in sorted(Path(system.home).rglob("*")):
-        if path.is_file():
-            written[str(path)] = path.read_bytes()
-    bootstrap = system.env["HAMSTER_KAFKA_BOOTSTRAP"]
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    topics = sorted(
-        t for t in consumer.topics() if t.startswith((system.namespace + ".", system.namespace + "-"))
-    )
-    consumer.close()
-    for topic in topics:
-        for record in read_topic(system.kafka, topic):
-            headers = b"".join(k.encode() + v for k, v in record.headers or [])
-            written[f"{topic}[{record.partition}]@{record.offset}"] = (
-                (record.key or b"") + record.value + headers
-            )
+    written |= secret_scan.files_under(system.home)
+    written |= secret_scan.topic_records(system)
     # The search covered real material: logs, the database, shell logs, the run log, the logs topic.
     assert any(name.endswith("worker-1.log") and blob for name, blob in written.items())
     assert any(name.endswith("hamster.db") for name in written)

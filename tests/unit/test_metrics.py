@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hamster.metrics import Metrics, consumer_lag, rejection_reason
 from hamster.runs.events import RunFailed, RunSucceeded
-from tests.unit.test_lifecycle import RUN, failed, requested, succeeded
+from tests.unit.runs.records import RUN, failed, requested, succeeded
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float | None:

@@ -26,7 +26,7 @@ from hamster.runs.replay import (
     stage_index,
     started_by_delivery,
 )
-from tests.unit.test_lifecycle import RUN, failed, requested, started, succeeded
+from tests.unit.runs.records import RUN, failed, requested, started, succeeded
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

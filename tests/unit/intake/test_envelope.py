@@ -19,8 +19,8 @@ from hamster.intake.envelope import (
     kafka_headers,
     parse_webhook,
 )
+from tests.samples import WEBHOOKS
 
-WEBHOOKS = Path(__file__).parents[1] / "fixtures" / "github" / "webhooks"
 SAMPLES = sorted(WEBHOOKS.glob("*/*.json"))
 DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

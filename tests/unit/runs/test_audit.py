@@ -16,7 +16,7 @@ from hamster.runs.audit import (
 )
 from hamster.runs.events import encode_run_event
 from hamster.subscribers.changes import SubscriberDisabled, SubscriberEnabled, SubscriberPublished
-from tests.unit.test_lifecycle import failed, requested, started, succeeded
+from tests.unit.runs.records import failed, requested, started, succeeded
 
 
 def sealed_run():

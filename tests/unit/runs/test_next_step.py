@@ -18,7 +18,7 @@ from hamster.runs.next_step import (
     settle,
     wakes_at,
 )
-from tests.unit.test_lifecycle import at, claimed, failed, renewed, requested, skip, succeeded
+from tests.unit.runs.records import at, claimed, failed, renewed, requested, skip, succeeded
 
 
 def test_a_pending_stage_is_claimable_as_attempt_one():

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from hamster.runs.events import CancelRun, RunStage, StartRun, decode_run_control
-from tests.unit.test_lifecycle import requested
+from tests.unit.runs.records import requested
 
 
 def test_a_cancellation_written_before_commands_had_a_type_still_reads():

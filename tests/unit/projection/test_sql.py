@@ -5,7 +5,7 @@ from __future__ import annotations
 from hamster.projection.queries import get_run, list_runs
 from hamster.projection.sql import apply_batch, make_engine
 from hamster.runs.events import RunSucceeded
-from tests.unit.test_lifecycle import RUN, requested, started, succeeded
+from tests.unit.runs.records import RUN, requested, started, succeeded
 
 
 def records():

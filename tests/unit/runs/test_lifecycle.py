@@ -2,92 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
-from hamster import ids
 from hamster.errors import InvalidTransition
-from hamster.intake.github_events import EventInfo
 from hamster.runs.events import (
-    LeaseRenewed,
     RunCancelled,
     RunFailed,
-    RunRequested,
     RunSucceeded,
-    StageFailed,
-    StagesSkipped,
     StageStarted,
-    StageSucceeded,
 )
 from hamster.runs.lifecycle import RUN_TRANSITIONS, evolve, fold
-
-RUN = ids.run_id("delivery", "sub")
-
-
-def requested(pipeline=("a", "b")):
-    return RunRequested(
-        event_id="e1",
-        run_id=RUN,
-        seq=1,
-        subscriber="sub",
-        subscriber_version="v1",
-        pipeline=pipeline,
-        event=EventInfo(name="push", delivery_id="delivery"),
-    )
-
-
-def started(seq, index, attempt=1, stage=None, **fields):
-    return StageStarted(
-        event_id=f"e{seq}",
-        run_id=RUN,
-        seq=seq,
-        stage=stage or "ab"[index],
-        index=index,
-        attempt=attempt,
-        **fields,
-    )
-
-
-def succeeded(seq, index, attempt=1, output=None):
-    return StageSucceeded(
-        event_id=f"e{seq}",
-        run_id=RUN,
-        seq=seq,
-        stage="ab"[index],
-        index=index,
-        attempt=attempt,
-        output=output,
-        duration_ms=1.0,
-    )
-
-
-def failed(seq, index, attempt=1, retrying=False, **fields):
-    return StageFailed(
-        event_id=f"e{seq}",
-        run_id=RUN,
-        seq=seq,
-        stage="ab"[index],
-        index=index,
-        attempt=attempt,
-        error_type="E",
-        message="m",
-        duration_ms=1.0,
-        retrying=retrying,
-        **fields,
-    )
-
-
-def skip(seq, indexes, because="a"):
-    return StagesSkipped(
-        event_id=f"e{seq}",
-        run_id=RUN,
-        seq=seq,
-        stages=tuple("ab"[i] for i in indexes),
-        indexes=indexes,
-        because=because,
-        reason=f"stage {because} failed",
-    )
+from tests.unit.runs.records import RUN, at, claimed, failed, renewed, requested, started, succeeded
 
 
 def test_happy_path():
@@ -212,32 +137,6 @@ def test_the_state_carries_the_latest_hash():
         [requested().model_copy(update={"hash": "h1"}), started(2, 0).model_copy(update={"hash": "h2"})]
     )
     assert state.last_hash == "h2"
-
-
-T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-def at(seconds):
-    return T0 + timedelta(seconds=seconds)
-
-
-def renewed(seq, index, attempt, until_s, worker="w1", occurred_s=0.0, released=False):
-    return LeaseRenewed(
-        event_id=f"l{seq}-{until_s}",
-        run_id=RUN,
-        seq=seq,
-        stage="ab"[index],
-        index=index,
-        attempt=attempt,
-        until=at(until_s),
-        released=released,
-        worker=worker,
-        occurred_at=at(occurred_s),
-    )
-
-
-def claimed(seq, index, attempt, when_s, worker="w1", lease_s=30.0):
-    return started(seq, index, attempt, lease_s=lease_s, worker=worker, occurred_at=at(when_s))
 
 
 def test_a_claim_holds_the_stage_for_its_lease():
