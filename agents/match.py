@@ -30,8 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.dead_letters import set_aside
-from agents.subscribers import current_states
+from agents.plumbing import RunEnded, RunRecorder, set_aside_event, subscriber_states
 from hamster import ids, logs
 from hamster.github.client import client_for
 from hamster.github.forks import decide, is_ok_to_test, may_vouch, ok_to_test_event
@@ -61,7 +60,6 @@ from hamster.subscribers.matching import SubscriberIndex
 from hamster.subscribers.spec import SubscriberSpec
 from streams.app import Streams, send_acked
 from streams.reader import end_offset, patiently, requests_since
-from streams.run_recorder import RunEnded, RunRecorder
 from streams.topics import events_topic, run_events_topic
 
 log = logging.getLogger(__name__)
@@ -162,7 +160,7 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
         # number; the table changes rarely, so the index is rebuilt only when its raw contents changed.
         items = list(streams.subscribers.items())
         if index_of.get("items") != items:
-            enabled = [s.spec for s in current_states(streams).values() if s.enabled]
+            enabled = [s.spec for s in subscriber_states(streams).values() if s.enabled]
             index_of.update(items=items, index=SubscriberIndex(enabled))
         index: SubscriberIndex = index_of["index"]
         return index
@@ -175,9 +173,9 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             return
         names = {s.name for s in streams.catalog.subscribers}
         deadline = time.monotonic() + OWN_SUBSCRIBERS_WAIT_S
-        while not names <= set(current_states(streams)) and time.monotonic() < deadline:
+        while not names <= set(subscriber_states(streams)) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        missing = names - set(current_states(streams))
+        missing = names - set(subscriber_states(streams))
         if missing:
             log.warning(
                 "matching without subscriber(s) %s: not in the table after %.0f s",
@@ -343,7 +341,7 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             try:
                 envelope = decode_envelope(event.value)
             except (ValidationError, ValueError) as exc:
-                await set_aside(streams, "match", exc, event)
+                await set_aside_event(streams, "match", exc, event)
                 continue
             logs.bind(delivery_id=envelope.delivery_id)
             await own_subscribers_published()
@@ -375,7 +373,7 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
             position = (message.partition, message.offset)
             started = await _tries(_start_all, start_run, envelope, matched, info, position, report, before)
             if started is None:
-                await set_aside(streams, "match", RuntimeError("its runs could not be started"), event)
+                await set_aside_event(streams, "match", RuntimeError("its runs could not be started"), event)
                 continue
             remember_merge_group_runs(info, started, message.partition)
             await cancel_destroyed_merge_group(info)

@@ -15,10 +15,7 @@ import logging
 import time
 from typing import Any
 
-from pydantic import ValidationError
-
-from agents.dead_letters import set_aside
-from agents.subscribers import current_states
+from agents.plumbing import decoded, subscriber_states
 from hamster.execution.artifacts import ArtifactStore
 from hamster.execution.test_reports import check_annotations, check_summary, in_batches
 from hamster.github.client import GitHubClient, client_for
@@ -49,7 +46,7 @@ def _options(streams: Streams, name: str) -> ReportOptions | None:
     sub = streams.catalog.get(name)
     spec: SubscriberSpec | None = sub.spec if sub is not None else None
     if spec is None:
-        state = current_states(streams).get(name)
+        state = subscriber_states(streams).get(name)
         spec = state.spec if state is not None else None
     if spec is None:
         return None
@@ -190,12 +187,7 @@ def register(streams: Streams) -> None:
 
     @streams.app.agent(streams.run_events, name="hamster.reporting", concurrency=1)
     async def report_runs(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                record = decode_run_event(event.value)
-            except (ValidationError, ValueError) as exc:
-                await set_aside(streams, "reporting", exc, event)
-                continue
+        async for event, record in decoded(streams, "reporting", stream, decode_run_event):
             try:
                 await report_one(streams, github, record)
             except Exception:

@@ -47,6 +47,7 @@ from typing import Any, cast
 
 from mode import Service
 
+from agents.plumbing import RecordRefused, RunEnded, RunRecorder, RunView, set_aside
 from hamster import logs
 from hamster.errors import ConfigurationError, HamsterError, InvalidTransition
 from hamster.execution import sandbox, stage_logs
@@ -60,7 +61,6 @@ from hamster.github.objects import EventObjects
 from hamster.intake.envelope import decode_envelope
 from hamster.intake.github_events import event_info
 from hamster.pipelines.context import TaskContext
-from hamster.pipelines.graph import admission_index
 from hamster.pipelines.task import Task
 from hamster.runs.events import (
     RunFailed,
@@ -68,6 +68,7 @@ from hamster.runs.events import (
     StageFailed,
     StageStarted,
     StageSucceeded,
+    stage_request,
 )
 from hamster.runs.lifecycle import RunState
 from hamster.runs.next_step import (
@@ -81,12 +82,9 @@ from hamster.runs.next_step import (
     wakes_at,
 )
 from streams.app import Streams, send_acked
-from streams.dead_letter_codec import dead_letter, encode_dead_letter
 from streams.dead_letter_store import set_aside_already
 from streams.log_topic import LogSender
 from streams.reader import partition_for, patiently, read_at
-from streams.run_recorder import RecordRefused, RunEnded, RunRecorder
-from streams.run_view import RunView
 from streams.topics import dead_letters_topic, events_topic
 
 log = logging.getLogger(__name__)
@@ -536,9 +534,7 @@ class StageWorker(Service):
             if await patiently(set_aside_already, self.settings, *where, since_ms, what=topic):
                 continue
             task = record.topic.rsplit(".stage.", 1)[-1]
-            letter = dead_letter(f"stage {task}", exc, *where, record.key, record.value)
-            await send_acked(self.streams.dead_letters, record.topic, encode_dead_letter(letter))
-            log.error("stage request %s[%d]@%d set aside: %s", *where, letter.reason)
+            await set_aside(self.streams, f"stage {task}", exc, *where, record.key, record.value)
 
     # The reaper
     async def reap(self) -> None:
@@ -605,10 +601,7 @@ class StageWorker(Service):
             return
         envelope = decode_envelope(stored.value)
         info = event_info(envelope.event, envelope.delivery_id, envelope.payload)
-        index = admission_index(state.pipeline, requested.graph)
-        request = RunStage(
-            run_id=state.run_id, index=index, requested=requested, event=info, requested_offset=offset
-        )
+        request = stage_request(requested, info, offset)
         await send_acked(
             self.streams.stage_topic(request.stage), state.run_id, request.model_dump_json().encode()
         )

@@ -37,7 +37,7 @@ class Streams:
     dead_letters: Any = None  # records no agent could decode (streams.dead_letter_codec)
     reported: Any = None  # Table: run id → ReportState JSON (what GitHub was told; like the run log)
     merge_groups: Any = None  # Table: <repo>:<head sha> → GroupRuns JSON (partitioned like the events topic)
-    run_marks: Any = None  # where a starting worker begins to fold the run log (streams.run_view)
+    run_marks: Any = None  # where a starting worker begins to fold the run log (agents.plumbing.run_view)
     audit_checkpoints: Any = None  # signed checkpoints of the run log (hamster.runs.audit_checkpoints)
     logs: Any = None  # LogChunk records, key run id: what stages printed (hamster.execution.stage_logs)
     metrics: Metrics = field(default_factory=Metrics)  # served with Faust's sensors at the worker's /metrics
