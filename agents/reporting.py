@@ -73,22 +73,7 @@ async def _carry_out(
             action.target_url,
         )
     elif isinstance(action, StartCheck):
-        found = await github.call(
-            github.find_check_run, state.repo, state.sha, state.context, action.external_id
-        )
-        if found is None:
-            found = await github.call(
-                github.create_check_run,
-                state.repo,
-                state.sha,
-                state.context,
-                external_id=action.external_id,
-                details_url=action.details_url,
-                status="queued",
-                output={"title": action.title, "summary": action.summary},
-                actions=[button.as_github() for button in action.actions],
-            )
-        state = state.model_copy(update={"check_run_id": found})
+        state = state.model_copy(update={"check_run_id": await _start_check(github, state, action)})
     elif isinstance(action, SetDeploymentStatus) and state.deployment_id is not None:
         await github.call(
             github.create_deployment_status,
@@ -100,32 +85,56 @@ async def _carry_out(
             action.environment_url,
         )
     elif isinstance(action, UpdateCheck) and state.check_run_id is not None:
-        output: dict[str, Any] = {"title": action.title, "summary": action.summary}
-        batches: list[list[dict[str, Any]]] = []
-        if action.status == "completed":
-            # Test reports live beside the artifacts (a failed stage has no output to carry one).
-            store = ArtifactStore.for_settings(streams.settings)
-            reports = await asyncio.to_thread(store.reports, state.run_id)
-            if reports:
-                output["summary"] = f"{action.summary}\n\n{check_summary(reports)}"[:SUMMARY_MAX]
-                batches = in_batches(check_annotations(reports))
+        await _update_check(github, streams, state, action)
+    return state
+
+
+async def _start_check(github: GitHubClient, state: ReportState, action: StartCheck) -> Any:
+    """The id of the run's check run: the one already there (a record read again), else a new one."""
+    found = await github.call(github.find_check_run, state.repo, state.sha, state.context, action.external_id)
+    if found is None:
+        found = await github.call(
+            github.create_check_run,
+            state.repo,
+            state.sha,
+            state.context,
+            external_id=action.external_id,
+            details_url=action.details_url,
+            status="queued",
+            output={"title": action.title, "summary": action.summary},
+            actions=[button.as_github() for button in action.actions],
+        )
+    return found
+
+
+async def _update_check(
+    github: GitHubClient, streams: Streams, state: ReportState, action: UpdateCheck
+) -> None:
+    output: dict[str, Any] = {"title": action.title, "summary": action.summary}
+    batches: list[list[dict[str, Any]]] = []
+    if action.status == "completed":
+        # Test reports live beside the artifacts (a failed stage has no output to carry one).
+        store = ArtifactStore.for_settings(streams.settings)
+        reports = await asyncio.to_thread(store.reports, state.run_id)
+        if reports:
+            output["summary"] = f"{action.summary}\n\n{check_summary(reports)}"[:SUMMARY_MAX]
+            batches = in_batches(check_annotations(reports))
+    await github.call(
+        github.update_check_run,
+        state.repo,
+        state.check_run_id,
+        status=action.status,
+        conclusion=action.conclusion,
+        output={**output, "annotations": batches[0]} if batches else output,
+        actions=[button.as_github() for button in action.actions],
+    )
+    for batch in batches[1:]:  # GitHub appends each request's annotations to the earlier ones
         await github.call(
             github.update_check_run,
             state.repo,
             state.check_run_id,
-            status=action.status,
-            conclusion=action.conclusion,
-            output={**output, "annotations": batches[0]} if batches else output,
-            actions=[button.as_github() for button in action.actions],
+            output={**output, "annotations": batch},
         )
-        for batch in batches[1:]:  # GitHub appends each request's annotations to the earlier ones
-            await github.call(
-                github.update_check_run,
-                state.repo,
-                state.check_run_id,
-                output={**output, "annotations": batch},
-            )
-    return state
 
 
 async def report_one(streams: Streams, github: GitHubClient, record: RunEvent) -> None:

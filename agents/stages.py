@@ -350,6 +350,37 @@ class StageWorker(Service):
         masked: list[str],
     ) -> Outcome | None:
         """Run the attempt while holding its lease; None when it was stopped (``stopped_because``)."""
+        ctx = self._context(attempt, state, offer, stage_log, available, masked)
+        if isinstance(ctx, Failed):
+            return ctx
+        context = contextvars.copy_context()  # the attempt's own, where its logging finds its log
+        context.run(stage_logs.CURRENT.set, stage_log.write)
+        job = asyncio.get_running_loop().create_task(
+            execute(
+                attempt.task,
+                ctx,
+                killable=True,
+                max_output_bytes=self.settings.max_output_bytes,
+                processes=self.processes,
+            ),
+            context=context,
+        )
+        attempt.job = job
+        await self._hold_lease(attempt, state, job)
+        if attempt.stopped_because is not None:
+            return None
+        return job.result()
+
+    def _context(
+        self,
+        attempt: Attempt,
+        state: RunState,
+        offer: RunStage,
+        stage_log: stage_logs.StageLog,
+        available: dict[str, str],
+        masked: list[str],
+    ) -> TaskContext | Failed:
+        """What the attempt's task is given, or why it cannot run (a secret it is granted is missing)."""
         stage = state.stages[attempt.index]
         spec = self.streams.catalog.get(state.subscriber)
         granted = grant(available, spec.spec.secrets if spec else (), trusted=state.trusted)
@@ -366,7 +397,7 @@ class StageWorker(Service):
                 f"neither {where} nor HAMSTER_SECRET_<NAME> holds"
             )
             return Failed("ConfigurationError", message, "", 0.0, retryable=False)
-        ctx = TaskContext(
+        return TaskContext(
             event=offer.event,
             params={**state.params, **stage.params},
             outputs=state.outputs_for(attempt.index),
@@ -381,19 +412,9 @@ class StageWorker(Service):
             trusted=state.trusted,
             masked=tuple(masked),
         )
-        context = contextvars.copy_context()  # the attempt's own, where its logging finds its log
-        context.run(stage_logs.CURRENT.set, stage_log.write)
-        job = asyncio.get_running_loop().create_task(
-            execute(
-                attempt.task,
-                ctx,
-                killable=True,
-                max_output_bytes=self.settings.max_output_bytes,
-                processes=self.processes,
-            ),
-            context=context,
-        )
-        attempt.job = job
+
+    async def _hold_lease(self, attempt: Attempt, state: RunState, job: asyncio.Task[Outcome]) -> None:
+        """Renew the attempt's lease while ``job`` runs; stop it (``_stop``) when it may no longer run."""
         changed = self.view.run_changed(state.run_id)
         lease_s = self.settings.stage_lease_s
         held_until = state.stages[attempt.index].lease_until or now() + timedelta(seconds=lease_s)
@@ -417,10 +438,7 @@ class StageWorker(Service):
                 next_renewal = time.monotonic() + lease_s / 3
             if reason is not None:
                 await self._stop(attempt, reason)
-                return None
-        if attempt.stopped_because is not None:
-            return None
-        return job.result()
+                return
 
     def _lost(self, attempt: Attempt) -> str | None:
         """Why the attempt may no longer run (the run ended, another attempt took over), or None."""
