@@ -169,10 +169,10 @@ class Matcher:
         self.last_prune: dict[int, float] = {}
         self._index_items: list[Any] | None = None  # the subscribers table's raw items ``_index`` is of
         self._index = SubscriberIndex([])
-        self.taken: dict[
-            int, tuple[int, int]
-        ] = {}  # events partition → (generation, its end when first read)
-        self.earlier: dict[int, Earlier] = {}  # … → the runs requested before then
+        # Events partition → (consumer generation, the partition's end when first read in it), and the runs
+        # requested before then.
+        self.taken: dict[int, tuple[int, int]] = {}
+        self.earlier: dict[int, Earlier] = {}
 
     async def handle(self, event: Any, envelope: EventEnvelope) -> None:
         """Start the runs of one webhook and answer what it asks; mark it seen once that is done."""
@@ -200,9 +200,8 @@ class Matcher:
         await self.cancel_destroyed_merge_group(info)
         if not matched:
             log.info("delivery %s (%s): no subscriber matched", envelope.delivery_id, envelope.event)
-        self.streams.deliveries[key] = json.dumps(
-            {"at": time.time(), "partition": message.partition}
-        ).encode()
+        seen = {"at": time.time(), "partition": message.partition}
+        self.streams.deliveries[key] = json.dumps(seen).encode()
         self.prune(message.partition)
 
     async def answer(self, asks: Asks, info: EventInfo) -> None:
