@@ -1,7 +1,10 @@
 """One module per agent, in flow order: subscribers, schedules (announces schedule ticks as events; not a
 Faust agent), match, lanes, stages (this worker's stage slots: not a Faust agent, see its docstring),
 run_control (cancels, reruns and approvals), projection, reporting, check_actions (GitHub's buttons on the
-check runs reporting made), audit_checkpoints (signs checkpoints of the run log: not a Faust agent)."""
+check runs reporting made), audit_checkpoints (signs checkpoints of the run log: not a Faust agent).
+
+``plumbing`` is what they share (decode-or-dead-letter, the subscribers table, the run view and recorder):
+the one module of this package an agent imports."""
 
 from __future__ import annotations
 
@@ -19,9 +22,8 @@ from agents import (
     stages,
     subscribers,
 )
+from agents.plumbing import RunRecorder, RunView
 from streams.app import Streams
-from streams.run_recorder import RunRecorder
-from streams.run_view import RunView
 
 
 def register_all(streams: Streams, engine: Engine) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agents.plumbing import RunView
 from hamster import logs
 from hamster.errors import HamsterError
 from hamster.github.check_actions import (
@@ -41,7 +42,6 @@ from hamster.runs.events import CancelRun, DecideStage
 from streams.app import Streams, send_acked
 from streams.reader import partition_for
 from streams.rerun import rerun_run
-from streams.run_view import RunView
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
-from agents.dead_letters import set_aside
+from agents.plumbing import decoded
 from hamster import logs
 from hamster.runs.events import CancelRun, RunStage
 from hamster.subscribers.concurrency import (
@@ -54,12 +52,7 @@ def register(streams: Streams) -> None:
 
     @streams.app.agent(streams.lanes, name="hamster.lanes", concurrency=1)
     async def lanes(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                command = LANE_COMMAND.validate_json(event.value)
-            except ValidationError as exc:
-                await set_aside(streams, "lanes", exc, event)
-                continue
+        async for _, command in decoded(streams, "lanes", stream, LANE_COMMAND.validate_json):
             logs.bind(run_id=command.run_id)
             key = command.book.encode()
             raw = books.get(key)

@@ -17,6 +17,9 @@ A write that fails (Kafka away) is tried again for a while; if it still fails, t
 dead letters (from where ``hamster dlq replay`` sends it back) and is not marked seen: a webhook is never
 acknowledged with its runs half-started. A run requested but never admitted is offered again by the
 reaper (``agents.stages``).
+
+The agent decodes each webhook (``agents.plumbing.decoded``), asks ``hamster.runs.starting`` what it asks
+and how each matching subscriber's run is requested and admitted, and carries that out (``Matcher``).
 """
 
 from __future__ import annotations
@@ -26,23 +29,18 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
-from agents.dead_letters import set_aside
-from agents.subscribers import current_states
-from hamster import ids, logs
+from agents.plumbing import RunEnded, RunRecorder, decoded, set_aside_event, subscriber_states
+from hamster import logs
 from hamster.github.client import client_for
-from hamster.github.forks import decide, is_ok_to_test, may_vouch, ok_to_test_event
+from hamster.github.forks import may_vouch, ok_to_test_event
 from hamster.github.forks import refusal as ok_refusal
-from hamster.github.reporting import is_own_comment, is_own_deployment_status
 from hamster.intake.envelope import EventEnvelope, decode_envelope, encode_envelope
 from hamster.intake.github_events import EventInfo, event_info
-from hamster.pipelines.graph import admission_index
-from hamster.runs.approvals import Verb, command_of, may_decide, refusal, waiting
-from hamster.runs.audit import seal
-from hamster.runs.events import DecideStage, RunFailed, RunRequested, RunStage
+from hamster.runs.approvals import Verb, may_decide, refusal, waiting
+from hamster.runs.events import DecideStage, RunFailed, RunRequested, RunStage, stage_request
 from hamster.runs.merge_groups import (
     GroupRun,
     GroupRuns,
@@ -54,17 +52,18 @@ from hamster.runs.merge_groups import (
     remember,
 )
 from hamster.runs.replay import replay_reports
-from hamster.subscribers.concurrency import Policy, lane_of
-from hamster.subscribers.dispatch import params_of
-from hamster.subscribers.lane_commands import FileRun, lanes_key
+from hamster.runs.starting import Asks, admission, run_requested, webhook_asks
+from hamster.subscribers.lane_commands import FileRun
 from hamster.subscribers.matching import SubscriberIndex
 from hamster.subscribers.spec import SubscriberSpec
 from streams.app import Streams, send_acked
 from streams.reader import end_offset, patiently, requests_since
-from streams.run_recorder import RunEnded, RunRecorder
 from streams.topics import events_topic, run_events_topic
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Earlier = dict[str, tuple[int, RunRequested]]  # run id → (run-log offset, its RunRequested)
 
 PRUNE_EVERY_S = 600.0
 CLOCK_MARGIN_MS = 5 * 60 * 1000
@@ -149,161 +148,171 @@ async def vouch_from_comment(streams: Streams, info: EventInfo) -> None:
 
 
 def register(streams: Streams, recorder: RunRecorder) -> None:
-    app = streams.app
-    window_s = streams.settings.redelivery_window_days * 86400
-    last_prune: dict[int, float] = {}
-    ready: list[bool] = []  # set once this worker's own subscribers were seen in the table
-    index_of: dict[str, Any] = {}  # "items": the subscribers table's raw items the "index" was built from
-    taken: dict[int, tuple[int, int]] = {}  # events partition → (generation, its end when first read in it)
-    earlier: dict[int, dict[str, tuple[int, RunRequested]]] = {}  # … → the runs requested before then
+    matcher = Matcher(streams, recorder)
 
-    def subscriber_index() -> SubscriberIndex:
+    @streams.app.agent(streams.events, name="hamster.match", concurrency=1)
+    async def match(stream: Any) -> None:
+        async for event, envelope in decoded(streams, "match", stream, decode_envelope):
+            await matcher.handle(event, envelope)
+
+
+class Matcher:
+    """The match agent on this worker: what it remembers between webhooks, and the steps it carries out
+    for each one (``handle``)."""
+
+    def __init__(self, streams: Streams, recorder: RunRecorder) -> None:
+        self.streams = streams
+        self.recorder = recorder
+        self.window_s = streams.settings.redelivery_window_days * 86400
+        self.predicates = {s.name: s.when for s in streams.catalog.subscribers if s.when is not None}
+        self.own_subscribers_seen = False
+        self.last_prune: dict[int, float] = {}
+        self._index_items: list[Any] | None = None  # the subscribers table's raw items ``_index`` is of
+        self._index = SubscriberIndex([])
+        # Events partition → (consumer generation, the partition's end when first read in it), and the runs
+        # requested before then.
+        self.taken: dict[int, tuple[int, int]] = {}
+        self.earlier: dict[int, Earlier] = {}
+
+    async def handle(self, event: Any, envelope: EventEnvelope) -> None:
+        """Start the runs of one webhook and answer what it asks; mark it seen once that is done."""
+        message = event.message
+        logs.bind(delivery_id=envelope.delivery_id)
+        await self.own_subscribers_published()
+        key = envelope.delivery_id.encode()
+        # A replay carries a new delivery id (its original is ``replay_of``), so it passes this filter
+        # once, and a redelivered replay is filtered like any other redelivery.
+        if self.streams.deliveries.get(key) is not None:
+            log.info("delivery %s: redelivery, ignored", envelope.delivery_id)
+            return
+        info = event_info(envelope.event, envelope.delivery_id, envelope.payload)
+        asks = webhook_asks(info)
+        await self.answer(asks, info)
+        matched = self.subscriber_index().match(info, self.predicates) if asks.may_start else []
+        position, report = (message.partition, message.offset), replay_reports(message.headers)
+        runs = [(spec, run_requested(envelope, spec, info, position, report)) for spec in matched]
+        before = await self.earlier_requests(message) if runs else {}
+        started = await _tries(lambda: self.start_all(runs, info, before))
+        if started is None:
+            await set_aside_event(self.streams, "match", RuntimeError("its runs could not be started"), event)
+            return
+        self.remember_merge_group_runs(info, started, message.partition)
+        await self.cancel_destroyed_merge_group(info)
+        if not matched:
+            log.info("delivery %s (%s): no subscriber matched", envelope.delivery_id, envelope.event)
+        seen = {"at": time.time(), "partition": message.partition}
+        self.streams.deliveries[key] = json.dumps(seen).encode()
+        self.prune(message.partition)
+
+    async def answer(self, asks: Asks, info: EventInfo) -> None:
+        """Carry out an ``/approve``, ``/deny`` or ``/ok-to-test`` comment."""
+        if asks.verb is not None:
+            try:
+                await decide_from_comment(self.streams, self.recorder, info, asks.verb)
+            except Exception:  # GitHub did not answer: the person can comment again
+                log.exception("delivery %s: %s not carried out", info.delivery_id, asks.verb)
+        if asks.ok_to_test:
+            try:
+                await vouch_from_comment(self.streams, info)
+            except Exception:  # GitHub did not answer: the person can comment again
+                log.exception("delivery %s: /ok-to-test not carried out", info.delivery_id)
+
+    def subscriber_index(self) -> SubscriberIndex:
         # Parsing and filing every subscriber for each event would make matching cost grow with their
         # number; the table changes rarely, so the index is rebuilt only when its raw contents changed.
-        items = list(streams.subscribers.items())
-        if index_of.get("items") != items:
-            enabled = [s.spec for s in current_states(streams).values() if s.enabled]
-            index_of.update(items=items, index=SubscriberIndex(enabled))
-        index: SubscriberIndex = index_of["index"]
-        return index
+        items = list(self.streams.subscribers.items())
+        if self._index_items != items:
+            enabled = [s.spec for s in subscriber_states(self.streams).values() if s.enabled]
+            self._index_items, self._index = items, SubscriberIndex(enabled)
+        return self._index
 
-    async def own_subscribers_published() -> None:
+    async def own_subscribers_published(self) -> None:
         # On a first start the table is empty until this worker's subscribers arrive through it, and a
         # webhook matched before then would start nothing. Wait for them, but only so long: a rebalance
         # waits for this event to finish, and the table's updates pause during one.
-        if ready:
+        if self.own_subscribers_seen:
             return
-        names = {s.name for s in streams.catalog.subscribers}
+        names = {s.name for s in self.streams.catalog.subscribers}
         deadline = time.monotonic() + OWN_SUBSCRIBERS_WAIT_S
-        while not names <= set(current_states(streams)) and time.monotonic() < deadline:
+        while not names <= set(subscriber_states(self.streams)) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        missing = names - set(current_states(streams))
+        missing = names - set(subscriber_states(self.streams))
         if missing:
             log.warning(
                 "matching without subscriber(s) %s: not in the table after %.0f s",
                 ", ".join(sorted(missing)),
                 OWN_SUBSCRIBERS_WAIT_S,
             )
-        ready.append(True)
+        self.own_subscribers_seen = True
 
-    def prune(partition: int) -> None:
-        # Deletes go to the changelog partition of the record being processed, so only keys that live in
-        # that partition may be deleted here; the first-seen record remembers its partition for this.
-        now = time.time()
-        if now - last_prune.get(partition, 0.0) < PRUNE_EVERY_S:
-            return
-        last_prune[partition] = now
-        for key, raw in list(streams.deliveries.items()):
-            seen = json.loads(raw)
-            if seen["partition"] == partition and now - seen["at"] > window_s:
-                del streams.deliveries[key]
-        prune_merge_groups(partition, now)
-
-    async def earlier_requests(message: Any) -> dict[str, tuple[int, RunRequested]]:
+    async def earlier_requests(self, message: Any) -> Earlier:
         """The runs already requested in the run log, for a webhook a worker before this one may have
         matched: one that was in the partition when this worker began reading it, uncommitted. (That worker
         may have died after writing a run's RunRequested, before the webhook counted as seen.)"""
         partition = message.partition
-        generation = app.consumer_generation_id
-        if taken.get(partition, (None, 0))[0] != generation:
-            kafka = streams.settings.kafka
+        generation = self.streams.app.consumer_generation_id
+        if self.taken.get(partition, (None, 0))[0] != generation:
+            settings = self.streams.settings
             # Runs are requested after their webhook was stored; the margin allows for clocks apart.
             since_ms = int((message.timestamp or 0) * 1000) - CLOCK_MARGIN_MS
-            events, run_log = events_topic(streams.settings), run_events_topic(streams.settings)
-            end = await patiently(end_offset, kafka, events, partition, what=events)
-            found = await patiently(requests_since, kafka, run_log, since_ms, what=run_log)
-            taken[partition] = (generation, end)
-            earlier[partition] = found
-        return earlier[partition] if message.offset < taken[partition][1] else {}
+            events, run_log = events_topic(settings), run_events_topic(settings)
+            end = await patiently(end_offset, settings.kafka, events, partition, what=events)
+            found = await patiently(requests_since, settings.kafka, run_log, since_ms, what=run_log)
+            self.taken[partition] = (generation, end)
+            self.earlier[partition] = found
+        return self.earlier[partition] if message.offset < self.taken[partition][1] else {}
 
-    async def start_run(
-        envelope: EventEnvelope,
-        spec: SubscriberSpec,
-        info: Any,
-        position: tuple[int, int],
-        report: bool,
-        before: dict[str, tuple[int, RunRequested]],
+    async def start_all(
+        self, runs: list[tuple[SubscriberSpec, RunRequested]], info: EventInfo, before: Earlier
+    ) -> list[RunStage | None]:
+        return [await self.start(spec, requested, info, before) for spec, requested in runs]
+
+    async def start(
+        self, spec: SubscriberSpec, requested: RunRequested, info: EventInfo, before: Earlier
     ) -> RunStage | None:
-        """Start the run; its first stage request, or None when it failed at once."""
-        run_id = ids.run_id(envelope.delivery_id, spec.name)
-        replay_of = envelope.replay_of
-        policy = Policy(spec.concurrency, spec.max_parallel)
-        lane = lane_of(info) if policy.governed else None
-        requested = RunRequested(
-            event_id=ids.event_id(run_id, 1),
-            run_id=run_id,
-            seq=1,
-            subscriber=spec.name,
-            subscriber_version=spec.version,
-            pipeline=spec.pipeline,
-            graph=spec.graph,
-            params={**spec.params, **params_of(info)},
-            event=info.model_copy(update={"payload": {}}),
-            events_offset=position,
-            # A replayed webhook has a delivery id of its own; its runs link to the original delivery's.
-            replay=replay_of is not None,
-            replay_of=replay_of,
-            original_run_id=ids.run_id(replay_of, spec.name) if replay_of else None,
-            report=replay_of is None or report,
-            lane=lane,
-            trust=decide(info, trust_forks=spec.trust_forks),
-        )
-        requested = seal(requested, "")
+        """Record the run's ``RunRequested`` (unless the log has it) and admit it to the workers; its first
+        stage request, or None when it had ended already or failed at once."""
+        run_id = requested.run_id
         if run_id in before:
             # Requested already: go on from the record in the log (its hash chains the run's next record).
-            requested_offset, requested = before[run_id]
-            log.warning(
-                "run %s: already requested (run log offset %d); not written again", run_id, requested_offset
-            )
+            offset, in_log = before[run_id]
+            log.warning("run %s: already requested (run log offset %d); not written again", run_id, offset)
         else:
-            found = await recorder.request(requested)
+            found = await self.recorder.request(requested)
             if found is None:
                 log.info("run %s: already requested and ended; nothing to start", run_id)
                 return None
-            requested_offset, requested = found
-        index = admission_index(requested.pipeline, requested.graph)
-        request = RunStage(
-            run_id=run_id,
-            index=index,
-            attempt=1,
-            requested=requested,
-            event=info,
-            requested_offset=requested_offset,
-        )
-        first = request.stage
-        if first not in streams.stages:
-            state = recorder.view.state(run_id)
-            if state is not None:
-                reason = f"task {first} is not registered on this worker (subscriber version skew?)"
-                with contextlib.suppress(RunEnded):
-                    await recorder.record(state, RunFailed, stage=first, reason=reason)
-                log.error("run %s: %s", run_id, reason)
+            offset, in_log = found
+        request = stage_request(in_log, info, offset)
+        if request.stage not in self.streams.stages:
+            await self.fail_unregistered(request)
             return None
-        if lane is None:
-            await send_acked(streams.stages[first], run_id, request.model_dump_json().encode())
+        admitted = admission(spec, request, requested.lane)
+        if isinstance(admitted, FileRun):
+            await send_acked(self.streams.lanes, admitted.repo, admitted.model_dump_json().encode())
         else:
-            # The lanes agent decides when it starts and whether it supersedes runs in flight.
-            filed = FileRun(
-                subscriber=spec.name,
-                repo=lanes_key(info),
-                run_id=run_id,
-                lane=lane,
-                concurrency=policy.concurrency,
-                max_parallel=policy.max_parallel,
-                request=request.model_dump_json(),
-            )
-            await send_acked(streams.lanes, filed.repo, filed.model_dump_json().encode())
-        log.info("run %s: requested (subscriber %s, delivery %s)", run_id, spec.name, envelope.delivery_id)
+            await send_acked(self.streams.stages[request.stage], run_id, admitted.model_dump_json().encode())
+        log.info("run %s: requested (subscriber %s, delivery %s)", run_id, spec.name, info.delivery_id)
         return request
+
+    async def fail_unregistered(self, request: RunStage) -> None:
+        state = self.recorder.view.state(request.run_id)
+        if state is not None:
+            reason = f"task {request.stage} is not registered on this worker (subscriber version skew?)"
+            with contextlib.suppress(RunEnded):
+                await self.recorder.record(state, RunFailed, stage=request.stage, reason=reason)
+            log.error("run %s: %s", request.run_id, reason)
 
     # Merge queues (hamster.runs.merge_groups): the runs a merge group starts are remembered, and cancelled
     # when GitHub destroys the group unmerged. Table writes go to the changelog partition of the record being
     # processed: a group's key lives in the events partition of its repository.
-    def remember_merge_group_runs(info: EventInfo, started: list[RunStage | None], partition: int) -> None:
+    def remember_merge_group_runs(
+        self, info: EventInfo, started: list[RunStage | None], partition: int
+    ) -> None:
         key = group_key(info)
         if key is None or is_destroyed(info):
             return
-        raw = streams.merge_groups.get(key.encode())
+        raw = self.streams.merge_groups.get(key.encode())
         book = GroupRuns.model_validate_json(raw) if raw else None
         for request in started:
             if request is not None:
@@ -314,87 +323,44 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
                 )
                 book = remember(book, run, partition, time.time())
         if book is not None and book.model_dump_json().encode() != raw:
-            streams.merge_groups[key.encode()] = book.model_dump_json().encode()
+            self.streams.merge_groups[key.encode()] = book.model_dump_json().encode()
 
-    async def cancel_destroyed_merge_group(info: EventInfo) -> None:
+    async def cancel_destroyed_merge_group(self, info: EventInfo) -> None:
         key = group_key(info)
         if key is None or not is_destroyed(info):
             return
-        raw = streams.merge_groups.get(key.encode())
+        raw = self.streams.merge_groups.get(key.encode())
         reason = destroyed_reason(info)
         book = GroupRuns.model_validate_json(raw) if raw else None
         for cancel in on_destroyed(book, reason):
-            await send_acked(streams.run_control, cancel.run_id, cancel.model_dump_json().encode())
+            await send_acked(self.streams.run_control, cancel.run_id, cancel.model_dump_json().encode())
             log.info("run %s: cancelled, merge group %s destroyed (%s)", cancel.run_id, key, reason)
         if raw is not None:
-            del streams.merge_groups[key.encode()]
+            del self.streams.merge_groups[key.encode()]
 
-    def prune_merge_groups(partition: int, now: float) -> None:
-        # Called by ``prune``; like it, deletes only the keys of the partition being processed.
-        for key, raw in list(streams.merge_groups.items()):
+    def prune(self, partition: int) -> None:
+        # Deletes go to the changelog partition of the record being processed, so only keys that live in
+        # that partition may be deleted here; the first-seen record remembers its partition for this.
+        now = time.time()
+        if now - self.last_prune.get(partition, 0.0) < PRUNE_EVERY_S:
+            return
+        self.last_prune[partition] = now
+        for key, raw in list(self.streams.deliveries.items()):
+            seen = json.loads(raw)
+            if seen["partition"] == partition and now - seen["at"] > self.window_s:
+                del self.streams.deliveries[key]
+        for key, raw in list(self.streams.merge_groups.items()):
             book = GroupRuns.model_validate_json(raw)
             if book.partition == partition and is_stale(book, now):
-                del streams.merge_groups[key]
-
-    @app.agent(streams.events, name="hamster.match", concurrency=1)
-    async def match(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            try:
-                envelope = decode_envelope(event.value)
-            except (ValidationError, ValueError) as exc:
-                await set_aside(streams, "match", exc, event)
-                continue
-            logs.bind(delivery_id=envelope.delivery_id)
-            await own_subscribers_published()
-            key = envelope.delivery_id.encode()
-            # A replay carries a new delivery id (its original is ``replay_of``), so it passes this filter
-            # once, and a redelivered replay is filtered like any other redelivery.
-            if streams.deliveries.get(key) is not None:
-                log.info("delivery %s: redelivery, ignored", envelope.delivery_id)
-                continue
-            info = event_info(envelope.event, envelope.delivery_id, envelope.payload)
-            predicates = {s.name: s.when for s in streams.catalog.subscribers if s.when is not None}
-            # A comment Hamster wrote never starts a run, or a comment task could trigger itself; nor does
-            # a deployment status it posted.
-            own = is_own_comment(info) or is_own_deployment_status(info)
-            verb = None if own else command_of(info)
-            if verb is not None:
-                try:
-                    await decide_from_comment(streams, recorder, info, verb)
-                except Exception:  # GitHub did not answer: the person can comment again
-                    log.exception("delivery %s: %s not carried out", envelope.delivery_id, verb)
-            if not own and is_ok_to_test(info):
-                try:
-                    await vouch_from_comment(streams, info)
-                except Exception:  # GitHub did not answer: the person can comment again
-                    log.exception("delivery %s: /ok-to-test not carried out", envelope.delivery_id)
-            matched = [] if own else subscriber_index().match(info, predicates)
-            before = await earlier_requests(message) if matched else {}
-            report = replay_reports(message.headers)
-            position = (message.partition, message.offset)
-            started = await _tries(_start_all, start_run, envelope, matched, info, position, report, before)
-            if started is None:
-                await set_aside(streams, "match", RuntimeError("its runs could not be started"), event)
-                continue
-            remember_merge_group_runs(info, started, message.partition)
-            await cancel_destroyed_merge_group(info)
-            if not matched:
-                log.info("delivery %s (%s): no subscriber matched", envelope.delivery_id, envelope.event)
-            streams.deliveries[key] = json.dumps({"at": time.time(), "partition": message.partition}).encode()
-            prune(message.partition)
+                del self.streams.merge_groups[key]
 
 
-async def _start_all(start_run: Any, envelope: Any, matched: Any, info: Any, *args: Any) -> list[Any]:
-    return [await start_run(envelope, spec, info, *args) for spec in matched]
-
-
-async def _tries(start: Any, *args: Any) -> Any:
-    """``await start(*args)`` until it succeeds (its result), START_TRIES times at most (else None). Run ids
+async def _tries(start: Callable[[], Awaitable[T]]) -> T | None:
+    """``await start()`` until it succeeds (its result), START_TRIES times at most (else None). Run ids
     are deterministic, so trying again lands on the same runs."""
     for attempt in range(START_TRIES):
         try:
-            return await start(*args)
+            return await start()
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -16,10 +16,9 @@ import asyncio
 import logging
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from agents.dead_letters import set_aside
+from agents.plumbing import decode_or_set_aside
 from hamster.kafka_access import KafkaAccess
 from hamster.projection.sql import Item, apply, apply_records, missing_before
 from hamster.runs.events import RunEvent, decode_run_event
@@ -42,12 +41,9 @@ def register(streams: Streams, engine: Engine) -> None:
         async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN_S):
             items: list[Item] = []
             for event in events:
-                try:
-                    record: RunEvent = decode_run_event(event.value)
-                except (ValidationError, ValueError) as exc:
-                    await set_aside(streams, "projection", exc, event)
-                    continue
-                items.append((event.message.partition, event.message.offset, record))
+                record = await decode_or_set_aside(streams, "projection", decode_run_event, event)
+                if record is not None:
+                    items.append((event.message.partition, event.message.offset, record))
             delay = 1.0
             while True:
                 try:

@@ -15,10 +15,7 @@ import logging
 import time
 from typing import Any
 
-from pydantic import ValidationError
-
-from agents.dead_letters import set_aside
-from agents.subscribers import current_states
+from agents.plumbing import decoded, subscriber_states
 from hamster.execution.artifacts import ArtifactStore
 from hamster.execution.test_reports import check_annotations, check_summary, in_batches
 from hamster.github.client import GitHubClient, client_for
@@ -49,7 +46,7 @@ def _options(streams: Streams, name: str) -> ReportOptions | None:
     sub = streams.catalog.get(name)
     spec: SubscriberSpec | None = sub.spec if sub is not None else None
     if spec is None:
-        state = current_states(streams).get(name)
+        state = subscriber_states(streams).get(name)
         spec = state.spec if state is not None else None
     if spec is None:
         return None
@@ -76,22 +73,7 @@ async def _carry_out(
             action.target_url,
         )
     elif isinstance(action, StartCheck):
-        found = await github.call(
-            github.find_check_run, state.repo, state.sha, state.context, action.external_id
-        )
-        if found is None:
-            found = await github.call(
-                github.create_check_run,
-                state.repo,
-                state.sha,
-                state.context,
-                external_id=action.external_id,
-                details_url=action.details_url,
-                status="queued",
-                output={"title": action.title, "summary": action.summary},
-                actions=[button.as_github() for button in action.actions],
-            )
-        state = state.model_copy(update={"check_run_id": found})
+        state = state.model_copy(update={"check_run_id": await _start_check(github, state, action)})
     elif isinstance(action, SetDeploymentStatus) and state.deployment_id is not None:
         await github.call(
             github.create_deployment_status,
@@ -103,32 +85,56 @@ async def _carry_out(
             action.environment_url,
         )
     elif isinstance(action, UpdateCheck) and state.check_run_id is not None:
-        output: dict[str, Any] = {"title": action.title, "summary": action.summary}
-        batches: list[list[dict[str, Any]]] = []
-        if action.status == "completed":
-            # Test reports live beside the artifacts (a failed stage has no output to carry one).
-            store = ArtifactStore.for_settings(streams.settings)
-            reports = await asyncio.to_thread(store.reports, state.run_id)
-            if reports:
-                output["summary"] = f"{action.summary}\n\n{check_summary(reports)}"[:SUMMARY_MAX]
-                batches = in_batches(check_annotations(reports))
+        await _update_check(github, streams, state, action)
+    return state
+
+
+async def _start_check(github: GitHubClient, state: ReportState, action: StartCheck) -> Any:
+    """The id of the run's check run: the one already there (a record read again), else a new one."""
+    found = await github.call(github.find_check_run, state.repo, state.sha, state.context, action.external_id)
+    if found is None:
+        found = await github.call(
+            github.create_check_run,
+            state.repo,
+            state.sha,
+            state.context,
+            external_id=action.external_id,
+            details_url=action.details_url,
+            status="queued",
+            output={"title": action.title, "summary": action.summary},
+            actions=[button.as_github() for button in action.actions],
+        )
+    return found
+
+
+async def _update_check(
+    github: GitHubClient, streams: Streams, state: ReportState, action: UpdateCheck
+) -> None:
+    output: dict[str, Any] = {"title": action.title, "summary": action.summary}
+    batches: list[list[dict[str, Any]]] = []
+    if action.status == "completed":
+        # Test reports live beside the artifacts (a failed stage has no output to carry one).
+        store = ArtifactStore.for_settings(streams.settings)
+        reports = await asyncio.to_thread(store.reports, state.run_id)
+        if reports:
+            output["summary"] = f"{action.summary}\n\n{check_summary(reports)}"[:SUMMARY_MAX]
+            batches = in_batches(check_annotations(reports))
+    await github.call(
+        github.update_check_run,
+        state.repo,
+        state.check_run_id,
+        status=action.status,
+        conclusion=action.conclusion,
+        output={**output, "annotations": batches[0]} if batches else output,
+        actions=[button.as_github() for button in action.actions],
+    )
+    for batch in batches[1:]:  # GitHub appends each request's annotations to the earlier ones
         await github.call(
             github.update_check_run,
             state.repo,
             state.check_run_id,
-            status=action.status,
-            conclusion=action.conclusion,
-            output={**output, "annotations": batches[0]} if batches else output,
-            actions=[button.as_github() for button in action.actions],
+            output={**output, "annotations": batch},
         )
-        for batch in batches[1:]:  # GitHub appends each request's annotations to the earlier ones
-            await github.call(
-                github.update_check_run,
-                state.repo,
-                state.check_run_id,
-                output={**output, "annotations": batch},
-            )
-    return state
 
 
 async def report_one(streams: Streams, github: GitHubClient, record: RunEvent) -> None:
@@ -190,12 +196,7 @@ def register(streams: Streams) -> None:
 
     @streams.app.agent(streams.run_events, name="hamster.reporting", concurrency=1)
     async def report_runs(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                record = decode_run_event(event.value)
-            except (ValidationError, ValueError) as exc:
-                await set_aside(streams, "reporting", exc, event)
-                continue
+        async for event, record in decoded(streams, "reporting", stream, decode_run_event):
             try:
                 await report_one(streams, github, record)
             except Exception:

@@ -18,13 +18,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
-from agents.dead_letters import set_aside
+from agents.plumbing import RunRecorder, decoded
 from hamster import logs
-from hamster.runs.events import CancelRun, DecideStage, StartRun, decode_run_control
+from hamster.runs.events import CancelRun, DecideStage, StartRun, decode_run_control, stage_request
 from streams.app import Streams, send_acked
-from streams.run_recorder import RunRecorder
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +32,7 @@ async def start(streams: Streams, recorder: RunRecorder, command: StartRun) -> N
         log.info("run %s: already requested and ended; not started again", command.run_id)
         return
     offset, requested = found
-    request = command.request.model_copy(update={"requested": requested, "requested_offset": offset})
+    request = stage_request(requested, command.request.event, offset, index=command.request.index)
     await send_acked(streams.stage_topic(request.stage), request.run_id, request.model_dump_json().encode())
     log.info("run %s: started (rerun of %s)", request.run_id, requested.original_run_id)
 
@@ -43,12 +40,7 @@ async def start(streams: Streams, recorder: RunRecorder, command: StartRun) -> N
 def register(streams: Streams, recorder: RunRecorder) -> None:
     @streams.app.agent(streams.run_control, name="hamster.run-control", concurrency=1)
     async def run_control(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                command = decode_run_control(event.value)
-            except (ValidationError, ValueError) as exc:
-                await set_aside(streams, "run control", exc, event)
-                continue
+        async for event, command in decoded(streams, "run control", stream, decode_run_control):
             logs.bind(run_id=command.run_id)
             if isinstance(command, CancelRun):
                 await recorder.cancel(command, event.message.partition)

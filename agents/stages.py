@@ -47,6 +47,7 @@ from typing import Any, cast
 
 from mode import Service
 
+from agents.plumbing import RecordRefused, RunEnded, RunRecorder, RunView, set_aside
 from hamster import logs
 from hamster.errors import ConfigurationError, HamsterError, InvalidTransition
 from hamster.execution import sandbox, stage_logs
@@ -60,7 +61,6 @@ from hamster.github.objects import EventObjects
 from hamster.intake.envelope import decode_envelope
 from hamster.intake.github_events import event_info
 from hamster.pipelines.context import TaskContext
-from hamster.pipelines.graph import admission_index
 from hamster.pipelines.task import Task
 from hamster.runs.events import (
     RunFailed,
@@ -68,6 +68,7 @@ from hamster.runs.events import (
     StageFailed,
     StageStarted,
     StageSucceeded,
+    stage_request,
 )
 from hamster.runs.lifecycle import RunState
 from hamster.runs.next_step import (
@@ -81,12 +82,9 @@ from hamster.runs.next_step import (
     wakes_at,
 )
 from streams.app import Streams, send_acked
-from streams.dead_letter_codec import dead_letter, encode_dead_letter
 from streams.dead_letter_store import set_aside_already
 from streams.log_topic import LogSender
 from streams.reader import partition_for, patiently, read_at
-from streams.run_recorder import RecordRefused, RunEnded, RunRecorder
-from streams.run_view import RunView
 from streams.topics import dead_letters_topic, events_topic
 
 log = logging.getLogger(__name__)
@@ -352,6 +350,37 @@ class StageWorker(Service):
         masked: list[str],
     ) -> Outcome | None:
         """Run the attempt while holding its lease; None when it was stopped (``stopped_because``)."""
+        ctx = self._context(attempt, state, offer, stage_log, available, masked)
+        if isinstance(ctx, Failed):
+            return ctx
+        context = contextvars.copy_context()  # the attempt's own, where its logging finds its log
+        context.run(stage_logs.CURRENT.set, stage_log.write)
+        job = asyncio.get_running_loop().create_task(
+            execute(
+                attempt.task,
+                ctx,
+                killable=True,
+                max_output_bytes=self.settings.max_output_bytes,
+                processes=self.processes,
+            ),
+            context=context,
+        )
+        attempt.job = job
+        await self._hold_lease(attempt, state, job)
+        if attempt.stopped_because is not None:
+            return None
+        return job.result()
+
+    def _context(
+        self,
+        attempt: Attempt,
+        state: RunState,
+        offer: RunStage,
+        stage_log: stage_logs.StageLog,
+        available: dict[str, str],
+        masked: list[str],
+    ) -> TaskContext | Failed:
+        """What the attempt's task is given, or why it cannot run (a secret it is granted is missing)."""
         stage = state.stages[attempt.index]
         spec = self.streams.catalog.get(state.subscriber)
         granted = grant(available, spec.spec.secrets if spec else (), trusted=state.trusted)
@@ -368,7 +397,7 @@ class StageWorker(Service):
                 f"neither {where} nor HAMSTER_SECRET_<NAME> holds"
             )
             return Failed("ConfigurationError", message, "", 0.0, retryable=False)
-        ctx = TaskContext(
+        return TaskContext(
             event=offer.event,
             params={**state.params, **stage.params},
             outputs=state.outputs_for(attempt.index),
@@ -383,19 +412,9 @@ class StageWorker(Service):
             trusted=state.trusted,
             masked=tuple(masked),
         )
-        context = contextvars.copy_context()  # the attempt's own, where its logging finds its log
-        context.run(stage_logs.CURRENT.set, stage_log.write)
-        job = asyncio.get_running_loop().create_task(
-            execute(
-                attempt.task,
-                ctx,
-                killable=True,
-                max_output_bytes=self.settings.max_output_bytes,
-                processes=self.processes,
-            ),
-            context=context,
-        )
-        attempt.job = job
+
+    async def _hold_lease(self, attempt: Attempt, state: RunState, job: asyncio.Task[Outcome]) -> None:
+        """Renew the attempt's lease while ``job`` runs; stop it (``_stop``) when it may no longer run."""
         changed = self.view.run_changed(state.run_id)
         lease_s = self.settings.stage_lease_s
         held_until = state.stages[attempt.index].lease_until or now() + timedelta(seconds=lease_s)
@@ -419,10 +438,7 @@ class StageWorker(Service):
                 next_renewal = time.monotonic() + lease_s / 3
             if reason is not None:
                 await self._stop(attempt, reason)
-                return None
-        if attempt.stopped_because is not None:
-            return None
-        return job.result()
+                return
 
     def _lost(self, attempt: Attempt) -> str | None:
         """Why the attempt may no longer run (the run ended, another attempt took over), or None."""
@@ -536,9 +552,7 @@ class StageWorker(Service):
             if await patiently(set_aside_already, self.settings, *where, since_ms, what=topic):
                 continue
             task = record.topic.rsplit(".stage.", 1)[-1]
-            letter = dead_letter(f"stage {task}", exc, *where, record.key, record.value)
-            await send_acked(self.streams.dead_letters, record.topic, encode_dead_letter(letter))
-            log.error("stage request %s[%d]@%d set aside: %s", *where, letter.reason)
+            await set_aside(self.streams, f"stage {task}", exc, *where, record.key, record.value)
 
     # The reaper
     async def reap(self) -> None:
@@ -605,10 +619,7 @@ class StageWorker(Service):
             return
         envelope = decode_envelope(stored.value)
         info = event_info(envelope.event, envelope.delivery_id, envelope.payload)
-        index = admission_index(state.pipeline, requested.graph)
-        request = RunStage(
-            run_id=state.run_id, index=index, requested=requested, event=info, requested_offset=offset
-        )
+        request = stage_request(requested, info, offset)
         await send_acked(
             self.streams.stage_topic(request.stage), state.run_id, request.model_dump_json().encode()
         )

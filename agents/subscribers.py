@@ -5,22 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
-from agents.dead_letters import set_aside
+from agents.plumbing import decoded, subscriber_states
 from hamster.subscribers.changes import SUBSCRIBER_CHANGE, SubscriberPublished, SubscriberState, apply_change
 from streams.app import Streams, send_acked
 
 log = logging.getLogger(__name__)
-
-
-def current_states(streams: Streams) -> dict[str, SubscriberState]:
-    """This worker's view of the subscribers table."""
-    out = {}
-    for key, raw in list(streams.subscribers.items()):
-        if raw:
-            out[key.decode()] = SubscriberState.model_validate_json(raw)
-    return out
 
 
 def register(streams: Streams) -> None:
@@ -28,12 +17,7 @@ def register(streams: Streams) -> None:
 
     @app.agent(streams.subscriber_changes, name="hamster.subscribers", concurrency=1)
     async def apply_subscriber_changes(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                change = SUBSCRIBER_CHANGE.validate_json(event.value)
-            except ValidationError as exc:
-                await set_aside(streams, "subscribers", exc, event)
-                continue
+        async for _, change in decoded(streams, "subscribers", stream, SUBSCRIBER_CHANGE.validate_json):
             key = change.name.encode()
             raw = streams.subscribers.get(key)
             current = SubscriberState.model_validate_json(raw) if raw else None
@@ -59,5 +43,5 @@ def register(streams: Streams) -> None:
     async def subscribers_view(web: Any, request: Any) -> Any:
         """This worker's view of the subscribers table (tests use it to see a change has arrived)."""
         return web.json(
-            {name: state.model_dump(mode="json") for name, state in current_states(streams).items()}
+            {name: state.model_dump(mode="json") for name, state in subscriber_states(streams).items()}
         )

@@ -45,7 +45,7 @@ class Streams:
     dead_letters: Topic  # records no agent could decode (streams.dead_letter_codec)
     reported: Table  # run id → ReportState JSON (what GitHub was told; like the run log)
     merge_groups: Table  # <repo>:<head sha> → GroupRuns JSON (partitioned like the events topic)
-    run_marks: Topic  # where a starting worker begins to fold the run log (streams.run_view)
+    run_marks: Topic  # where a starting worker begins to fold the run log (agents.plumbing.run_view)
     audit_checkpoints: Topic  # signed checkpoints of the run log (hamster.runs.audit_checkpoints)
     logs: Topic  # LogChunk records, key run id: what stages printed (hamster.execution.stage_logs)
     metrics: Metrics = field(default_factory=Metrics)  # served with Faust's sensors at the worker's /metrics

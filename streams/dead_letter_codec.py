@@ -7,7 +7,7 @@ list`` (or ``GET /api/dead-letters``) shows them; ``hamster dlq replay`` (or ``P
 /api/dead-letters/{number}/replay``) appends the original bytes, with the original key, to the source topic
 again (after the bug is fixed or the schema upcast).
 
-Pure: the adapters that write and read the topic live in ``agents.dead_letters`` and
+Pure: the adapters that write and read the topic live in ``agents.plumbing`` and
 ``streams.dead_letter_store``.
 """
 

@@ -37,8 +37,8 @@ def rerun_run(
     from hamster.errors import ConfigurationError, InvalidTransition
     from hamster.intake.envelope import decode_envelope
     from hamster.intake.github_events import event_info
-    from hamster.runs.audit import seal
-    from hamster.runs.events import RunRequested, RunStage, StartRun, decode_run_event
+    from hamster.runs.audit import seal_next
+    from hamster.runs.events import RunRequested, StartRun, decode_run_event, stage_request
     from hamster.runs.lifecycle import RunState, evolve
     from hamster.runs.replay import rerun, stage_index
     from streams.kafka_python import connect
@@ -76,11 +76,11 @@ def rerun_run(
     if from_failed_stage and from_stage is None:
         from_stage = next((stage.name for stage in state.stages if stage.status == "failed"), None)
     start = stage_index(original.pipeline, from_stage)
-    new = seal(
+    new, _ = seal_next(
+        None,
         rerun(original, state, start, attempts, report, delivery_id).model_copy(
             update={"requested_by": requested_by}
         ),
-        "",
     )
     done = next((r for r in requests if r.run_id == new.run_id), None)
     if done is not None:
@@ -98,9 +98,7 @@ def rerun_run(
         )
     envelope = decode_envelope(found.value)
     info = event_info(envelope.event, original.event.delivery_id, envelope.payload)
-    request = RunStage(
-        run_id=new.run_id, index=start, attempt=1, requested=new, event=info, outputs=new.reused_outputs
-    )  # its requested_offset is set by the worker that appends the RunRequested
+    request = stage_request(new, info, index=start)  # the worker appending the RunRequested sets its offset
     producer = connect(
         KafkaProducer,
         settings.kafka,

@@ -126,7 +126,7 @@ def topic_specs(settings: Settings, task_names: list[str] | tuple[str, ...] = ()
         # so a run's log is one partition, in order; kept as long as the run log it belongs to.
         TopicSpec(logs_topic(settings), "run id", "LogChunk", p, retention),
         # Per run-log partition, an offset before which every run has finished: where a starting worker
-        # begins to fold the log (streams.run_view). Only the latest mark per partition matters.
+        # begins to fold the log (agents.plumbing.run_view). Only the latest mark per partition matters.
         TopicSpec(run_marks_topic(settings), "run-log partition", "offset", 1, -1, compacted=True),
         TopicSpec(changelog_topic(settings, "reported"), "run id", "ReportState", p, -1, compacted=True),
         # Signed checkpoints of the run log (hamster.runs.audit_checkpoints): append-only, one partition, kept

@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -56,6 +56,15 @@ def seal(record: R, prev_hash: str) -> R:
     """``record`` with its place in the chain: ``prev_hash`` and the hash over both."""
     content = record.model_dump(mode="json")
     return record.model_copy(update={"prev_hash": prev_hash, "hash": chain_hash(prev_hash, content)})
+
+
+def seal_next(state: RunState | None, record: R) -> tuple[R, RunState]:
+    """``record`` as the run log takes it after ``state`` (None: ``record`` is a run's ``RunRequested``):
+    sealed onto the run's chain, with the run's state after it. Raises ``InvalidTransition``, before
+    anything is written, when the state machine refuses it. Every chained run-log record is made here: the
+    workers' recorder and the CLI's rerun differ only in how they write it."""
+    sealed = seal(record, state.last_hash if state is not None else "")
+    return sealed, evolve(state, cast(RunEvent, sealed))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from hamster.intake.github_events import EventInfo
-from hamster.pipelines.graph import StageSpec
+from hamster.pipelines.graph import StageSpec, admission_index
 
 SCHEMA_VERSION = 1
 
@@ -240,6 +240,23 @@ class RunStage(BaseModel):
         return spec.task or name if spec is not None else name
 
 
+def stage_request(
+    requested: RunRequested, event: EventInfo, requested_offset: int | None = None, index: int | None = None
+) -> RunStage:
+    """The one constructor of a stage request: the command that admits the run ``requested`` to the
+    workers, with its webhook ``event``. It goes to the topic of the run's first stage a task runs, unless
+    ``index`` names another (a rerun from a later stage). ``requested_offset``: where ``requested`` is in
+    the run log, when it is there yet."""
+    return RunStage(
+        run_id=requested.run_id,
+        index=admission_index(requested.pipeline, requested.graph) if index is None else index,
+        requested=requested,
+        event=event,
+        outputs=requested.reused_outputs,
+        requested_offset=requested_offset,
+    )
+
+
 class DecideStage(BaseModel):
     """A command on the run-control topic: approve (or deny) the approval stage ``stage``, for ``by``
     (a GitHub login who commented ``/approve`` or clicked Approve on the run's check run, or the
@@ -258,7 +275,8 @@ class DecideStage(BaseModel):
 class CancelRun(BaseModel):
     """A command on the run-control topic: end this run as cancelled, whatever it is doing.
 
-    Any worker can carry it out: every worker holds the states of the runs in flight (``streams.run_view``).
+    Any worker can carry it out: every worker holds the states of the runs in flight
+    (``agents.plumbing.run_view``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -1,7 +1,7 @@
 """What a worker may do with a run, decided from the run's state alone: pure decisions, no I/O.
 
 ``agents.stages`` carries them out. Every worker holds the states of the runs in flight (folded from the run
-log, ``streams.run_view``), so every worker asks the same questions of the same states:
+log, ``agents.plumbing.run_view``), so every worker asks the same questions of the same states:
 
 - ``claimable``: which stages of this run may be claimed now, and as which attempts? A stage whose needs
   all succeeded (``hamster.pipelines.graph``) is claimable when it is pending, when it failed and its retry is

@@ -32,6 +32,7 @@ PURE = {
         "approvals",
         "merge_groups",
         "replay",
+        "starting",
         "audit",
         "audit_checkpoints",
     ],

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from hamster import Subscriber, task
+from hamster.errors import InvalidTransition
 from hamster.runs.audit import (
     Position,
     audit_rows,
     chain_hash,
     seal,
+    seal_next,
     subscriber_history,
     verify,
 )
 from hamster.runs.events import encode_run_event
+from hamster.runs.lifecycle import evolve
 from hamster.subscribers.changes import SubscriberDisabled, SubscriberEnabled, SubscriberPublished
 from tests.unit.runs.records import failed, requested, started, succeeded
 
@@ -44,6 +49,31 @@ def test_seal_chains_each_record_to_the_one_before():
     assert second.prev_hash == first.hash
     assert second.hash == chain_hash(first.hash, second.model_dump(mode="json"))
     assert second.hash != chain_hash("", second.model_dump(mode="json"))
+
+
+def test_seal_next_seals_a_record_onto_its_run_and_folds_it():
+    """The next record is chained to the run's latest hash, and the state after it is the state machine's."""
+    record = requested()
+    first, state = seal_next(None, record)
+    assert first.prev_hash == "" and first == seal(record, "")
+    assert state == evolve(None, first)
+    second, after = seal_next(state, started(2, 0))
+    assert second.prev_hash == first.hash and after.seq == 2 and after.last_hash == second.hash
+
+
+def test_seal_next_refuses_what_the_state_machine_refuses():
+    """A record that does not fit the run raises before anything could be written."""
+    _, state = seal_next(None, requested())
+    with pytest.raises(InvalidTransition):
+        seal_next(state, succeeded(3, 0))
+    with pytest.raises(InvalidTransition):
+        seal_next(None, started(1, 0))
+
+
+def test_sealing_a_sealed_record_again_changes_nothing():
+    """A rerun's RunRequested is sealed by the CLI and again by the worker's recorder: the same record."""
+    once, _ = seal_next(None, requested())
+    assert seal_next(None, once)[0] == once
 
 
 def test_an_intact_log_verifies():

@@ -3,7 +3,8 @@ and decided by the log after it.
 
 Every writer (the match agent's ``RunRequested``, the stages' claims, lease renewals and outcomes, the
 cancellation agent, the reaper) goes through a ``RunRecorder``. It builds the record from the run's state as
-this worker's ``RunView`` folded it, checks it with ``evolve`` (an illegal record is never written), appends
+this worker's ``RunView`` folded it, seals and checks it (``hamster.runs.audit.seal_next``, the state
+machine: an illegal record is never written; the CLI's rerun makes its ``RunRequested`` there too), appends
 it (acknowledged), and then waits for the view to fold it: two workers may append to one run at once, and
 the first record in the log wins. ``accepted`` or ``RecordRefused`` tells the writer which it was.
 
@@ -18,9 +19,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from agents.plumbing.run_view import RunView
 from hamster import ids
 from hamster.errors import HamsterError, InvalidTransition
-from hamster.runs.audit import seal
+from hamster.runs.audit import seal_next
 from hamster.runs.events import (
     CancelRun,
     DecideStage,
@@ -40,7 +42,6 @@ from hamster.runs.next_step import Deny, FinishSucceeded, Skip, settle
 from hamster.subscribers.lane_commands import RunDone, lanes_key
 from streams.app import Streams, send_acked
 from streams.reader import partition_for
-from streams.run_view import RunView
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,15 @@ class RunRecorder:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def request(self, requested: RunRequested) -> tuple[int, RunRequested] | None:
-        """Append a run's ``RunRequested`` unless the log has it: (its offset, the record that counts), or
-        None when the run already ended."""
+        """Append a run's ``RunRequested`` (sealed here) unless the log has it: (its offset, the record that
+        counts), or None when the run already ended."""
         run_id = requested.run_id
         if run_id in self.view.ended:
             return None
         known = self.view.requests.get(run_id)
         if known is not None:
             return known
+        requested, _ = seal_next(None, requested)
         try:
             offset = await self._append(requested, requested.subscriber)
         except RecordRefused:  # another worker requested it first (a webhook matched twice)
@@ -111,11 +113,10 @@ class RunRecorder:
                     run_id, current.status, make.__name__, f"made from seq {seq}, run at {current.seq}"
                 )
             following = current.seq + 1
-            record = seal(
+            record, _ = seal_next(  # raises InvalidTransition before anything is written
+                current,
                 make(event_id=ids.event_id(run_id, following), run_id=run_id, seq=following, **fields),
-                current.last_hash,
             )
-            evolve(current, record)  # raises InvalidTransition before anything is written
             await self._append(record, current.subscriber)
             new = self.view.state(run_id) or self.view.ended.get(run_id)
             assert new is not None
