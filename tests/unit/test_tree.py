@@ -109,3 +109,15 @@ def test_only_the_github_adapters_import_github3():
         if any(name.split(".")[0] == "github3" for name in imports_of(module)):
             users.add(module)
     assert users <= adapters and users
+
+
+def test_no_agent_imports_another_agent():
+    """Agents share plumbing through agents.plumbing alone; none imports another agent's module."""
+    wrong = {}
+    for path in ROOT.glob("agents/*.py"):
+        module = f"agents.{path.stem}"
+        names = {n for n in imports_of(module) if n.split(".")[0] == "agents"}
+        others = {n for n in names if n != "agents.plumbing" and not n.startswith("agents.plumbing.")}
+        if path.stem != "__init__" and others:  # the package's __init__ registers every agent
+            wrong[module] = sorted(others)
+    assert wrong == {}
