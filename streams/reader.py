@@ -3,6 +3,10 @@
 ``read_topic`` (kafka-python, blocking) suits small reads. ``read_batches`` (aiokafka) is for reading a
 whole topic fast: kafka-python reads its socket 4 KiB at a time in Python, aiokafka in large chunks with
 its compiled record parser, about twice the records per second on 28 KB webhooks here.
+
+On top of those, one reader per topic that the CLI, the dashboard and the agents share: the subscribers
+table (``subscribers_now``), the run log's requests (``requests_since``, ``run_requests``) and the
+webhooks a replay selects (``selected_events``).
 """
 
 from __future__ import annotations
@@ -11,13 +15,24 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
+from pydantic import ValidationError
 
 from hamster.errors import BrokerError
+from hamster.intake.envelope import DELIVERY_HEADER, EventEnvelope, decode_envelope
 from hamster.kafka_access import KafkaAccess, aiokafka_options
+from hamster.runs.events import RunRequested, decode_run_event
+from hamster.runs.replay import EventFilter, select_events
+from hamster.settings import Settings
+from hamster.subscribers.changes import SUBSCRIBER_CHANGE, SubscriberChange, SubscriberState, fold_changes
 from streams.kafka_python import connect
+from streams.topics import run_events_topic, subscribers_topic
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -103,9 +118,6 @@ async def read_batches(
     ``since_ms``: start each partition at its first record stamped then or later. ``from_offset``: start
     every partition there (or at its log start).
     """
-    from aiokafka import AIOKafkaConsumer
-    from aiokafka.errors import KafkaError
-
     # Named at construction (no group: nothing is committed), the consumer is given every partition of the
     # topic once its metadata arrived, which start() waits for.
     consumer = AIOKafkaConsumer(
@@ -173,29 +185,107 @@ def end_offset(kafka: KafkaAccess, topic: str, partition: int, timeout_s: float 
         consumer.close()
 
 
+def _run_request(raw: bytes) -> RunRequested | None:
+    """The ``RunRequested`` a run-log record holds, or None: the others are told apart by their bytes, not
+    decoded."""
+    if b'"RunRequested"' not in raw:
+        return None
+    try:
+        event = decode_run_event(raw)
+    except ValidationError:
+        return None
+    return event if isinstance(event, RunRequested) else None
+
+
 def requests_since(kafka: KafkaAccess, topic: str, since_ms: int, timeout_s: float = 30.0) -> dict[str, Any]:
     """The run log ``topic``'s ``RunRequested`` records from ``since_ms`` on: run id → (offset, record)."""
-    from pydantic import ValidationError
-
-    from hamster.runs.events import RunRequested, decode_run_event
-
     found: dict[str, Any] = {}
     for record in read_topic(kafka, topic, timeout_s, since_ms=since_ms):
-        if b'"RunRequested"' not in record.value:
-            continue
-        try:
-            event = decode_run_event(record.value)
-        except ValidationError:
-            continue
-        if isinstance(event, RunRequested):
+        event = _run_request(record.value)
+        if event is not None:
             found.setdefault(event.run_id, (record.offset, event))
     return found
 
 
+async def run_requests(settings: Settings, since_ms: int | None = None) -> list[RunRequested]:
+    """The run log's ``RunRequested`` records (from ``since_ms`` on), in the order read; fast (aiokafka)."""
+    out = []
+    async for batch in read_batches(settings.kafka, run_events_topic(settings), since_ms=since_ms):
+        for record in batch:
+            event = _run_request(record.value)
+            if event is not None:
+                out.append(event)
+    return out
+
+
+def subscriber_changes(settings: Settings) -> list[SubscriberChange]:
+    """Every change in the subscribers topic, oldest first (per subscriber: it is keyed by name)."""
+    records = read_topic(settings.kafka, subscribers_topic(settings))
+    return [SUBSCRIBER_CHANGE.validate_json(r.value) for r in records]
+
+
+def subscribers_now(settings: Settings) -> dict[str, SubscriberState]:
+    """The subscribers table as the workers published it: the subscribers topic, folded."""
+    return fold_changes(subscriber_changes(settings))
+
+
+@dataclass(frozen=True)
+class SelectedBatch:
+    """What one fetched batch of the events topic held: how many records, the selected webhooks not met in
+    an earlier batch (decoded), and how many more were selected but left undecoded (``selected_events``)."""
+
+    read: int
+    envelopes: list[EventEnvelope]
+    undecoded: int = 0
+
+
+async def selected_events(
+    kafka: KafkaAccess,
+    topic: str,
+    selection: EventFilter,
+    *,
+    since_ms: int | None = None,
+    undecoded: Callable[[Any], bool] | None = None,
+) -> AsyncIterator[SelectedBatch]:
+    """The webhooks of the events ``topic`` that ``selection`` selects, batch by batch as fetched (one held
+    at a time), each delivery once (a GitHub redelivery may sit in a later batch).
+
+    A record its headers, key or timestamp rule out is not decoded at all, nor is one whose headers
+    ``undecoded`` accepts (it is only counted); an undecodable one is skipped (the match agent set it aside
+    as a dead letter: nothing to replay).
+    """
+    seen: set[str] = set()  # delivery ids
+    async for batch in read_batches(kafka, topic, since_ms=since_ms):
+        counted = 0
+        to_decode = []
+        for record in batch:
+            if selection.rejects_record(record.headers, record.key, record.timestamp):
+                continue
+            if undecoded is not None and undecoded(record.headers):
+                delivery = dict(record.headers)[DELIVERY_HEADER].decode(errors="replace")
+                if delivery not in seen:
+                    seen.add(delivery)
+                    counted += 1
+                continue
+            to_decode.append(record)
+        fresh = []
+        for envelope in select_events(_decoded(to_decode), selection):
+            if envelope.delivery_id not in seen:
+                seen.add(envelope.delivery_id)
+                fresh.append(envelope)
+        yield SelectedBatch(len(batch), fresh, counted)
+
+
+def _decoded(records: Iterable[Any]) -> Iterator[EventEnvelope]:
+    for record in records:
+        try:
+            yield decode_envelope(record.value)
+        except ValueError:
+            continue
+
+
 def partition_for(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (Java's murmur2, as aiokafka and Faust use) gives ``key``."""
-    from kafka.partitioner.default import murmur2
-
     return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
 
 

@@ -9,47 +9,69 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from rich.console import Console
 
 from hamster.cli import fail, settings_or_exit
 from hamster.cli.progress import progress
 from hamster.errors import BrokerError, HamsterError
+from hamster.intake.envelope import encode_envelope, kafka_headers
+from hamster.json_codec import loads
+from hamster.kafka_access import aiokafka_options
+from hamster.runs.events import RunRequested
+from hamster.runs.replay import (
+    DryRun,
+    DryRunRow,
+    EventFilter,
+    dry_run,
+    nothing_to_match,
+    parse_time,
+    replay_headers,
+    replayed,
+    retention_warning,
+    start_in,
+    would_start,
+)
 from hamster.settings import Settings
-
-if TYPE_CHECKING:  # the commands import what they use when they run
-    from hamster.intake.envelope import EventEnvelope
-    from hamster.runs.events import RunRequested
-    from hamster.runs.replay import DryRun, DryRunRow, EventFilter
-    from hamster.subscribers.spec import SubscriberSpec
-
-
-def _decoded(records: Iterable[Any], selection: EventFilter) -> Iterator[EventEnvelope]:
-    """The envelopes among ``records`` (of the events topic) that ``selection`` may select: a record its
-    headers, key or timestamp rule out is not decoded at all; an undecodable one is skipped (the match agent
-    set it aside as a dead letter: nothing to replay)."""
-    from hamster.intake.envelope import decode_envelope
-
-    for record in records:
-        if selection.rejects_record(record.headers, record.key, record.timestamp):
-            continue
-        try:
-            yield decode_envelope(record.value)
-        except ValueError:
-            continue
+from hamster.subscribers.matching import SubscriberIndex
+from hamster.subscribers.spec import SubscriberSpec, load_catalog
+from streams.reader import (
+    log_start,
+    read_batches,
+    run_requests,
+    selected_events,
+    subscribers_now,
+    topic_size,
+)
+from streams.rerun import rerun_run
+from streams.topics import MAX_MESSAGE_BYTES, events_topic, run_events_topic
 
 
-def _start(settings: Settings, selection: EventFilter) -> tuple[str, int | None, int | None]:
-    """(events topic, where to start reading by time, how many records to expect when known); warns (or
-    stops) when retention cut the range."""
-    from hamster.runs.replay import retention_warning
-    from streams.reader import log_start, topic_size
-    from streams.topics import events_topic
+@dataclass(frozen=True)
+class Plan:
+    """What a replay (or a dry run) reads and matches: the events topic from ``since_ms`` (with ``total``
+    records to expect, when known), the webhooks ``selection`` selects, and the subscribers to match them
+    against (with their ``when`` predicates)."""
 
+    settings: Settings
+    topic: str
+    since_ms: int | None
+    total: int | None
+    selection: EventFilter
+    specs: list[SubscriberSpec]
+    predicates: dict[str, Any]
+
+
+def _plan(settings: Settings, selection: EventFilter, module: str | None) -> Plan:
+    """Where to read from and what to match against; warns (or stops) when retention cut the range."""
+    specs, predicates = _subscribers(settings, module)
     topic = events_topic(settings)
     oldest_ms, trimmed = log_start(settings.kafka, topic)
     oldest = datetime.fromtimestamp(oldest_ms / 1000, UTC) if oldest_ms is not None else None
@@ -64,17 +86,12 @@ def _start(settings: Settings, selection: EventFilter) -> tuple[str, int | None,
     since_ms = int(selection.since.timestamp() * 1000) - 60_000 if selection.since else None
     # Reading from --since, the topic's size over-counts: the progress then just counts.
     total = None if since_ms is not None else topic_size(settings.kafka, topic)
-    return topic, since_ms, total
+    return Plan(settings, topic, since_ms, total, selection, specs, predicates)
 
 
 async def _starts(settings: Settings) -> dict[str, set[str]]:
     """Which subscribers each delivery started (``started_by_delivery``), read from the run log's JSON: a
     dry run reads every start, and building each ``RunRequested`` would cost more than the matching."""
-    from hamster.json_codec import loads
-    from hamster.runs.replay import start_in
-    from streams.reader import read_batches
-    from streams.topics import run_events_topic
-
     out: dict[str, set[str]] = {}
     async for batch in read_batches(settings.kafka, run_events_topic(settings)):
         for record in batch:
@@ -89,38 +106,12 @@ async def _starts(settings: Settings) -> dict[str, set[str]]:
     return out
 
 
-async def _requests(settings: Settings, since_ms: int | None = None) -> list[RunRequested]:
-    """The run log's ``RunRequested`` records; the others are told apart by their bytes, not decoded."""
-    from hamster.runs.events import RunRequested, decode_run_event
-    from streams.reader import read_batches
-    from streams.topics import run_events_topic
-
-    out = []
-    async for batch in read_batches(settings.kafka, run_events_topic(settings), since_ms=since_ms):
-        for record in batch:
-            if b'"RunRequested"' not in record.value:
-                continue
-            try:
-                decoded = decode_run_event(record.value)
-            except ValueError:
-                continue
-            if isinstance(decoded, RunRequested):
-                out.append(decoded)
-    return out
-
-
 def _subscribers(settings: Settings, module: str | None) -> tuple[list[SubscriberSpec], dict[str, Any]]:
     """Specs and ``when`` predicates: from MODULE, else the live subscribers table (enabled ones)."""
-    from hamster.subscribers.changes import SUBSCRIBER_CHANGE, fold_changes
-    from hamster.subscribers.spec import load_catalog
-    from streams.reader import read_topic
-    from streams.topics import subscribers_topic
-
     if module:
         catalog = load_catalog(module)
         return list(catalog.specs), {s.name: s.when for s in catalog.subscribers if s.when is not None}
-    records = read_topic(settings.kafka, subscribers_topic(settings))
-    table = fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
+    table = subscribers_now(settings)
     predicates: dict[str, Any] = {}
     if settings.subscribers:
         # ``when`` predicates are code: they come from the workers' module, when this machine has it.
@@ -201,8 +192,6 @@ def events(
     as_json: bool,
 ) -> None:
     """Re-emit recorded webhooks; each replay gets a new delivery id linked to the original."""
-    from hamster.runs.replay import EventFilter, parse_time
-
     settings = settings_or_exit()
     if module and not dry_run:
         fail("--subscribers only goes with --dry-run", 2)
@@ -216,81 +205,41 @@ def events(
             actions=actions,
             deliveries=tuple(str(d).lower() for d in deliveries),
         )
-        specs, predicates = _subscribers(settings, module)
-        topic, since_ms, total = _start(settings, selection)
+        plan = _plan(settings, selection, module)
         if dry_run:
             started = asyncio.run(_starts(settings))
-            result = asyncio.run(
-                _dry_run(settings, topic, since_ms, total, selection, specs, predicates, started, as_json)
-            )
-            _print_dry_run(result, as_json)
+            _print_dry_run(asyncio.run(_dry_run(plan, started, as_json)), as_json)
             return
-        _replay(settings, topic, since_ms, total, selection, specs, predicates, report, wait, as_json)
+        _replay(plan, report, wait, as_json)
     except HamsterError as exc:
         fail(str(exc), 2)
 
 
-async def _dry_run(
-    settings: Settings,
-    topic: str,
-    since_ms: int | None,
-    total: int | None,
-    selection: EventFilter,
-    specs: list[SubscriberSpec],
-    predicates: dict[str, Any],
-    started: dict[str, set[str]],
-    quiet: bool,
-) -> DryRun:
-    """Match the selected webhooks as they stream past; one fetched batch is held at a time."""
-    from hamster.intake.envelope import DELIVERY_HEADER
-    from hamster.runs.replay import DryRun, dry_run, nothing_to_match, select_events
-    from streams.reader import read_batches
-
+async def _dry_run(plan: Plan, started: dict[str, set[str]], quiet: bool) -> DryRun:
+    """Match the selected webhooks as they stream past; one fetched batch is held at a time. A webhook
+    that can have no rows (``nothing_to_match``) is counted, never decoded."""
     events = 0
     rows: list[DryRunRow] = []
-    seen: set[str] = set()  # delivery ids: a GitHub redelivery may sit in a later batch
-    with progress("matching webhooks", total, quiet) as advance:
-        async for batch in read_batches(settings.kafka, topic, since_ms=since_ms):
-            fresh = []
-            to_decode = []
-            for record in batch:
-                if selection.rejects_record(record.headers, record.key, record.timestamp):
-                    continue
-                if nothing_to_match(selection, specs, started, record.headers):
-                    delivery = dict(record.headers)[DELIVERY_HEADER].decode(errors="replace")
-                    if delivery not in seen:  # selected, and no rows: counted, never decoded
-                        seen.add(delivery)
-                        events += 1
-                    continue
-                to_decode.append(record)
-            for envelope in select_events(_decoded(to_decode, selection), selection):
-                if envelope.delivery_id not in seen:
-                    seen.add(envelope.delivery_id)
-                    fresh.append(envelope)
-            part = dry_run(fresh, specs, predicates, started)
-            events += part.events
+    reading = selected_events(
+        plan.settings.kafka,
+        plan.topic,
+        plan.selection,
+        since_ms=plan.since_ms,
+        undecoded=lambda headers: nothing_to_match(plan.selection, plan.specs, started, headers),
+    )
+    with progress("matching webhooks", plan.total, quiet) as advance:
+        async for batch in reading:
+            part = dry_run(batch.envelopes, plan.specs, plan.predicates, started)
+            events += batch.undecoded + part.events
             rows.extend(part.rows)
-            advance(len(batch))
+            advance(batch.read)
     return DryRun(events=events, rows=tuple(rows))
 
 
-def _replay(
-    settings: Settings,
-    topic: str,
-    since_ms: int | None,
-    total: int | None,
-    selection: EventFilter,
-    specs: list[SubscriberSpec],
-    predicates: dict[str, Any],
-    report: bool,
-    wait: float,
-    as_json: bool,
-) -> None:
+def _replay(plan: Plan, report: bool, wait: float, as_json: bool) -> None:
     started_ms = int(time.time() * 1000)
-    read, links, expected = asyncio.run(
-        _append_replays(settings, topic, since_ms, total, selection, specs, predicates, report, as_json)
-    )
-    runs = _wait_for_runs(settings, set(links), expected, wait, started_ms) if wait > 0 else []
+    read, links, expected = asyncio.run(_append_replays(plan, report, as_json))
+    runs = _wait_for_runs(plan.settings, set(links), expected, wait, started_ms) if wait > 0 else []
     if as_json:
         summary = {
             "events_read": read,
@@ -314,17 +263,7 @@ def _replay(
     )
 
 
-async def _append_replays(
-    settings: Settings,
-    topic: str,
-    since_ms: int | None,
-    total: int | None,
-    selection: EventFilter,
-    specs: list[SubscriberSpec],
-    predicates: dict[str, Any],
-    report: bool,
-    quiet: bool,
-) -> tuple[int, dict[str, str], int]:
+async def _append_replays(plan: Plan, report: bool, quiet: bool) -> tuple[int, dict[str, str], int]:
     """Stream the topic, append a copy of each selected webhook; (records read, replay id → original
     delivery id, runs expected).
 
@@ -332,21 +271,11 @@ async def _append_replays(
     acknowledgements are awaited together before the next batch is read (the idempotent producer keeps
     each partition's order). Only one batch of envelopes is ever held.
     """
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError
-
-    from hamster.intake.envelope import encode_envelope, kafka_headers
-    from hamster.kafka_access import aiokafka_options
-    from hamster.runs.replay import replay_headers, replayed, select_events, would_start
-    from hamster.subscribers.matching import SubscriberIndex
-    from streams.reader import read_batches
-    from streams.topics import MAX_MESSAGE_BYTES
-
-    index = SubscriberIndex(specs)
+    settings = plan.settings
+    index = SubscriberIndex(plan.specs)
     headers = replay_headers(report)
     read = expected = 0
     links: dict[str, str] = {}
-    seen: set[str] = set()
     producer = AIOKafkaProducer(
         **aiokafka_options(settings.kafka),
         acks="all",
@@ -361,30 +290,28 @@ async def _append_replays(
         await producer.stop()
         raise BrokerError(f"cannot reach Kafka at {settings.kafka.describe()}: {exc}") from exc
     try:
-        with progress("replaying webhooks", total, quiet) as advance:
-            async for batch in read_batches(settings.kafka, topic, since_ms=since_ms):
-                read += len(batch)
+        with progress("replaying webhooks", plan.total, quiet) as advance:
+            reading = selected_events(settings.kafka, plan.topic, plan.selection, since_ms=plan.since_ms)
+            async for batch in reading:
+                read += batch.read
                 pending = []
-                for original in select_events(_decoded(batch, selection), selection):
-                    if original.delivery_id in seen:  # a GitHub redelivery in an earlier batch
-                        continue
-                    seen.add(original.delivery_id)
+                for original in batch.envelopes:
                     copy = replayed(original, datetime.now(UTC))
                     pending.append(
                         await producer.send(
-                            topic,
+                            plan.topic,
                             key=copy.key.encode(),
                             value=encode_envelope(copy),
                             headers=kafka_headers(copy) + headers,
                         )
                     )
                     links[copy.delivery_id] = original.delivery_id
-                    expected += len(would_start(copy, index, predicates))
+                    expected += len(would_start(copy, index, plan.predicates))
                 try:
                     await asyncio.gather(*pending)
                 except KafkaError as exc:
-                    raise BrokerError(f"write to {topic} failed: {exc}") from exc
-                advance(len(batch))
+                    raise BrokerError(f"write to {plan.topic} failed: {exc}") from exc
+                advance(batch.read)
     finally:
         await producer.stop()
     return read, links, expected
@@ -395,12 +322,10 @@ def _wait_for_runs(
 ) -> list[RunRequested]:
     """The runs the replayed deliveries started, once ``expected`` appeared or ``wait`` seconds passed."""
     deadline = time.monotonic() + wait
-    # Record timestamps come from the workers' clocks; a minute of slack covers a skewed one.
-    found: Callable[[], list[RunRequested]] = lambda: [  # noqa: E731
-        r for r in asyncio.run(_requests(settings, since_ms - 60_000)) if r.event.delivery_id in deliveries
-    ]
     while True:
-        runs = _unique(found())
+        # Record timestamps come from the workers' clocks; a minute of slack covers a skewed one.
+        requests = asyncio.run(run_requests(settings, since_ms - 60_000))
+        runs = _unique(r for r in requests if r.event.delivery_id in deliveries)
         if len(runs) >= expected or time.monotonic() > deadline:
             return runs
         time.sleep(1.0)
@@ -419,8 +344,6 @@ def _unique(requests: Iterable[RunRequested]) -> list[RunRequested]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def run(run_id: str, from_stage: str | None, report: bool, as_json: bool) -> None:
     """Rerun RUN_ID as its next attempt, with the configuration and context it was recorded with."""
-    from streams.rerun import rerun_run
-
     settings = settings_or_exit()
     try:
         new = rerun_run(settings, run_id, from_stage, report)
