@@ -9,23 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from kafka import KafkaProducer
+
 from hamster import ids
 from hamster.errors import ConfigurationError
 from hamster.github.client import client_for
 from hamster.intake.envelope import EventEnvelope, encode_envelope, kafka_headers
 from hamster.settings import Settings
-from hamster.subscribers.changes import SUBSCRIBER_CHANGE, SubscriberState, fold_changes
 from hamster.subscribers.dispatch import manual_event
-from streams.reader import read_topic
-from streams.topics import MAX_MESSAGE_BYTES, events_topic, subscribers_topic
+from streams.kafka_python import connect
+from streams.reader import subscribers_now
+from streams.topics import MAX_MESSAGE_BYTES, events_topic
 
 
 def append_event(settings: Settings, envelope: EventEnvelope) -> tuple[int, int]:
     """Write one envelope to the events topic, acknowledged: (partition, offset)."""
-    from kafka import KafkaProducer
-
-    from streams.kafka_python import connect
-
     producer = connect(
         KafkaProducer,
         settings.kafka,
@@ -45,19 +43,13 @@ def append_event(settings: Settings, envelope: EventEnvelope) -> tuple[int, int]
     return int(written.partition), int(written.offset)
 
 
-def subscriber_states(settings: Settings) -> dict[str, SubscriberState]:
-    """The subscribers table as the workers published it."""
-    records = read_topic(settings.kafka, subscribers_topic(settings))
-    return fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
-
-
 def trigger_run(
     settings: Settings, subscriber: str, repo: str, ref: str, params: dict[str, Any], sender: str
 ) -> dict[str, Any]:
     """Start a run of ``subscriber`` on ``repo`` at ``ref``; what was sent, with the run's id."""
     if "/" not in repo:
         raise ConfigurationError(f"repository {repo!r}: give it as OWNER/NAME")
-    known = subscriber_states(settings).get(subscriber)
+    known = subscribers_now(settings).get(subscriber)
     if known is None or not known.enabled:
         raise ConfigurationError(
             f"subscriber {subscriber}: {'disabled' if known else 'unknown'}: nothing would run"

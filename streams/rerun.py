@@ -6,8 +6,26 @@ Used by ``hamster replay run``, by the dashboard's replay button and by GitHub's
 
 from __future__ import annotations
 
-from hamster.runs.events import RunRequested
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from hamster.errors import ConfigurationError, InvalidTransition
+from hamster.intake.envelope import decode_envelope
+from hamster.intake.github_events import event_info
+from hamster.runs.audit import seal_next
+from hamster.runs.events import RunRequested, StartRun, decode_run_event, stage_request
+from hamster.runs.lifecycle import RunState, evolve
+from hamster.runs.replay import rerun, stage_index
 from hamster.settings import Settings
+from streams.kafka_python import connect
+from streams.reader import read_at, read_topic
+from streams.topics import (
+    MAX_MESSAGE_BYTES,
+    events_topic,
+    run_control_topic,
+    run_events_topic,
+    stage_topic,
+)
 
 
 def rerun_run(
@@ -31,26 +49,6 @@ def rerun_run(
     Returns the new run's ``RunRequested`` once the command to start it (``StartRun``, on the run-control
     topic) is in Kafka: a worker appends the record through its recorder, like every run-log record.
     """
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
-    from hamster.errors import ConfigurationError, InvalidTransition
-    from hamster.intake.envelope import decode_envelope
-    from hamster.intake.github_events import event_info
-    from hamster.runs.audit import seal_next
-    from hamster.runs.events import RunRequested, StartRun, decode_run_event, stage_request
-    from hamster.runs.lifecycle import RunState, evolve
-    from hamster.runs.replay import rerun, stage_index
-    from streams.kafka_python import connect
-    from streams.reader import read_at, read_topic
-    from streams.topics import (
-        MAX_MESSAGE_BYTES,
-        events_topic,
-        run_control_topic,
-        run_events_topic,
-        stage_topic,
-    )
-
     records = [decode_run_event(r.value) for r in read_topic(settings.kafka, run_events_topic(settings))]
     requests = [r for r in records if isinstance(r, RunRequested)]
     matches = [r for r in requests if r.run_id == run_id] or [

@@ -10,22 +10,11 @@ from rich.table import Table
 
 from hamster.cli import fail, settings_or_exit
 from hamster.errors import HamsterError
-from hamster.settings import Settings
-from hamster.subscribers.changes import (
-    SUBSCRIBER_CHANGE,
-    SubscriberDisabled,
-    SubscriberEnabled,
-    SubscriberState,
-    fold_changes,
-)
-
-
-def _states(settings: Settings) -> dict[str, SubscriberState]:
-    from streams.reader import read_topic
-    from streams.topics import subscribers_topic
-
-    records = read_topic(settings.kafka, subscribers_topic(settings))
-    return fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
+from hamster.runs.audit import subscriber_history
+from hamster.subscribers.changes import SubscriberDisabled, SubscriberEnabled
+from streams.admin import publish_subscriber_change
+from streams.reader import subscriber_changes, subscribers_now
+from streams.topics import subscribers_topic
 
 
 @click.group()
@@ -39,7 +28,7 @@ def list_(as_json: bool) -> None:
     """The subscribers table as the workers published it."""
     settings = settings_or_exit()
     try:
-        states = _states(settings)
+        states = subscribers_now(settings)
     except HamsterError as exc:
         fail(str(exc))
     if as_json:
@@ -59,12 +48,9 @@ def list_(as_json: bool) -> None:
 
 
 def _publish(name: str, enable: bool) -> None:
-    from streams.admin import publish_subscriber_change
-    from streams.topics import subscribers_topic
-
     settings = settings_or_exit()
     try:
-        states = _states(settings)
+        states = subscribers_now(settings)
     except HamsterError as exc:
         fail(str(exc))
     if name not in states:
@@ -97,14 +83,9 @@ def enable(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def history(name: str | None, as_json: bool) -> None:
     """What changed in the subscribers table, and when (NAME: one subscriber only)."""
-    from hamster.runs.audit import subscriber_history
-    from streams.reader import read_topic
-    from streams.topics import subscribers_topic
-
     settings = settings_or_exit()
     try:
-        records = read_topic(settings.kafka, subscribers_topic(settings))
-        entries = subscriber_history([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records], name)
+        entries = subscriber_history(subscriber_changes(settings), name)
     except HamsterError as exc:
         fail(str(exc))
     if as_json:

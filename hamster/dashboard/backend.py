@@ -12,14 +12,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
+from kafka import KafkaProducer
+
+from hamster.runs.events import DecideStage
 from hamster.settings import Settings
-from hamster.subscribers.changes import (
-    SUBSCRIBER_CHANGE,
-    SubscriberDisabled,
-    SubscriberEnabled,
-    SubscriberState,
-    fold_changes,
-)
+from hamster.subscribers.changes import SubscriberDisabled, SubscriberEnabled, SubscriberState
+from streams.admin import publish_subscriber_change
+from streams.dead_letter_codec import listed
+from streams.dead_letter_store import read_dead_letters, replay_dead_letters
+from streams.kafka_python import connect
+from streams.reader import subscribers_now
+from streams.rerun import rerun_run
+from streams.topics import run_control_topic, subscribers_topic
 
 ListSubscribers = Callable[[], Awaitable[dict[str, SubscriberState]]]
 SetEnabled = Callable[[str, bool], Awaitable[None]]
@@ -32,15 +36,8 @@ Decide = Callable[[str, str, bool, str], Awaitable[dict[str, Any]]]
 
 
 def kafka_subscribers(settings: Settings) -> ListSubscribers:
-    def read() -> dict[str, SubscriberState]:
-        from streams.reader import read_topic
-        from streams.topics import subscribers_topic
-
-        records = read_topic(settings.kafka, subscribers_topic(settings))
-        return fold_changes([SUBSCRIBER_CHANGE.validate_json(r.value) for r in records])
-
     async def list_subscribers() -> dict[str, SubscriberState]:
-        return await asyncio.to_thread(read)
+        return await asyncio.to_thread(subscribers_now, settings)
 
     return list_subscribers
 
@@ -49,9 +46,6 @@ def kafka_set_enabled(settings: Settings) -> SetEnabled:
     """Publish ``SubscriberEnabled``/``SubscriberDisabled``, as ``hamster subscribers enable/disable`` do."""
 
     def publish(name: str, enabled: bool) -> None:
-        from streams.admin import publish_subscriber_change
-        from streams.topics import subscribers_topic
-
         change = SubscriberEnabled(name=name) if enabled else SubscriberDisabled(name=name)
         publish_subscriber_change(
             settings.kafka, subscribers_topic(settings), name, change.model_dump_json().encode()
@@ -68,8 +62,6 @@ def kafka_replay(settings: Settings) -> Replay:
 
     def publish(run_id: str) -> dict[str, Any]:
         # The same code path as the command line, so the dashboard's button and the CLI cannot drift apart.
-        from streams.rerun import rerun_run
-
         new = rerun_run(settings, run_id, None, False)
         return {"run_id": new.run_id, "original_run_id": new.original_run_id, "attempt": new.attempt}
 
@@ -83,6 +75,7 @@ def kafka_trigger(settings: Settings) -> Trigger:
     """Start a manual run, exactly as ``hamster trigger`` does (the same code path)."""
 
     async def trigger(subscriber: str, repo: str, ref: str, params: dict[str, Any]) -> dict[str, Any]:
+        # Not at the top: it brings github3 (requests, cryptography), and `hamster --help` loads this module.
         from streams.dispatch import trigger_run
 
         return await asyncio.to_thread(trigger_run, settings, subscriber, repo, ref, params, "dashboard")
@@ -94,12 +87,6 @@ def kafka_decide(settings: Settings) -> Decide:
     """Approve or deny an approval stage: a ``DecideStage`` on the run-control topic, as a comment does."""
 
     def publish(run_id: str, stage: str, approve: bool, by: str) -> dict[str, Any]:
-        from kafka import KafkaProducer
-
-        from hamster.runs.events import DecideStage
-        from streams.kafka_python import connect
-        from streams.topics import run_control_topic
-
         command = DecideStage(run_id=run_id, stage=stage, approve=approve, by=by, via="dashboard")
         producer = connect(KafkaProducer, settings.kafka, acks="all", max_block_ms=15_000)
         try:
@@ -120,9 +107,6 @@ def kafka_dead_letters(settings: Settings) -> ListDeadLetters:
     """The dead letters, oldest first, as ``hamster dlq list --json`` prints them."""
 
     def read() -> list[dict[str, Any]]:
-        from streams.dead_letter_codec import listed
-        from streams.dead_letter_store import read_dead_letters
-
         return [listed(number, letter) for number, letter in read_dead_letters(settings)]
 
     async def list_dead_letters() -> list[dict[str, Any]]:
@@ -138,8 +122,6 @@ def kafka_replay_dead_letter(settings: Settings) -> ReplayDeadLetter:
     """
 
     def publish(number: int) -> dict[str, Any]:
-        from streams.dead_letter_store import replay_dead_letters
-
         [sent] = replay_dead_letters(settings, [number])
         return asdict(sent)
 
