@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from kafka import KafkaProducer
+
 from hamster.errors import UnknownDeadLetter
 from hamster.settings import Settings
 from streams.dead_letter_codec import DeadLetter, decode_dead_letter
+from streams.kafka_python import connect
+from streams.reader import read_topic
+from streams.topics import dead_letters_topic
 
 
 @dataclass(frozen=True)
@@ -25,9 +30,6 @@ class Replayed:
 
 
 def _records(settings: Settings) -> dict[int, bytes]:
-    from streams.reader import read_topic
-    from streams.topics import dead_letters_topic
-
     return {r.offset: r.value for r in read_topic(settings.kafka, dead_letters_topic(settings))}
 
 
@@ -39,9 +41,6 @@ def read_dead_letters(settings: Settings) -> list[tuple[int, DeadLetter]]:
 def set_aside_already(settings: Settings, topic: str, partition: int, offset: int, since_ms: int) -> bool:
     """Whether the record at ``topic``/``partition``/``offset`` is a dead letter already (one written since
     ``since_ms``): every worker reads the stage topics, and one that restarts meets old records again."""
-    from streams.reader import read_topic
-    from streams.topics import dead_letters_topic
-
     for record in read_topic(settings.kafka, dead_letters_topic(settings), since_ms=since_ms):
         letter = decode_dead_letter(record.value)
         if (letter.source_topic, letter.partition, letter.offset) == (topic, partition, offset):
@@ -65,10 +64,6 @@ def replay_dead_letters(settings: Settings, numbers: Iterable[int] | None) -> It
 
 
 def _send(settings: Settings, chosen: list[tuple[int, bytes]]) -> Iterator[Replayed]:
-    from kafka import KafkaProducer
-
-    from streams.kafka_python import connect
-
     producer = connect(KafkaProducer, settings.kafka, acks="all")
     try:
         for number, raw in chosen:
