@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -56,8 +57,6 @@ class _LazyGroup(click.Group):
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None
-        import importlib
-
         loaded = importlib.import_module(f"hamster.cli.{module}")
         command: click.Command = getattr(loaded, module)
         return command

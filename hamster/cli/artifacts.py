@@ -10,6 +10,8 @@ import click
 
 from hamster.cli import fail, settings_or_exit
 from hamster.cli.runs import find_run
+from hamster.errors import TaskError
+from hamster.execution.artifacts import ArtifactStore
 
 
 @click.group()
@@ -21,8 +23,6 @@ def artifacts() -> None:
 @click.argument("run_id")
 def list_(run_id: str) -> None:
     """The artifacts of a run: name, stage, size."""
-    from hamster.execution.artifacts import ArtifactStore
-
     run = find_run(run_id)
     for artifact in ArtifactStore.for_settings(settings_or_exit()).list_run(run["run_id"]):
         click.echo(f"{artifact.name}\t{artifact.stage}\t{artifact.size}")
@@ -35,9 +35,6 @@ def list_(run_id: str) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Where to write it ('-': stdout).")
 def get(run_id: str, name: str, stage: str | None, output: Path | None) -> None:
     """Download the artifact NAME of a run (to a file of its name in the current directory)."""
-    from hamster.errors import TaskError
-    from hamster.execution.artifacts import ArtifactStore
-
     run = find_run(run_id)
     store = ArtifactStore.for_settings(settings_or_exit())
     try:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich.console import Console
@@ -16,21 +16,20 @@ from rich.console import Console
 from hamster.cli import fail, settings_or_exit
 from hamster.cli.progress import progress
 from hamster.errors import HamsterError
+from hamster.json_codec import loads
+from hamster.runs.audit import ChainCheck, Position, Verification, audit_rows
+from hamster.runs.audit_checkpoints import Finding, PartitionReport, decode_checkpoint, verify_partition
+from hamster.runs.events import RUN_EVENT, RunRequested
+from hamster.runs.replay import parse_time
 from hamster.settings import Settings
-
-if TYPE_CHECKING:
-    from hamster.runs.audit import Verification
-    from hamster.runs.audit_checkpoints import Finding, PartitionReport
+from streams.reader import bounds, partition_for, read_batches, read_topic, topic_size
+from streams.topics import audit_checkpoints_topic, run_events_topic
 
 
 def run_log(
     settings: Settings, *, since_ms: int | None = None, only: list[int] | None = None
-) -> Iterator[tuple[Any, dict[str, Any]]]:
+) -> Iterator[tuple[Position, dict[str, Any]]]:
     """(position, record JSON as stored) for every record of the run log, in offset order per partition."""
-    from hamster.runs.audit import Position
-    from streams.reader import read_topic
-    from streams.topics import run_events_topic
-
     for record in read_topic(settings.kafka, run_events_topic(settings), since_ms=since_ms, only=only):
         content = stored_json(record.value, record.key)
         position = Position(record.topic, record.partition, record.offset, record.timestamp)
@@ -40,8 +39,6 @@ def run_log(
 def stored_json(raw: bytes, key: bytes | None) -> dict[str, Any]:
     """A run-log record's JSON as stored; one that is not a JSON object is kept as a record with no hash,
     so verification names it."""
-    from hamster.json_codec import loads
-
     try:
         content = loads(raw)
     except ValueError:
@@ -56,10 +53,6 @@ async def _verify(
 ) -> tuple[Verification, list[Any]]:
     """Every chain of the run log, checked as its batches stream past (one held at a time); ``keep``: also
     the records themselves, which the signed checkpoints are compared with (whole partitions, in memory)."""
-    from hamster.runs.audit import ChainCheck, Position
-    from streams.reader import read_batches, topic_size
-    from streams.topics import run_events_topic
-
     topic = run_events_topic(settings)
     check = ChainCheck()
     kept: list[Any] = []
@@ -90,10 +83,6 @@ class CheckpointCheck:
 
 def check_checkpoints(settings: Settings, records: list[Any], windowed: bool) -> CheckpointCheck:
     """Compare the run log (``records``, every partition whole) with ``<ns>.audit-checkpoints``."""
-    from hamster.runs.audit_checkpoints import decode_checkpoint, verify_partition
-    from streams.reader import bounds, read_topic
-    from streams.topics import audit_checkpoints_topic, run_events_topic
-
     stored = [
         decode_checkpoint(r.value) for r in read_topic(settings.kafka, audit_checkpoints_topic(settings))
     ]
@@ -135,8 +124,6 @@ def verify(since: str | None, as_json: bool) -> None:
     Lists each break in a chain, and each forged (re-sealed), reordered or cut-off range the checkpoints
     reveal (they need HAMSTER_AUDIT_KEY); exits 1 if there is any.
     """
-    from hamster.runs.replay import parse_time
-
     settings = settings_or_exit()
     try:
         since_ms = int(parse_time(since, datetime.now(UTC)).timestamp() * 1000) if since else None
@@ -211,10 +198,6 @@ def _print_verification(result: Verification, checked: CheckpointCheck) -> None:
 
 def show_run_audit(run_id: str, as_json: bool) -> None:
     """Every record of one run, from the run log, with where it is and what it did."""
-    from hamster.runs.audit import audit_rows
-    from hamster.runs.events import RUN_EVENT, RunRequested
-    from streams.reader import partition_for
-
     settings = settings_or_exit()
     only = [partition_for(run_id, settings.partitions)]
     try:

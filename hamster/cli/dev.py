@@ -11,6 +11,7 @@ import time
 
 import click
 
+from hamster.broker import LocalBroker
 from hamster.cli import fail, settings_or_exit
 from hamster.errors import HamsterError
 
@@ -20,8 +21,6 @@ from hamster.errors import HamsterError
 @click.option("--web-port", default=6066, show_default=True, type=int, help="The worker's Faust web port.")
 def dev(port: int, web_port: int) -> None:
     """Start the local broker, the webhook intake and one worker (example subscribers by default)."""
-    from hamster.broker import LocalBroker
-
     settings = settings_or_exit()
     # Ctrl-C, and SIGTERM from a supervisor, both stop everything cleanly (a shell that starts us in the
     # background leaves SIGINT ignored, so install the handler explicitly).

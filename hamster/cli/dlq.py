@@ -11,6 +11,9 @@ import json
 import click
 
 from hamster.cli import fail, settings_or_exit
+from hamster.errors import BrokerError, UnknownDeadLetter
+from streams.dead_letter_codec import listed
+from streams.dead_letter_store import read_dead_letters, replay_dead_letters
 
 
 @click.group()
@@ -29,10 +32,6 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (original bytes in base64).")
 def list_(as_json: bool) -> None:
     """List the dead letters, oldest first, each with its number (its offset) for `dlq replay`."""
-    from hamster.errors import BrokerError
-    from streams.dead_letter_codec import listed
-    from streams.dead_letter_store import read_dead_letters
-
     settings = settings_or_exit()
     try:
         letters = read_dead_letters(settings)
@@ -55,9 +54,6 @@ def list_(as_json: bool) -> None:
 @click.option("--all", "everything", is_flag=True, help="Replay every dead letter.")
 def replay(numbers: tuple[int, ...], everything: bool) -> None:
     """Append the original bytes of dead letters NUMBERS (or --all) to their source topics again."""
-    from hamster.errors import BrokerError, UnknownDeadLetter
-    from streams.dead_letter_store import replay_dead_letters
-
     if not numbers and not everything:
         fail("name the dead letters to replay (numbers from `hamster dlq list`) or pass --all", code=2)
     settings = settings_or_exit()

@@ -65,6 +65,7 @@ def manifest_command(
 )
 def convert_command(code: str, key_file: Path) -> None:
     """Exchange the code GitHub gave after creating the app for its id, private key and webhook secret."""
+    # Not at the top: it brings github3 (requests, cryptography), and `hamster --help` loads this module.
     from hamster.github.app import convert_manifest
 
     settings = settings_or_exit()

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING
 
 import click
+from sqlalchemy import Engine
 
 from hamster.cli import fail, settings_or_exit
 from hamster.cli.progress import progress
 from hamster.errors import HamsterError
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from hamster.kafka_access import KafkaAccess
+from hamster.kafka_access import KafkaAccess
+from hamster.projection.sql import apply_records, clear, make_engine
+from hamster.runs.events import decode_run_event
+from streams.reader import read_batches, topic_size
+from streams.topics import run_events_topic
 
 BATCH = 5000
 """Records folded and written together: most runs' records fall in one batch."""
@@ -36,10 +36,6 @@ def projection() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def rebuild(url: str | None, as_json: bool) -> None:
     """Empty the projection and apply every record of the run log to it, in one transaction."""
-    from hamster.projection.sql import make_engine
-    from streams.reader import topic_size
-    from streams.topics import run_events_topic
-
     settings = settings_or_exit()
     topic = run_events_topic(settings)
     try:
@@ -64,10 +60,6 @@ async def _rebuild(
 ) -> tuple[int, int, int]:
     """(records read, applied, undecodable). Batch by batch as fetched, each folded and written at once
     (``apply_records``), all in one transaction: readers see the old view until the new one is complete."""
-    from hamster.projection.sql import apply_records, clear
-    from hamster.runs.events import decode_run_event
-    from streams.reader import read_batches
-
     records = changed = undecodable = 0
     with progress("rebuilding the projection", total, quiet) as advance, engine.begin() as conn:
         clear(conn)

@@ -1,8 +1,15 @@
-"""`hamster runs list|show|logs`: runs from the SQL projection, their logs from ``<ns>.logs``."""
+"""`hamster runs list|show|logs`: runs from the SQL projection, their logs from ``<ns>.logs``.
+
+SQLAlchemy, the artifact store and the Kafka readers are imported in the commands that use them, not at
+the top, so that `hamster runs list --help` starts in a fifth of a second rather than a second.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
+from datetime import datetime
 from typing import Any
 
 import click
@@ -11,12 +18,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from hamster.cli import fail, settings_or_exit
+from hamster.errors import BrokerError
 
 STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 def _engine() -> Any:
-    from hamster.projection.sql import make_engine
+    from hamster.projection.sql import make_engine  # SQLAlchemy: see the module's docstring
 
     settings = settings_or_exit()
     return make_engine(settings.db_url)
@@ -45,7 +53,7 @@ def list_(
     as_json: bool,
 ) -> None:
     """List runs, newest first, a page at a time."""
-    from hamster.projection.queries import list_runs, next_cursor
+    from hamster.projection.queries import list_runs, next_cursor  # SQLAlchemy
 
     try:
         found = list_runs(
@@ -78,7 +86,7 @@ def list_(
 
 def find_run(run_id: str) -> dict[str, Any]:
     """The run ``run_id`` names (a unique prefix of at least 4 characters will do), or exit 1."""
-    from hamster.projection.queries import find_runs, get_run
+    from hamster.projection.queries import find_runs, get_run  # SQLAlchemy
 
     engine = _engine()
     run = get_run(engine, run_id)
@@ -100,11 +108,12 @@ def show(run_id: str, as_json: bool, audit: bool) -> None:
     """Show one run and its stages (RUN_ID may be a unique prefix)."""
     run = find_run(run_id)
     if audit:
-        from hamster.cli.audit import show_run_audit
+        from hamster.cli.audit import show_run_audit  # the Kafka reader
 
         show_run_audit(run["run_id"], as_json)
         return
-    from hamster.execution.artifacts import ArtifactStore
+    from hamster.execution.artifacts import ArtifactStore  # fsspec
+    from hamster.execution.test_reports import summary_line
 
     store = ArtifactStore.for_settings(settings_or_exit())
     kept = store.list_run(run["run_id"])
@@ -142,8 +151,6 @@ def show(run_id: str, as_json: bool, audit: bool) -> None:
         )
     console.print(table)
     for stage, report in reports.items():
-        from hamster.execution.test_reports import summary_line
-
         console.print(f"tests of {stage}: {summary_line(report)}")
         for case in report["failed"]:
             where = f"{case['file']}:{case['line']}" if case["file"] else case["classname"]
@@ -161,12 +168,7 @@ def show(run_id: str, as_json: bool, audit: bool) -> None:
 @click.option("--follow", "-f", is_flag=True, help="Keep printing as the run goes on, until it ends.")
 def logs(run_id: str, stage: str | None, follow: bool) -> None:
     """Print what a run's stages printed (RUN_ID may be a unique prefix), a section per attempt."""
-    import asyncio
-    import sys
-    from datetime import datetime
-
-    from hamster.errors import BrokerError
-    from streams.log_topic import read_run_log
+    from streams.log_topic import read_run_log  # aiokafka
 
     settings = settings_or_exit()
     run = find_run(run_id)

@@ -35,6 +35,7 @@ def trigger(
 ) -> None:
     """Start a run of SUBSCRIBER on --repo at --ref: the commit is resolved through the GitHub API and a
     workflow_dispatch-like event goes to the events topic, so the run replays like any other."""
+    # Not at the top: it brings github3 (requests, cryptography), and `hamster --help` loads this module.
     from streams.dispatch import trigger_run
 
     settings = settings_or_exit()

@@ -222,7 +222,7 @@ def _base_url(request: web.Request) -> str:
 
 # pages
 async def signin_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
-    from hamster.dashboard.routes import render_page
+    from hamster.dashboard.routes import render_page  # routes imports this module
 
     session = session_of(request) or Sessions.new()
     response = render_page(

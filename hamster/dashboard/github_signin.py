@@ -41,6 +41,7 @@ class GitHubSignIn:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> GitHubSignIn | None:
+        # Not at the top: it brings github3, and `hamster --help` loads the dashboard (through `hamster web`).
         from hamster.github.session import api_url
 
         if settings.github_oauth_client_id is None or settings.github_oauth_client_secret is None:
