@@ -4,9 +4,10 @@
 whole topic fast: kafka-python reads its socket 4 KiB at a time in Python, aiokafka in large chunks with
 its compiled record parser, about twice the records per second on 28 KB webhooks here.
 
-On top of those, one reader per topic that the CLI, the dashboard and the agents share: the subscribers
-table (``subscribers_now``), the run log's requests (``requests_since``, ``run_requests``) and the
-webhooks a replay selects (``selected_events``).
+On top of those, the readers of each topic that the CLI, the dashboard and the agents share: the
+subscribers table (``subscribers_now``, ``subscriber_changes``), the run log's requests
+(``requests_since``, ``run_requests``, ``starts_by_delivery``) and the webhooks a replay selects
+(``selected_events``).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from pydantic import ValidationError
 
 from hamster.errors import BrokerError
 from hamster.intake.envelope import DELIVERY_HEADER, EventEnvelope, decode_envelope
+from hamster.json_codec import loads
 from hamster.kafka_access import KafkaAccess, aiokafka_options
 from hamster.runs.events import RunRequested, decode_run_event
-from hamster.runs.replay import EventFilter, select_events
+from hamster.runs.replay import EventFilter, select_events, start_in
 from hamster.settings import Settings
 from hamster.subscribers.changes import SUBSCRIBER_CHANGE, SubscriberChange, SubscriberState, fold_changes
 from streams.kafka_python import connect
@@ -215,6 +217,24 @@ async def run_requests(settings: Settings, since_ms: int | None = None) -> list[
             event = _run_request(record.value)
             if event is not None:
                 out.append(event)
+    return out
+
+
+async def starts_by_delivery(settings: Settings) -> dict[str, set[str]]:
+    """Which subscribers each delivery started (``hamster.runs.replay.started_by_delivery``), read from the
+    run log's JSON: a dry run reads every start, and building each ``RunRequested`` would cost more than
+    the matching."""
+    out: dict[str, set[str]] = {}
+    async for batch in read_batches(settings.kafka, run_events_topic(settings)):
+        for record in batch:
+            if b'"RunRequested"' not in record.value:
+                continue
+            try:
+                start = start_in(loads(record.value))
+            except (ValueError, AttributeError):  # not JSON, or not an object
+                continue
+            if start is not None:
+                out.setdefault(start[0], set()).add(start[1])
     return out
 
 

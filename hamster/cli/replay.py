@@ -1,7 +1,7 @@
 """`hamster replay events|run`: re-emit recorded webhooks, dry-run a subscribers change, rerun a run.
 
-The decisions are ``hamster.runs.replay``'s; this module streams the topics (aiokafka: one fetched batch held
-at a time, each batch's writes acknowledged together) and prints.
+The decisions are ``hamster.runs.replay``'s and the reading ``streams.reader``'s (one fetched batch held at
+a time); this module writes the replays (each batch's writes acknowledged together) and prints.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from hamster.cli import fail, settings_or_exit
 from hamster.cli.progress import progress
 from hamster.errors import BrokerError, HamsterError
 from hamster.intake.envelope import encode_envelope, kafka_headers
-from hamster.json_codec import loads
 from hamster.kafka_access import aiokafka_options
 from hamster.runs.events import RunRequested
 from hamster.runs.replay import (
@@ -36,7 +35,6 @@ from hamster.runs.replay import (
     replay_headers,
     replayed,
     retention_warning,
-    start_in,
     would_start,
 )
 from hamster.settings import Settings
@@ -44,14 +42,14 @@ from hamster.subscribers.matching import SubscriberIndex
 from hamster.subscribers.spec import SubscriberSpec, load_catalog
 from streams.reader import (
     log_start,
-    read_batches,
     run_requests,
     selected_events,
+    starts_by_delivery,
     subscribers_now,
     topic_size,
 )
 from streams.rerun import rerun_run
-from streams.topics import MAX_MESSAGE_BYTES, events_topic, run_events_topic
+from streams.topics import MAX_MESSAGE_BYTES, events_topic
 
 
 @dataclass(frozen=True)
@@ -87,23 +85,6 @@ def _plan(settings: Settings, selection: EventFilter, module: str | None) -> Pla
     # Reading from --since, the topic's size over-counts: the progress then just counts.
     total = None if since_ms is not None else topic_size(settings.kafka, topic)
     return Plan(settings, topic, since_ms, total, selection, specs, predicates)
-
-
-async def _starts(settings: Settings) -> dict[str, set[str]]:
-    """Which subscribers each delivery started (``started_by_delivery``), read from the run log's JSON: a
-    dry run reads every start, and building each ``RunRequested`` would cost more than the matching."""
-    out: dict[str, set[str]] = {}
-    async for batch in read_batches(settings.kafka, run_events_topic(settings)):
-        for record in batch:
-            if b'"RunRequested"' not in record.value:
-                continue
-            try:
-                start = start_in(loads(record.value))
-            except (ValueError, AttributeError):  # not JSON, or not an object
-                continue
-            if start is not None:
-                out.setdefault(start[0], set()).add(start[1])
-    return out
 
 
 def _subscribers(settings: Settings, module: str | None) -> tuple[list[SubscriberSpec], dict[str, Any]]:
@@ -207,7 +188,7 @@ def events(
         )
         plan = _plan(settings, selection, module)
         if dry_run:
-            started = asyncio.run(_starts(settings))
+            started = asyncio.run(starts_by_delivery(settings))
             _print_dry_run(asyncio.run(_dry_run(plan, started, as_json)), as_json)
             return
         _replay(plan, report, wait, as_json)
