@@ -113,7 +113,7 @@ def show(run_id: str, as_json: bool, audit: bool) -> None:
         show_run_audit(run["run_id"], as_json)
         return
     from hamster.execution.artifacts import ArtifactStore  # fsspec
-    from hamster.execution.test_reports import summary_line
+    from hamster.execution.test_reports import summary_line  # junitparser
 
     store = ArtifactStore.for_settings(settings_or_exit())
     kept = store.list_run(run["run_id"])
