@@ -61,23 +61,26 @@ async def _carry_out(
             log.info("run %s: workspace removed", action.run_id)
         return state
     assert state is not None and state.repo is not None and state.sha is not None
+    repo, sha = state.repo, state.sha
     github = github.for_installation(state.installation_id)  # with an app: the webhook's installation
     if isinstance(action, SetStatus):
         await github.call(
             github.create_status,
-            state.repo,
-            state.sha,
+            repo,
+            sha,
             action.state,
             action.context or state.context,
             action.description,
             action.target_url,
         )
     elif isinstance(action, StartCheck):
-        state = state.model_copy(update={"check_run_id": await _start_check(github, state, action)})
+        state = state.model_copy(
+            update={"check_run_id": await _start_check(github, repo, sha, state, action)}
+        )
     elif isinstance(action, SetDeploymentStatus) and state.deployment_id is not None:
         await github.call(
             github.create_deployment_status,
-            state.repo,
+            repo,
             state.deployment_id,
             action.state,
             action.description,
@@ -85,18 +88,20 @@ async def _carry_out(
             action.environment_url,
         )
     elif isinstance(action, UpdateCheck) and state.check_run_id is not None:
-        await _update_check(github, streams, state, action)
+        await _update_check(github, streams, repo, state.check_run_id, state, action)
     return state
 
 
-async def _start_check(github: GitHubClient, state: ReportState, action: StartCheck) -> Any:
+async def _start_check(
+    github: GitHubClient, repo: str, sha: str, state: ReportState, action: StartCheck
+) -> Any:
     """The id of the run's check run: the one already there (a record read again), else a new one."""
-    found = await github.call(github.find_check_run, state.repo, state.sha, state.context, action.external_id)
+    found = await github.call(github.find_check_run, repo, sha, state.context, action.external_id)
     if found is None:
         found = await github.call(
             github.create_check_run,
-            state.repo,
-            state.sha,
+            repo,
+            sha,
             state.context,
             external_id=action.external_id,
             details_url=action.details_url,
@@ -108,7 +113,12 @@ async def _start_check(github: GitHubClient, state: ReportState, action: StartCh
 
 
 async def _update_check(
-    github: GitHubClient, streams: Streams, state: ReportState, action: UpdateCheck
+    github: GitHubClient,
+    streams: Streams,
+    repo: str,
+    check_run_id: int,
+    state: ReportState,
+    action: UpdateCheck,
 ) -> None:
     output: dict[str, Any] = {"title": action.title, "summary": action.summary}
     batches: list[list[dict[str, Any]]] = []
@@ -121,8 +131,8 @@ async def _update_check(
             batches = in_batches(check_annotations(reports))
     await github.call(
         github.update_check_run,
-        state.repo,
-        state.check_run_id,
+        repo,
+        check_run_id,
         status=action.status,
         conclusion=action.conclusion,
         output={**output, "annotations": batches[0]} if batches else output,
@@ -131,8 +141,8 @@ async def _update_check(
     for batch in batches[1:]:  # GitHub appends each request's annotations to the earlier ones
         await github.call(
             github.update_check_run,
-            state.repo,
-            state.check_run_id,
+            repo,
+            check_run_id,
             output={**output, "annotations": batch},
         )
 

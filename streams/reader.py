@@ -83,7 +83,7 @@ def read_topic(
         if since_ms is not None:
             found = consumer.offsets_for_times({tp: since_ms for tp in assigned})
             # No record at or after the time: the partition has nothing to read.
-            starts = {tp: found[tp].offset if found.get(tp) else ends[tp] for tp in assigned}
+            starts = {tp: hit.offset if (hit := found.get(tp)) is not None else ends[tp] for tp in assigned}
         if from_offset is not None:
             starts = {tp: max(starts[tp], from_offset) for tp in assigned}
         for tp in assigned:
@@ -91,11 +91,13 @@ def read_topic(
                 continue
             consumer.assign([tp])
             consumer.seek(tp, starts[tp])
-            while consumer.position(tp) < ends[tp]:
+            position = consumer.position(tp)  # None only for a partition without a position: never after seek
+            while position is not None and position < ends[tp]:
                 for records in consumer.poll(timeout_ms=1000).values():
                     for record in records:
                         if record.offset < ends[tp]:
                             yield record
+                position = consumer.position(tp)
     finally:
         consumer.close()
 
@@ -145,7 +147,7 @@ async def read_batches(
         starts = await consumer.beginning_offsets(assigned)
         if since_ms is not None:
             found = await consumer.offsets_for_times({tp: since_ms for tp in assigned})
-            starts = {tp: found[tp].offset if found.get(tp) else ends[tp] for tp in assigned}
+            starts = {tp: hit.offset if (hit := found.get(tp)) is not None else ends[tp] for tp in assigned}
         if from_offset is not None:
             starts = {tp: max(starts[tp], from_offset) for tp in assigned}
         left = {tp for tp in assigned if ends[tp] > starts[tp]}

@@ -12,7 +12,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import github3
 from github3.repos.repo import Repository
@@ -24,6 +24,7 @@ from hamster.intake.github_events import EventInfo
 from hamster.settings import Settings
 
 T = TypeVar("T")
+P = ParamSpec("P")
 REPOSITORY_CACHE = 256
 
 
@@ -162,7 +163,7 @@ class GitHubClient:
                 shared.repositories.popitem(last=False)
         return repo
 
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking github3 call in a thread; GitHub's own errors become ``GitHubCallFailed``."""
 
         def run() -> T:
