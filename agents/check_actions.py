@@ -39,7 +39,7 @@ from hamster.github.client import client_for
 from hamster.intake.envelope import EVENT_HEADER, decode_envelope
 from hamster.runs.approvals import may_decide, refusal, waiting_in
 from hamster.runs.events import CancelRun, DecideStage
-from streams.app import Streams, send_acked
+from streams.app import RawStream, Streams, send_acked
 from streams.reader import partition_for
 from streams.rerun import rerun_run
 
@@ -130,7 +130,7 @@ def register(streams: Streams, view: RunView) -> None:
         return  # check runs need a GitHub App: without one, Hamster has no check run to act on
 
     @streams.app.agent(streams.events, name="hamster.check_actions", concurrency=1)
-    async def check_actions(stream: Any) -> None:
+    async def check_actions(stream: RawStream) -> None:
         async for event in stream.events():
             if _event_name(event.message.headers) not in CHECK_EVENTS:
                 continue

@@ -12,7 +12,6 @@ repeated request as one.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from agents.plumbing import decoded
 from hamster import logs
@@ -26,7 +25,7 @@ from hamster.subscribers.concurrency import (
     superseded_reason,
 )
 from hamster.subscribers.lane_commands import LANE_COMMAND, FileRun
-from streams.app import Streams, send_acked
+from streams.app import RawStream, Streams, send_acked
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ def register(streams: Streams) -> None:
             log.info("run %s: starts in lane %s", run.run_id, run.lane)
 
     @streams.app.agent(streams.lanes, name="hamster.lanes", concurrency=1)
-    async def lanes(stream: Any) -> None:
+    async def lanes(stream: RawStream) -> None:
         async for _, command in decoded(streams, "lanes", stream, LANE_COMMAND.validate_json):
             logs.bind(run_id=command.run_id)
             key = command.book.encode()

@@ -56,7 +56,7 @@ from hamster.runs.starting import Asks, admission, run_requested, webhook_asks
 from hamster.subscribers.lane_commands import FileRun
 from hamster.subscribers.matching import SubscriberIndex
 from hamster.subscribers.spec import SubscriberSpec
-from streams.app import Streams, send_acked
+from streams.app import RawStream, Streams, send_acked
 from streams.reader import end_offset, patiently, requests_since
 from streams.topics import events_topic, run_events_topic
 
@@ -151,7 +151,7 @@ def register(streams: Streams, recorder: RunRecorder) -> None:
     matcher = Matcher(streams, recorder)
 
     @streams.app.agent(streams.events, name="hamster.match", concurrency=1)
-    async def match(stream: Any) -> None:
+    async def match(stream: RawStream) -> None:
         async for event, envelope in decoded(streams, "match", stream, decode_envelope):
             await matcher.handle(event, envelope)
 

@@ -37,7 +37,7 @@ def register(streams: Streams, engine: Engine) -> None:
     kafka = streams.settings.kafka
 
     @streams.app.agent(streams.run_events, name="hamster.projection", concurrency=1)
-    async def project(stream: Any) -> None:
+    async def project(stream: Any) -> None:  # Faust types noack_take's events as values: Any here
         async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN_S):
             items: list[Item] = []
             for event in events:

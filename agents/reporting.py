@@ -36,7 +36,7 @@ from hamster.github.reporting import (
 from hamster.runs.events import RunEvent, RunRequested, decode_run_event
 from hamster.subscribers.spec import SubscriberSpec
 from hamster.tasks.workspace import remove_workspace
-from streams.app import Streams
+from streams.app import RawStream, Streams
 from streams.reader import partition_for
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def register(streams: Streams) -> None:
     last_prune: dict[int, float] = {}
 
     @streams.app.agent(streams.run_events, name="hamster.reporting", concurrency=1)
-    async def report_runs(stream: Any) -> None:
+    async def report_runs(stream: RawStream) -> None:
         async for event, record in decoded(streams, "reporting", stream, decode_run_event):
             try:
                 await report_one(streams, github, record)

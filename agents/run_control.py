@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from agents.plumbing import RunRecorder, decoded
 from hamster import logs
 from hamster.runs.events import CancelRun, DecideStage, StartRun, decode_run_control, stage_request
-from streams.app import Streams, send_acked
+from streams.app import RawStream, Streams, send_acked
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ async def start(streams: Streams, recorder: RunRecorder, command: StartRun) -> N
 
 def register(streams: Streams, recorder: RunRecorder) -> None:
     @streams.app.agent(streams.run_control, name="hamster.run-control", concurrency=1)
-    async def run_control(stream: Any) -> None:
+    async def run_control(stream: RawStream) -> None:
         async for event, command in decoded(streams, "run control", stream, decode_run_control):
             logs.bind(run_id=command.run_id)
             if isinstance(command, CancelRun):

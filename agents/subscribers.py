@@ -7,7 +7,7 @@ from typing import Any
 
 from agents.plumbing import decoded, subscriber_states
 from hamster.subscribers.changes import SUBSCRIBER_CHANGE, SubscriberPublished, SubscriberState, apply_change
-from streams.app import Streams, send_acked
+from streams.app import RawStream, Streams, send_acked
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ def register(streams: Streams) -> None:
     app = streams.app
 
     @app.agent(streams.subscriber_changes, name="hamster.subscribers", concurrency=1)
-    async def apply_subscriber_changes(stream: Any) -> None:
+    async def apply_subscriber_changes(stream: RawStream) -> None:
         async for _, change in decoded(streams, "subscribers", stream, SUBSCRIBER_CHANGE.validate_json):
             key = change.name.encode()
             raw = streams.subscribers.get(key)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from agents.plumbing.recorder import RecordRefused, RunEnded, RunRecorder
 from agents.plumbing.run_view import RunView
 from hamster.subscribers.changes import SubscriberState
-from streams.app import Streams, send_acked
+from streams.app import RawEvent, RawStream, Streams, send_acked
 from streams.dead_letter_codec import dead_letter, encode_dead_letter
 
 __all__ = [
@@ -43,8 +43,8 @@ async def set_aside(
     topic: str,
     partition: int,
     offset: int,
-    key: Any,
-    value: Any,
+    key: bytes | None,
+    value: bytes,
 ) -> None:
     """Append the record at ``topic``/``partition``/``offset`` to the dead letters (acknowledged), with the
     reason ``exc``; ``agent`` names who could not use it."""
@@ -55,7 +55,7 @@ async def set_aside(
     )
 
 
-async def set_aside_event(streams: Streams, agent: str, exc: Exception, event: Any) -> None:
+async def set_aside_event(streams: Streams, agent: str, exc: Exception, event: RawEvent) -> None:
     """``set_aside`` for the record of a Faust ``event``."""
     message = event.message
     await set_aside(
@@ -64,7 +64,7 @@ async def set_aside_event(streams: Streams, agent: str, exc: Exception, event: A
 
 
 async def decode_or_set_aside(
-    streams: Streams, agent: str, decode: Callable[[Any], T], event: Any
+    streams: Streams, agent: str, decode: Callable[[bytes], T], event: RawEvent
 ) -> T | None:
     """``decode(event.value)``, or None once the event's record is set aside because it cannot be decoded
     (pydantic's ``ValidationError`` is a ``ValueError``)."""
@@ -76,8 +76,8 @@ async def decode_or_set_aside(
 
 
 async def decoded(
-    streams: Streams, agent: str, stream: Any, decode: Callable[[Any], T]
-) -> AsyncIterator[tuple[Any, T]]:
+    streams: Streams, agent: str, stream: RawStream, decode: Callable[[bytes], T]
+) -> AsyncIterator[tuple[RawEvent, T]]:
     """The events of a Faust ``stream`` with their decoded values; the records that cannot be decoded are
     set aside and skipped. Faust acknowledges an event when the next one is asked for, as without this."""
     async for event in stream.events():
