@@ -9,6 +9,7 @@ import click
 
 from hamster.cli import fail, settings_or_exit
 from hamster.errors import HamsterError
+from streams.dispatch import trigger_run
 
 
 def _params(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -35,9 +36,6 @@ def trigger(
 ) -> None:
     """Start a run of SUBSCRIBER on --repo at --ref: the commit is resolved through the GitHub API and a
     workflow_dispatch-like event goes to the events topic, so the run replays like any other."""
-    # Not at the top: it brings github3 (requests, cryptography), and `hamster --help` loads this module.
-    from streams.dispatch import trigger_run
-
     settings = settings_or_exit()
     try:
         sent = trigger_run(settings, subscriber, repo, ref, _params(params), sender or getpass.getuser())

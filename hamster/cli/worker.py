@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import click
+from faust.worker import Worker
 
+from agents import register_all
 from hamster import logs
 from hamster.cli import fail, settings_or_exit
 from hamster.errors import HamsterError
 from hamster.projection.sql import make_engine
 from hamster.subscribers.spec import load_catalog
 from streams.admin import ensure_topics, topic_replication
+from streams.app import create_streams
 from streams.topics import topic_specs
 
 
@@ -29,12 +32,6 @@ def worker(web_port: int, web_host: str, slots: int | None) -> None:
     free slot takes the next stage that may start. On SIGTERM it finishes its stages for
     HAMSTER_SHUTDOWN_GRACE_S and hands the rest to the other workers.
     """
-    # Not at the top: `hamster --help` loads this module, and Faust with the agents adds half a second.
-    from faust.worker import Worker
-
-    from agents import register_all
-    from streams.app import create_streams
-
     settings = settings_or_exit(worker_slots=slots)
     factor, insync = settings.replication_factor, settings.min_insync_replicas
     try:
