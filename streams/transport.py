@@ -17,17 +17,29 @@ again is the at-least-once delivery every agent is written for. The same drop hi
 while a table recovers, which then waits for ever for the records it lost; those go back to the last
 record recovery applied. And a rebalance no longer waits for ever for a record no agent can still take
 (``_Consumer.wait_empty``).
+
+The seek itself raced with Faust's fetch loop. Table recovery resumes the flow of records to read the
+changelogs, then resumes the stream partitions, seeks them back to their committed offsets, and clears
+the agents' queues (``flow_control.resume``): during the seek the fetch loop went on handing out records
+into those queues and counting them as read, so the records the clear dropped were not handed out again
+(anything at or below a partition's read offset is "already read"). Their partition's commit then stops
+at the first of them for good: Faust commits only up to the first record not acknowledged (faust-streaming
+#596). Seen in the soak as 12 webhooks stored but never matched after a worker came back. Now the flow
+stops before the seek and waits for the fetch loop to let go of the record it is handing out; Faust
+resumes it after the clear (``_Consumer.perform_seek``). ``streams.stall_watch`` is the safety net.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from typing import Any, Protocol, cast
 
 import faust
 from faust.tables.manager import TableManager
 from faust.transport.drivers import aiokafka as driver
-from faust.types import TP, AppT, TransportT
+from faust.types import TP, AppT, Message, TransportT
 
 
 class _ConsumerThread(driver.AIOKafkaConsumerThread):
@@ -75,8 +87,39 @@ async def _rewind(consumer: _Seeking, never: list[TP], reread: Mapping[TP, int])
 
 
 class _Consumer(driver.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._let_go = asyncio.Event()  # clear while the fetch loop is handing a record out
+        self._let_go.set()
+
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        """Faust's, noting while the fetch loop hands a record out: it asks for the next one only after it
+        handed this one to the agents' queues (or gave up on it when the flow stopped) and counted it as
+        read (``Consumer._drain_messages``)."""
+        async for tp, message in super().getmany(timeout):
+            self._let_go.clear()
+            try:
+                yield tp, message
+            finally:
+                self._let_go.set()
+
+    async def perform_seek(self) -> None:
+        """Faust's seek of every partition back to its committed offset (and read offset with it), done
+        with the flow stopped and no record in the fetch loop's hands.
+
+        Otherwise the fetch loop goes on handing out records during the seek and counts them as read
+        after it; the clear of the agents' queues that follows drops them, and the records fetched again
+        from the committed offset are dropped as read already. The flow stays stopped: Faust's recovery
+        resumes it once it cleared the queues, and its fetch loop seeks here only when it is stopped.
+        """
+        self.stop_flow()
+        # A record being handed out when the flow stops is let go at once (the hand-out waits for either).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._let_go.wait(), LET_GO_S)
+        await super().perform_seek()
 
     async def wait_empty(self) -> None:
         """Faust's wait for the records agents took to be acknowledged before a rebalance goes on, ended
@@ -107,6 +150,7 @@ class _Consumer(driver.Consumer):
 
 
 IDLE_CHECKS = 5  # seconds, about: how long every agent must be idle before unacknowledged records are let go
+LET_GO_S = 1.0  # at most; the fetch loop lets go of a record within a few turns of the event loop
 
 
 def _agents_busy(app: AppT) -> bool:

@@ -24,6 +24,7 @@ from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, Message
 from mode.threads import MethodQueue, QueueServiceThread
+from mode.utils.queues import FlowControlEvent, FlowControlQueue
 
 from streams.transport import App, _agents_busy, _Consumer, _ConsumerThread, _Producer, _Transport
 
@@ -254,6 +255,87 @@ async def test_an_agent_is_busy_exactly_while_its_stream_has_a_current_event(app
         await agent.put(b"record")
         assert busy_while_handling == [True]
         assert not _agents_busy(running)
+
+
+# 2. The seek's race with the fetch loop (_Consumer.perform_seek, reread) ---------------------------------
+
+
+def _code(function: Any) -> list[str]:
+    """The lines of ``function``'s source, comments and blank lines left out."""
+    lines = (line.split("#")[0].strip() for line in inspect.getsource(function).splitlines())
+    return [line for line in lines if line]
+
+
+def _index(code: list[str], text: str) -> int:
+    return next(i for i, line in enumerate(code) if text in line)
+
+
+@pytest.mark.parametrize("step", [Recovery.on_recovery_completed, Recovery._resume_streams])
+def test_recovery_seeks_then_clears_the_agents_queues_then_resumes_the_flow(step):
+    """After a rebalance recovery seeks, then clears the queues (flow_control.resume), then resumes the
+    consumer's flow: perform_seek may leave the flow stopped, and the records it stops are cleared."""
+    code = _code(step)
+    seek = _index(code, "consumer.perform_seek()")
+    clear = _index(code, "flow_control.resume()")
+    resume = _index(code, "consumer.resume_flow()")
+    assert seek < clear < resume
+
+
+async def test_resuming_flow_control_clears_the_queues_it_manages():
+    """flow_control.resume() empties every queue made with clear_on_resume, even with the flow resumed
+    already: the records in them are dropped (what made the seek's race lose records)."""
+    flow = FlowControlEvent(initially_suspended=False)
+    queue: FlowControlQueue[int] = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+    queue.put_nowait(1)
+    flow.resume()
+    assert queue.empty()
+
+
+def test_the_fetch_loop_counts_a_record_read_once_handed_out_or_let_go_and_drops_records_below():
+    """Faust's fetch loop iterates ``self.getmany`` (ours), hands each record to the agents' queues until
+    the flow stops, then sets its read offset, and drops records below a partition's read offset."""
+    code = _code(driver.Consumer._drain_messages)
+    assert "getmany = self.getmany" in code
+    hand_out = _index(code, "await self.wait_first(")
+    assert code[hand_out + 1] == "callback(message), self.suspend_flow.wait()"
+    assert "set_read_offset(tp, offset)" in code[hand_out + 2 : hand_out + 4]
+    assert "if r_offset is None or offset >= r_offset:" in code
+    getmany = _code(driver.Consumer.getmany)
+    assert _index(getmany, "if not self.flow_active:") < _index(getmany, "yield tp, to_message(tp, record)")
+
+
+async def test_stop_flow_and_resume_flow_switch_flow_active_and_the_suspend_event(app):
+    """stop_flow sets the event a record being handed out also waits for; resume_flow undoes it."""
+    consumer = app.consumer
+    consumer.resume_flow()
+    assert consumer.flow_active and not consumer.suspend_flow.is_set()
+    consumer.stop_flow()
+    assert not consumer.flow_active and consumer.suspend_flow.is_set()
+
+
+async def test_the_app_says_when_a_rebalance_is_under_way(app):
+    """app.rebalancing is set when a rebalance starts (aiokafka's revoke callback calls this first)."""
+    assert app.rebalancing is False
+    app.on_rebalance_start()
+    assert app.rebalancing is True
+    assert "thread.app.on_rebalance_start()" in _code(driver.ConsumerRebalanceListener.on_partitions_revoked)
+
+
+async def test_commits_are_kept_in_committed_offset(app, monkeypatch):
+    """``streams.stall_watch`` reads a partition's committed offset in the consumer's _committed_offset,
+    which Faust updates on each commit."""
+    consumer = app.consumer
+    committed: list[Mapping[TP, int]] = []
+
+    async def commit(offsets: Mapping[TP, int]) -> bool:
+        committed.append(offsets)
+        return True
+
+    monkeypatch.setattr(consumer, "assignment", lambda: {STREAM_TP})
+    monkeypatch.setattr(consumer, "_commit", commit)
+    await consumer._commit_offsets({STREAM_TP: 208})
+    assert committed == [{STREAM_TP: 208}]
+    assert consumer._committed_offset[STREAM_TP] == 208
 
 
 # 2. The producer ---------------------------------------------------------------------------------------
