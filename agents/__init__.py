@@ -24,6 +24,7 @@ from agents import (
 )
 from agents.plumbing import RunRecorder, RunView
 from streams.app import Streams
+from streams.stall_watch import watch_stalls
 
 
 def register_all(streams: Streams, engine: Engine) -> None:
@@ -32,6 +33,8 @@ def register_all(streams: Streams, engine: Engine) -> None:
     recorder = RunRecorder(streams, view)
     subscribers.register(streams)
     match.register(streams, recorder)
+    # Nothing else notices a webhook the match agent never got (the reaper sees only runs requested).
+    watch_stalls(streams.app, [streams.events.get_topic_name()], streams.metrics)
     lanes.register(streams)
     stages.register(streams, view, recorder)
     run_control.register(streams, recorder)

@@ -7,6 +7,7 @@
                            hamster_runs_finished_total{subscriber,status}
                            hamster_stage_duration_seconds{task}
                            hamster_consumer_lag{topic,partition}     (records not yet processed)
+                           hamster_consumer_stalls_total{topic,partition}  (commits stuck, read again)
 
 On workers the same registry also holds Faust's sensors (``streams.app``), so one scrape sees both.
 Every ``Metrics`` has a registry of its own unless one is passed: tests make as many as they like without
@@ -120,6 +121,13 @@ class Metrics:
         self.consumer_lag = Gauge(
             "hamster_consumer_lag",
             "Records in a partition that this worker has not processed yet.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.consumer_stalls = Counter(
+            "hamster_consumer_stalls",
+            "Partitions whose committed offset stood still behind records no agent was processing, read "
+            "again from that offset (streams.stall_watch).",
             ["topic", "partition"],
             registry=r,
         )

@@ -121,6 +121,16 @@ class _Consumer(driver.Consumer):
             await asyncio.wait_for(self._let_go.wait(), LET_GO_S)
         await super().perform_seek()
 
+    async def reread(self) -> None:
+        """Read every partition again from its committed offset, as the end of a rebalance does (the
+        stall watch's way out, ``streams.stall_watch``): seek, clear the agents' queues, resume."""
+        generation = self.app.consumer_generation_id
+        await self.perform_seek()
+        if self.app.rebalancing or self.app.consumer_generation_id != generation:
+            return  # a rebalance began meanwhile: its recovery seeks again and resumes the flow
+        self.app.flow_control.resume()
+        self.resume_flow()
+
     async def wait_empty(self) -> None:
         """Faust's wait for the records agents took to be acknowledged before a rebalance goes on, ended
         once no agent is working on anything.

@@ -96,3 +96,47 @@ async def test_records_handed_out_while_recovery_seeks_are_handed_out_again(app,
         drain.cancel()
         await asyncio.gather(drain, return_exceptions=True)
     assert sorted(set(queue)) == list(range(COMMITTED, END))
+
+
+async def test_reread_hands_out_every_record_again_from_the_committed_offset(app, monkeypatch):
+    """The stall watch's way out: records read past a hole are read again from the committed offset."""
+    consumer = app.consumer
+    partition = _Partition()
+    monkeypatch.setattr(consumer, "_getmany", partition.getmany)
+    monkeypatch.setattr(consumer._thread, "seek_to_committed", partition.seek_to_committed)
+    monkeypatch.setattr(consumer, "highwater", lambda tp: END)
+    handed: list[int] = []
+
+    async def deliver(message: Any) -> None:
+        handed.append(message.offset)
+
+    consumer.callback = deliver
+    consumer._set_active_tps({EVENTS})
+    consumer.resume_flow()
+    fetcher = SimpleNamespace(_stopped=asyncio.Event())
+    drain = asyncio.ensure_future(consumer._drain_messages(fetcher))
+    try:
+        await _until(lambda: len(handed) == END - COMMITTED)
+        await consumer.reread()
+        assert consumer.flow_active
+        await _until(lambda: len(handed) == 2 * (END - COMMITTED))
+    finally:
+        fetcher._stopped.set()
+        drain.cancel()
+        await asyncio.gather(drain, return_exceptions=True)
+    assert handed == 2 * list(range(COMMITTED, END))
+
+
+async def test_reread_leaves_the_flow_to_a_rebalance_begun_meanwhile(app, monkeypatch):
+    """A rebalance under way resumes the flow itself once it recovered: reread leaves it stopped."""
+    consumer = app.consumer
+    partition = _Partition()
+
+    async def seek_while_a_rebalance_begins() -> Mapping[TP, int]:
+        app.rebalancing = True
+        return await partition.seek_to_committed()
+
+    monkeypatch.setattr(consumer._thread, "seek_to_committed", seek_while_a_rebalance_begins)
+    consumer.resume_flow()
+    await consumer.reread()
+    assert not consumer.flow_active
