@@ -11,6 +11,8 @@ while records lie behind it, and whose record at that offset is not being proces
 error and counted (``hamster_consumer_stalls_total``), and the worker reads its partitions again from
 their committed offsets, as at the end of a rebalance. Reading again is safe: every agent is written for
 at-least-once delivery (the match agent skips a delivery it has seen, and its run ids are deterministic).
+Records Faust committed past (when its fetch loop took the skip for a gap in the log) are beyond what a
+watch of commits can see: ``_Consumer.perform_seek`` is what keeps them from being skipped.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class StallWatch:
 def positions(consumer: Any, topics: Collection[str]) -> dict[Any, Position]:
     """What ``consumer`` (a Faust consumer) knows now of the partitions of ``topics`` it holds."""
     # Faust keeps the offsets it last committed (or sought to) in ``_committed_offset``; there is no public
-    # accessor (pinned by tests/unit/test_transport_assumptions.py).
+    # accessor (pinned by tests/unit/streams/test_transport_assumptions.py).
     committed: Mapping[Any, int | None] = consumer._committed_offset
     in_hand = {(message.tp, message.offset) for message in list(consumer.unacked)}
     found = {}

@@ -22,11 +22,12 @@ The seek itself raced with Faust's fetch loop. Table recovery resumes the flow o
 changelogs, then resumes the stream partitions, seeks them back to their committed offsets, and clears
 the agents' queues (``flow_control.resume``): during the seek the fetch loop went on handing out records
 into those queues and counting them as read, so the records the clear dropped were not handed out again
-(anything at or below a partition's read offset is "already read"). Their partition's commit then stops
-at the first of them for good: Faust commits only up to the first record not acknowledged (faust-streaming
-#596). Seen in the soak as 12 webhooks stored but never matched after a worker came back. Now the flow
-stops before the seek and waits for the fetch loop to let go of the record it is handing out; Faust
-resumes it after the clear (``_Consumer.perform_seek``). ``streams.stall_watch`` is the safety net.
+(a record below its partition's read offset counts as read). The partition's commit then stops at the
+first of them for good, as Faust commits only up to the first record not acknowledged (faust-streaming
+#596), or goes past them when the fetch loop took the skip for a gap in the log. Seen in the soak as 12,
+17 and 40 webhooks stored but never matched after a worker came back. Now the flow stops before the seek
+and waits for the fetch loop to let go of the record it is handing out; Faust resumes it after the clear
+(``_Consumer.perform_seek``). ``streams.stall_watch`` is the safety net.
 """
 
 from __future__ import annotations
