@@ -11,9 +11,9 @@ from kafka.errors import KafkaError
 
 from hamster.errors import ConfigurationError, InvalidTransition
 from hamster.intake.envelope import decode_envelope
-from hamster.intake.github_events import event_info
+from hamster.intake.github_events import EventInfo, event_info
 from hamster.runs.audit import seal_next
-from hamster.runs.events import RunRequested, StartRun, decode_run_event, stage_request
+from hamster.runs.events import RunEvent, RunRequested, StartRun, decode_run_event, stage_request
 from hamster.runs.lifecycle import RunState, evolve
 from hamster.runs.replay import rerun, stage_index
 from hamster.settings import Settings
@@ -51,24 +51,8 @@ def rerun_run(
     """
     records = [decode_run_event(r.value) for r in read_topic(settings.kafka, run_events_topic(settings))]
     requests = [r for r in records if isinstance(r, RunRequested)]
-    matches = [r for r in requests if r.run_id == run_id] or [
-        r for r in requests if len(run_id) >= 4 and r.run_id.startswith(run_id)
-    ]
-    if len({r.run_id for r in matches}) != 1:
-        raise ConfigurationError(
-            f"no run {run_id} in the run log (retention: {settings.retention_days} days)"
-            if not matches
-            else f"{run_id} names several runs; give more of the id"
-        )
-    original = matches[0]
-    state: RunState | None = None
-    for record in records:
-        if record.run_id == original.run_id:
-            try:
-                state = evolve(state, record)
-            except InvalidTransition:
-                continue  # a record written twice: the first copy already counts
-    assert state is not None
+    original = _the_run(settings, requests, run_id)
+    state = _state_of(records, original)
     first_run = original.original_run_id or original.run_id
     attempts = [r.attempt for r in requests if first_run in (r.run_id, r.original_run_id)]
     if from_failed_stage and from_stage is None:
@@ -83,6 +67,40 @@ def rerun_run(
     done = next((r for r in requests if r.run_id == new.run_id), None)
     if done is not None:
         return done
+    info = _webhook_of(settings, original)
+    request = stage_request(new, info, index=start)  # the worker appending the RunRequested sets its offset
+    _send(settings, StartRun(requested=new, request=request))
+    return new
+
+
+def _the_run(settings: Settings, requests: list[RunRequested], run_id: str) -> RunRequested:
+    """The ``RunRequested`` of the run ``run_id`` names, whole or by a unique prefix of four or more."""
+    matches = [r for r in requests if r.run_id == run_id] or [
+        r for r in requests if len(run_id) >= 4 and r.run_id.startswith(run_id)
+    ]
+    if len({r.run_id for r in matches}) != 1:
+        raise ConfigurationError(
+            f"no run {run_id} in the run log (retention: {settings.retention_days} days)"
+            if not matches
+            else f"{run_id} names several runs; give more of the id"
+        )
+    return matches[0]
+
+
+def _state_of(records: list[RunEvent], original: RunRequested) -> RunState:
+    """The run's state, folded from its records (starting with ``original``)."""
+    state = evolve(None, original)
+    for record in records:
+        if record.run_id == original.run_id and record is not original:
+            try:
+                state = evolve(state, record)
+            except InvalidTransition:
+                continue  # a record written twice: the first copy already counts
+    return state
+
+
+def _webhook_of(settings: Settings, original: RunRequested) -> EventInfo:
+    """The facts of the webhook that started ``original``, read back from the events topic."""
     if original.events_offset is None:
         raise ConfigurationError(
             f"run {original.run_id} does not say where its webhook is in the events topic"
@@ -95,8 +113,11 @@ def rerun_run(
             f"topic (retention: {settings.retention_days} days, HAMSTER_RETENTION_DAYS)"
         )
     envelope = decode_envelope(found.value)
-    info = event_info(envelope.event, original.event.delivery_id, envelope.payload)
-    request = stage_request(new, info, index=start)  # the worker appending the RunRequested sets its offset
+    return event_info(envelope.event, original.event.delivery_id, envelope.payload)
+
+
+def _send(settings: Settings, command: StartRun) -> None:
+    """Put ``command`` on the run-control topic, acknowledged; refused when no worker has the stage's task."""
     producer = connect(
         KafkaProducer,
         settings.kafka,
@@ -105,17 +126,17 @@ def rerun_run(
         max_block_ms=15_000,  # a missing topic (auto-creation is off) fails fast instead of after 60 s
     )
     try:
-        topic = stage_topic(settings, request.stage)
+        topic = stage_topic(settings, command.request.stage)
         try:
             producer.partitions_for(topic)
         except KafkaError:
             raise ConfigurationError(
-                f"no topic {topic}: no worker has registered task {request.stage}"
+                f"no topic {topic}: no worker has registered task {command.request.stage}"
             ) from None
-        command = StartRun(requested=new, request=request)
         producer.send(
-            run_control_topic(settings), key=new.run_id.encode(), value=command.model_dump_json().encode()
+            run_control_topic(settings),
+            key=command.requested.run_id.encode(),
+            value=command.model_dump_json().encode(),
         ).get(timeout=30)
     finally:
         producer.close()
-    return new
