@@ -207,59 +207,83 @@ def report(
     cleanup: list[Action] = [RemoveWorkspace(event.run_id)] if final else []
     if state is not None and event.seq <= state.seq:
         return state, []  # reported before this crash or redelivery
+    url = run_url(public_url, event.run_id)
     if isinstance(event, RunRequested):
         if options is None or not options.any or replay or not event.event.repo or not event.event.sha:
             return None, cleanup
-        new = ReportState(
-            run_id=event.run_id,
-            seq=event.seq,
-            repo=event.event.repo,
-            sha=event.event.sha,
-            status=options.status,
-            checks=options.checks,
-            context=options.context,
-            # A rerun from a later stage starts with the stages before it succeeded (their outputs reused).
-            stages={n: "succeeded" if n in event.reused_outputs else "pending" for n in event.pipeline},
-            instances=tuple(n for n, spec in event.graph.items() if spec.matrix is not None),
-            approvals={n: spec.needs for n, spec in event.graph.items() if spec.approval},
-            deployment_id=deployment_of(event),
-            installation_id=event.event.installation_id,
-        )
-        url = run_url(public_url, event.run_id)
-        actions: list[Action] = []
-        if new.status:
-            actions.append(SetStatus("pending", _short(f"queued: {' → '.join(event.pipeline)}"), url))
-        if new.checks:
-            actions.append(StartCheck(event.run_id, url, "queued", _summary(new), buttons(waiting(new))))
-        return new, for_deployment(new, event, actions, url)
+        return _requested(event, options, url)
     if state is None:
         return None, cleanup  # a run that reports nothing (or whose start was never seen)
     new = state.model_copy(update={"seq": event.seq})
-    actions = []
-    url = run_url(public_url, event.run_id)
-    actions.extend(_instance_statuses(new, event, url))
+    actions = _instance_statuses(new, event, url)
+    if isinstance(
+        event, StageStarted | StagesSkipped | StageSucceeded | StageFailed | StageApproved | StageDenied
+    ):
+        new, update = _stage_event(new, event)
+        actions.extend([update] if new.checks else [])
+    elif isinstance(event, RunSucceeded | RunFailed | RunCancelled):
+        actions.extend(_run_ended(new, event, url))
+        new = new.model_copy(update={"ended_at": event.occurred_at.timestamp()})
+    return new, for_deployment(new, event, actions, url) + cleanup
+
+
+def _requested(
+    event: RunRequested, options: ReportOptions, url: str | None
+) -> tuple[ReportState, list[Action]]:
+    """The report state of a run that starts, and its first status and check run."""
+    new = ReportState(
+        run_id=event.run_id,
+        seq=event.seq,
+        repo=event.event.repo,
+        sha=event.event.sha,
+        status=options.status,
+        checks=options.checks,
+        context=options.context,
+        # A rerun from a later stage starts with the stages before it succeeded (their outputs reused).
+        stages={n: "succeeded" if n in event.reused_outputs else "pending" for n in event.pipeline},
+        instances=tuple(n for n, spec in event.graph.items() if spec.matrix is not None),
+        approvals={n: spec.needs for n, spec in event.graph.items() if spec.approval},
+        deployment_id=deployment_of(event),
+        installation_id=event.event.installation_id,
+    )
+    actions: list[Action] = []
+    if new.status:
+        actions.append(SetStatus("pending", _short(f"queued: {' → '.join(event.pipeline)}"), url))
+    if new.checks:
+        actions.append(StartCheck(event.run_id, url, "queued", _summary(new), buttons(waiting(new))))
+    return new, for_deployment(new, event, actions, url)
+
+
+def _stage_event(
+    new: ReportState,
+    event: StageStarted | StagesSkipped | StageSucceeded | StageFailed | StageApproved | StageDenied,
+) -> tuple[ReportState, UpdateCheck]:
+    """The state after a stage started, was skipped or ended, and the check run's update saying so."""
     if isinstance(event, StageStarted):
         new = _stage_update(new, event.stage, "running")
-        if new.checks:
-            actions.append(_going(new, f"running {event.stage}"))
-    elif isinstance(event, StagesSkipped):
+        return new, _going(new, f"running {event.stage}")
+    if isinstance(event, StagesSkipped):
         for stage in event.stages:
             new = _stage_update(new, stage, "skipped")
-        if new.checks:
-            actions.append(_going(new, _short(event.reason)))
-    elif isinstance(event, StageSucceeded | StageFailed | StageApproved | StageDenied):
-        failed = isinstance(event, StageFailed | StageDenied)
-        if isinstance(event, StageSucceeded) and new.deployment_id is not None:
-            returned = environment_url_of(event.output)
-            if returned is not None:
-                new = new.model_copy(update={"environment_url": returned})
-        new = _stage_update(new, event.stage, "failed" if failed else "succeeded")
-        if new.checks:
-            verb = "failed" if failed else "succeeded"
-            if isinstance(event, StageApproved | StageDenied) and event.by is not None:
-                verb = f"{'denied' if failed else 'approved'} by {event.by}"
-            actions.append(_going(new, _short(f"{event.stage} {verb}")))
-    elif isinstance(event, RunSucceeded):
+        return new, _going(new, _short(event.reason))
+    failed = isinstance(event, StageFailed | StageDenied)
+    if isinstance(event, StageSucceeded) and new.deployment_id is not None:
+        returned = environment_url_of(event.output)
+        if returned is not None:
+            new = new.model_copy(update={"environment_url": returned})
+    new = _stage_update(new, event.stage, "failed" if failed else "succeeded")
+    verb = "failed" if failed else "succeeded"
+    if isinstance(event, StageApproved | StageDenied) and event.by is not None:
+        verb = f"{'denied' if failed else 'approved'} by {event.by}"
+    return new, _going(new, _short(f"{event.stage} {verb}"))
+
+
+def _run_ended(
+    new: ReportState, event: RunSucceeded | RunFailed | RunCancelled, url: str | None
+) -> list[Action]:
+    """The final status and check run conclusion of a run that ended."""
+    actions: list[Action] = []
+    if isinstance(event, RunSucceeded):
         if new.status:
             actions.append(SetStatus("success", _short(f"all {len(new.stages)} stages passed"), url))
         if new.checks:
@@ -277,14 +301,12 @@ def report(
             actions.append(SetStatus(state_name, _short(description), url))
         if new.checks:
             actions.append(UpdateCheck("completed", _short(description), _summary(new), "failure"))
-    elif isinstance(event, RunCancelled):
+    else:
         if new.status:
             actions.append(SetStatus("error", _short(f"cancelled: {event.reason}"), url))
         if new.checks:
             actions.append(UpdateCheck("completed", "cancelled", _summary(new), "cancelled"))
-    if final:
-        new = new.model_copy(update={"ended_at": event.occurred_at.timestamp()})
-    return new, for_deployment(new, event, actions, url) + cleanup
+    return actions
 
 
 def _going(state: ReportState, title: str) -> UpdateCheck:
