@@ -301,8 +301,10 @@ class RunView:
             return
         oldest = min((s.requested_at for s in self.states.values()), default=None)
         since_ms = int((oldest.timestamp() if oldest else time.time()) * 1000) - STAGE_TOPIC_MARGIN_MS
-        found = await consumer.offsets_for_times({tp: since_ms for tp in stage_tps})
+        # The ends first: a request written between the two questions is then at or after the end this
+        # seeks to when the time finds nothing (asked the other way round, it fell between them, unread).
         ends = await consumer.end_offsets(stage_tps)
+        found = await consumer.offsets_for_times({tp: since_ms for tp in stage_tps})
         for tp in stage_tps:
             at = found.get(tp)
             consumer.seek(tp, at.offset if at is not None else ends[tp])
