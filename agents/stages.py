@@ -531,6 +531,7 @@ class StageWorker(Service):
             return
         grace = self.settings.shutdown_grace_s
         log.info("stage worker stopping: %d attempt(s) running, %.0f s to finish", len(runners), grace)
+        await self._leave_group()
         await asyncio.wait(runners, timeout=grace)
         for attempt in list(self.running.values()):
             if attempt.holds_slot:  # still at work (those recording their outcome finish that)
@@ -538,6 +539,18 @@ class StageWorker(Service):
         pending = [r for r in runners if not r.done()]
         if pending:
             await asyncio.wait(pending, timeout=30)
+
+    async def _leave_group(self) -> None:
+        """Stop this worker's Faust consumer now, so it leaves the consumer group before its stages finish.
+
+        Faust stops the app's services (this one among them) before its consumer. Waiting here for the
+        stages with the consumer still in the group, a rebalance meanwhile (a worker joining, say) hands
+        this worker partitions its stopped agents never read: a webhook on one waited until this worker
+        exited. Its records are read again by their next owner from the last commit."""
+        try:
+            await self.streams.app.consumer.stop()
+        except Exception:  # the stop goes on: the consumer is stopped again, later, by Faust
+            log.exception("stage worker stopping: the consumer did not stop cleanly")
 
     async def set_aside(self) -> None:
         """Stage requests no worker can decode go to the dead letters, from the worker holding the run-log
