@@ -254,10 +254,14 @@ def subscribers_now(settings: Settings) -> dict[str, SubscriberState]:
 @dataclass(frozen=True)
 class SelectedBatch:
     """What one fetched batch of the events topic held: how many records, the selected webhooks not met in
-    an earlier batch (decoded), and how many more were selected but left undecoded (``selected_events``)."""
+    an earlier batch, and how many more were selected but left undecoded (``selected_events``).
+
+    ``envelopes`` decodes each webhook as it is taken: take them all before asking for the next batch. A
+    batch's payloads decoded at once and held together (some 25 KB of JSON each, hundreds a batch) made
+    replay a fifth slower, mostly in the garbage collector."""
 
     read: int
-    envelopes: list[EventEnvelope]
+    envelopes: Iterator[EventEnvelope]
     undecoded: int = 0
 
 
@@ -290,12 +294,15 @@ async def selected_events(
                     counted += 1
                 continue
             to_decode.append(record)
-        fresh = []
-        for envelope in select_events(_decoded(to_decode), selection):
-            if envelope.delivery_id not in seen:
-                seen.add(envelope.delivery_id)
-                fresh.append(envelope)
-        yield SelectedBatch(len(batch), fresh, counted)
+        yield SelectedBatch(len(batch), _fresh(to_decode, selection, seen), counted)
+
+
+def _fresh(records: list[Any], selection: EventFilter, seen: set[str]) -> Iterator[EventEnvelope]:
+    """The selected webhooks among ``records`` whose delivery is not in ``seen`` (which they join)."""
+    for envelope in select_events(_decoded(records), selection):
+        if envelope.delivery_id not in seen:
+            seen.add(envelope.delivery_id)
+            yield envelope
 
 
 def _decoded(records: Iterable[Any]) -> Iterator[EventEnvelope]:
